@@ -155,3 +155,15 @@ def cache_dir() -> Path:
     d = Path(os.environ.get("INPAINTKIT_CACHE", Path.home() / ".cache" / "inpaintkit"))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def resolve_device(device: str | None = None) -> "torch.device":
+    """``None`` or ``"auto"`` picks CUDA when present, else the CPU; anything else is passed to torch."""
+    import torch
+
+    if device in (None, "", "auto"):
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={device!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
+    return dev

@@ -86,18 +86,30 @@ class Generator(nn.Module):
         ])
         apply_spectral_norm(self)
 
-    def features(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """Run encoder, middle and decoder; return the output layer's raw values (before squashing)."""
+    def named_layers(self):
+        """(name, layer, upsample_first) for every layer in forward order."""
+        for i, layer in enumerate(self.encoder):
+            yield f"encoder{i + 1}", layer, False
+        for i, layer in enumerate(self.middle):
+            yield f"res{i + 1}", layer, False
+        for i, layer in enumerate(self.decoder):
+            yield f"decoder{i + 1}", layer, True
+
+    def features(self, x: torch.Tensor, mask: torch.Tensor | None = None, trace: list | None = None):
+        """Run encoder, middle and decoder; return the output layer's raw values (before squashing).
+
+        If ``trace`` is a list, ``(layer name, updated mask or None)`` is appended after every layer
+        (notebook 02 draws how the hole shrinks through Gs).
+        """
         m = mask if self.block == "partial" else None
-        for layer in self.encoder:
+        for name, layer, upsample in self.named_layers():
+            if upsample:
+                x = F.interpolate(x, scale_factor=2, mode="nearest")           # (N, C, 2h, 2w)
+                if m is not None:
+                    m = F.interpolate(m, scale_factor=2, mode="nearest")       # (N, 1, 2h, 2w)
             x, m = layer(x, m)
-        for layer in self.middle:
-            x, m = layer(x, m)
-        for layer in self.decoder:
-            x = F.interpolate(x, scale_factor=2, mode="nearest")               # (N, C, 2h, 2w)
-            if m is not None:
-                m = F.interpolate(m, scale_factor=2, mode="nearest")
-            x, m = layer(x, m)
+            if trace is not None:
+                trace.append((name, None if m is None else m.detach()))
         return x
 
 

@@ -1,0 +1,56 @@
+# inpaintkit: the two commands a new user types are `make reproduce` and `make test`.
+# Both create .venv on first use (Python 3.10+ is all that is needed beforehand).
+
+PYTHON  ?= python3
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+PROFILE ?= quick
+RUN_DIR ?= runs/$(PROFILE)
+DEVICE  ?= auto
+ONLY    ?=
+NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+
+.PHONY: help install reproduce test test-unit test-notebooks notebook-outputs bench clean
+
+help:
+	@echo "make reproduce   run every notebook headless (PROFILE=$(PROFILE)), report under $(RUN_DIR)/"
+	@echo "make test        unit tests + every notebook under nbval (smoke profile)"
+	@echo "make bench       speed measurements in benchmarks/"
+	@echo "make notebook-outputs NB=notebooks/02_x.ipynb   refresh the kept nbval outputs"
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	touch $@
+
+install: $(VENV)/.installed
+
+reproduce: install
+	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY))
+
+# One pytest run, one summary: unit tests and the notebooks (nbval compares only the cells
+# marked NBVAL_CHECK_OUTPUT).
+test: install
+	INPAINTKIT_PROFILE=smoke $(PY) -m pytest --nbval-lax tests notebooks
+
+test-unit: install
+	INPAINTKIT_PROFILE=smoke $(PY) -m pytest tests
+
+test-notebooks: install
+	INPAINTKIT_PROFILE=smoke $(PY) -m pytest --nbval-lax notebooks
+
+# Execute notebooks in the smoke profile, then strip every output except cells whose
+# metadata says keep_output (the NBVAL_CHECK_OUTPUT cells).
+notebook-outputs: install
+	@for nb in $(NB); do \
+	  echo "executing $$nb"; \
+	  (cd $$(dirname $$nb) && INPAINTKIT_PROFILE=smoke $(abspath $(PY)) -m jupyter nbconvert --to notebook --execute --inplace $$(basename $$nb)) || exit 1; \
+	  $(PY) -m nbstripout --keep-id $$nb || exit 1; \
+	done
+
+bench: install
+	$(PY) benchmarks/bench_layers.py
+
+clean:
+	rm -rf runs .pytest_cache
