@@ -58,9 +58,13 @@ class PartialConv2d(nn.Conv2d):
         m' = 1 if sum(m) > 0 else 0                                     (Eq. 2)
 
     Our reading (DESIGN.md): one single-channel mask shared by all input channels; the bias is
-    added after the scaling; the zero padding around the image counts as *known* (as in
-    ``nn.Conv2d``), so an all-ones mask gives exactly the plain convolution. The mask
-    convolution has one channel, runs once per call and carries no gradient.
+    added after the scaling. At the image border the zero padding is *outside the image*,
+    neither known nor hole: Kx*Ky and sum(m) both count only the window's in-image taps. In the
+    interior that is exactly Eq. 1; at the border it makes an all-ones mask give exactly the
+    plain ``nn.Conv2d`` and an all-zeros mask give zero output and a zero mask. (Liu et al.'s
+    later "partial convolution based padding" instead renormalises border windows of an
+    all-ones mask too.) The mask convolutions have one channel, run once per call and carry no
+    gradient.
 
     ``forward(x, mask) -> (out, new_mask)`` with x (N, C_in, H, W), mask (N, 1, H, W).
     """
@@ -69,18 +73,20 @@ class PartialConv2d(nn.Conv2d):
         super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=padding,
                          dilation=dilation, bias=bias)
         kh, kw = self.kernel_size
-        self.window_size = kh * kw  # Kx * Ky
         self.register_buffer("_ones", torch.ones(1, 1, kh, kw), persistent=False)
 
     def mask_update(self, mask: torch.Tensor):
-        """Return ``(scale, new_mask)``: Kx*Ky/sum(m) where sum(m) > 0 else 0 (Eq. 1), and Eq. 2."""
+        """Return ``(scale, new_mask)``: Kx*Ky/sum(m) where sum(m) > 0 else 0 (Eq. 1), and Eq. 2.
+
+        Both counts are over the window's in-image taps (see the class docstring).
+        """
         with torch.no_grad():
-            # Count holes, not known pixels: zero padding then means "known", as in nn.Conv2d.
-            holes = F.conv2d(1.0 - mask, self._ones.to(mask.dtype), None, self.stride, self.padding,
-                             self.dilation)                              # (N, 1, H', W')
-            known = self.window_size - holes                             # sum(m) per window
-            new_mask = (known > 0.5).to(mask.dtype)                      # Eq. 2
-            scale = self.window_size / known.clamp(min=1.0) * new_mask    # Eq. 1's factor, 0 if empty
+            ones = self._ones.to(mask.dtype)
+            conv = lambda t: F.conv2d(t, ones, None, self.stride, self.padding, self.dilation)  # noqa: E731
+            taps = conv(torch.ones_like(mask[:1]))                   # (1, 1, H', W') Kx*Ky in the image
+            known = conv(mask)                                       # (N, 1, H', W') sum(m)
+            new_mask = (known > 0.5).to(mask.dtype)                  # Eq. 2
+            scale = taps / known.clamp(min=1.0) * new_mask           # Eq. 1's factor, 0 if empty
         return scale, new_mask
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, check: bool = True):
