@@ -1,0 +1,339 @@
+"""Sketches S_gt for stage 1: HED (the paper) or Canny (EdgeConnect; our ablation), binarised, cached on disk.
+
+The paper's sketch generator is trained against HED sketches of the full images (Section 3; Eq. 9 composites
+S_comp = S_pred * (1 - M) + S_gt * M) and scored by a binary accuracy (Section 4: "77% accuracy (Binary
+Classification)"). So our sketches are **binarised by default**: HED's fused probability >= ``threshold``
+(0.5, the profile's ``sketch_threshold``), optionally thinned to one pixel (``skimage.morphology.thin``).
+``threshold=None`` keeps HED's soft probability map. Either way a sketch is single-channel, float in [0, 1].
+Sketch the full image, then mask it -- never the other way round (HED draws thick outlines at hole borders).
+
+A :class:`SketchSpec` names the method and its parameters; its :meth:`SketchSpec.key` (plus HED's weights
+checksum) keys the on-disk :class:`SketchCache`, together with the image's absolute path, mtime, size in bytes
+and the working size, so a changed parameter, image or weights file never reads a stale sketch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage.color import rgb2gray
+from skimage.feature import canny
+from skimage.morphology import thin as skimage_thin
+from tqdm.auto import tqdm
+
+from inpaintkit.config import resolve_device
+from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
+
+log = logging.getLogger(__name__)
+
+METHODS = ("hed", "canny")
+CANNY_SIGMA = 2.0  # EdgeConnect's default
+
+
+@dataclass(frozen=True)
+class SketchSpec:
+    """How a sketch is made: ``method`` "hed" or "canny"; HED's probability ``threshold`` (None = keep it
+    soft) and ``thin`` (thin the binary map to 1 px); ``canny_sigma`` for Canny (EdgeConnect: 2)."""
+
+    method: str = "hed"
+    threshold: float | None = 0.5
+    thin: bool = False
+    canny_sigma: float = CANNY_SIGMA
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"SketchSpec(method={self.method!r}): choose one of {METHODS}.")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"SketchSpec(threshold={self.threshold}): use a probability in (0, 1), "
+                             "or None to keep HED's soft map.")
+        if self.thin and self.threshold is None and self.method == "hed":
+            raise ValueError("SketchSpec(thin=True) thins a binary map: give a threshold too.")
+        if self.canny_sigma <= 0:
+            raise ValueError(f"SketchSpec(canny_sigma={self.canny_sigma}) must be > 0.")
+
+    def key(self, weights_sha: str | None = None) -> str:
+        """A short stable hash of every field (and, for HED, the weights' checksum; default the BSDS500 one)."""
+        fields = asdict(self)
+        if self.method == "hed":
+            fields["weights_sha256"] = weights_sha or HED_WEIGHTS_SHA256
+        blob = json.dumps(fields, sort_keys=True)
+        return f"{self.method}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
+def binarize(prob, threshold: float, thin: bool = False):
+    """{0, 1} float map of ``prob >= threshold`` (numpy array or tensor, any leading dims, ... x H x W).
+
+    ``thin=True`` thins each H x W map to one-pixel-wide lines with ``skimage.morphology.thin`` (on the CPU).
+    Returns the input's type (numpy float32, or a tensor of the input's float dtype and device).
+    """
+    if not 0.0 < threshold < 1.0:
+        raise ValueError(f"binarize: threshold={threshold} must be a probability in (0, 1).")
+    if isinstance(prob, torch.Tensor):
+        out = (prob >= threshold).to(prob.dtype if prob.is_floating_point() else torch.float32)
+        if thin:
+            thinned = binarize(out.float().cpu().numpy(), 0.5, thin=True)
+            out = torch.from_numpy(thinned).to(out.device, out.dtype)
+        return out
+    out = (np.asarray(prob) >= threshold).astype(np.float32)
+    if thin:
+        maps = out.reshape(-1, *out.shape[-2:])  # (B, H, W) over any leading dims
+        out = np.stack([skimage_thin(m > 0) for m in maps]).astype(np.float32).reshape(out.shape)
+    return out
+
+
+def canny_sketch(rgb: np.ndarray, sigma: float = CANNY_SIGMA) -> np.ndarray:
+    """EdgeConnect's edge map: ``skimage.feature.canny(rgb2gray(rgb), sigma)``; rgb HxWx3 in [0, 1] (or HxW
+    gray) -> float32 HxW in {0, 1}."""
+    rgb = np.asarray(rgb)
+    gray = rgb if rgb.ndim == 2 else rgb2gray(rgb)
+    return canny(gray, sigma=sigma).astype(np.float32)
+
+
+@torch.no_grad()
+def hed_sketch(rgb: torch.Tensor, hed: HED, spec: SketchSpec = SketchSpec()) -> torch.Tensor:
+    """HED sketches of RGB images (N, 3, H, W) in [0, 1] -> (N, 1, H, W) float32: {0, 1}, or soft if
+    ``spec.threshold`` is None. On CUDA it runs under bf16 autocast (the caller picks channels_last)."""
+    if spec.method != "hed":
+        raise ValueError(f"hed_sketch got SketchSpec(method={spec.method!r}); use sketch_image or canny_sketch.")
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rgb.is_cuda):
+        prob = hed(rgb).float()  # (N, 1, H, W)
+    if spec.threshold is None:
+        return prob
+    return binarize(prob, spec.threshold, spec.thin)
+
+
+def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
+    rgb = np.asarray(rgb)
+    if rgb.ndim == 2:
+        rgb = np.stack([rgb] * 3, axis=-1)  # gray -> (H, W, 3)
+    if rgb.ndim != 3 or rgb.shape[-1] != 3:
+        raise ValueError(f"Expected an RGB image HxWx3 (or HxW gray); got shape {rgb.shape}. Drop alpha first.")
+    if rgb.dtype == np.uint8:
+        return rgb.astype(np.float32) / 255.0
+    rgb = rgb.astype(np.float32)
+    if not np.isfinite(rgb).all() or rgb.min() < 0.0 or rgb.max() > 1.0:
+        raise ValueError("A float image must lie in [0, 1] (divide uint16 by 65535, uint8 by 255).")
+    return rgb
+
+
+def sketch_image(rgb: np.ndarray, spec: SketchSpec = SketchSpec(), hed: HED | None = None,
+                 device: str = "cpu") -> np.ndarray:
+    """The sketch of one image (HxWx3 uint8, or float in [0, 1]) -> float32 HxW in [0, 1]."""
+    rgb = _as_float_rgb(rgb)
+    if spec.method == "canny":
+        return canny_sketch(rgb, spec.canny_sigma)
+    dev = resolve_device(device)
+    hed = hed if hed is not None else load_hed(device=dev)
+    x = torch.from_numpy(rgb).permute(2, 0, 1)[None].to(next(hed.parameters()).device)  # (1, 3, H, W)
+    return hed_sketch(x, hed, spec)[0, 0].cpu().numpy()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# On-disk cache
+
+
+def _size_str(size: int | tuple[int, int]) -> str:
+    return f"{size}x{size}" if isinstance(size, int) else "x".join(str(int(s)) for s in size)
+
+
+class SketchCache:
+    """Sketches as 8-bit grayscale PNGs under ``root/<spec key>/``, one per (image, working size).
+
+    The file name hashes the image's absolute path, mtime (ns), size in bytes and the working size; the
+    folder is the spec's key (method, parameters, HED weights' checksum). Binary sketches round-trip exactly;
+    soft ones are quantised to 1/255. Writes are atomic.
+    """
+
+    def __init__(self, root: str | os.PathLike, spec: SketchSpec, weights_sha: str | None = None):
+        self.spec = spec
+        self.key = spec.key(weights_sha)
+        self.dir = Path(root) / self.key
+        self.dir.mkdir(parents=True, exist_ok=True)
+        info = self.dir / "spec.json"
+        if not info.exists():  # for a person browsing the cache
+            _atomic_write_bytes(info, json.dumps({**asdict(spec), "key": self.key}, indent=1).encode())
+
+    def path_for(self, image_path: str | os.PathLike, size: int | tuple[int, int]) -> Path:
+        """The PNG that holds (or will hold) this image's sketch; raises FileNotFoundError if the image is gone."""
+        p = Path(image_path).resolve()
+        st = p.stat()
+        ident = f"{p}\n{st.st_mtime_ns}\n{st.st_size}\n{_size_str(size)}"
+        h = hashlib.sha256(ident.encode()).hexdigest()[:32]
+        return self.dir / h[:2] / f"{h}.png"
+
+    def load(self, image_path: str | os.PathLike, size: int | tuple[int, int]) -> np.ndarray | None:
+        """The cached sketch (float32 HxW in [0, 1]) or None when absent, stale or unreadable."""
+        try:
+            path = self.path_for(image_path, size)
+            with Image.open(path) as im:
+                return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+        except (OSError, ValueError):  # missing image or cache entry, truncated PNG
+            return None
+
+    def save(self, image_path: str | os.PathLike, size: int | tuple[int, int], sketch: np.ndarray,
+             path: Path | None = None) -> Path:
+        """Store a sketch (HxW in [0, 1]) atomically; return its path."""
+        path = path or self.path_for(image_path, size)
+        _write_png(path, sketch)
+        return path
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_png(path: Path, sketch: np.ndarray) -> None:
+    sketch = np.asarray(sketch)
+    if sketch.ndim != 2 or not np.isfinite(sketch).all() or sketch.min() < 0 or sketch.max() > 1:
+        raise ValueError(f"A sketch is HxW in [0, 1]; got shape {sketch.shape}, range "
+                         f"[{np.nanmin(sketch):.3g}, {np.nanmax(sketch):.3g}].")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".png.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            Image.fromarray(np.round(sketch * 255).astype(np.uint8), mode="L").save(f, format="PNG")
+        os.replace(tmp, path)  # atomic
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A whole data set
+
+
+@dataclass
+class SketchReport:
+    """What :func:`extract_sketches` did: counts, and the (path, reason) of every image it skipped."""
+
+    computed: int = 0
+    cached: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _default_load_fn(path, size):
+    from inpaintkit.data import load_image  # lazy: data.py depends on this module, not the reverse
+
+    return load_image(path, size)
+
+
+class _Images(torch.utils.data.Dataset):
+    """Decodes (and for Canny, sketches) in DataLoader workers; errors come back as text, never raise."""
+
+    def __init__(self, items, size, load_fn, spec):
+        self.items, self.size, self.load_fn, self.spec = items, size, load_fn, spec
+
+    def __len__(self):
+        return len(self.items)
+
+    def __getitem__(self, i):
+        path = self.items[i][0]
+        try:
+            rgb = _as_float_rgb(self.load_fn(path, self.size))
+        except Exception as e:  # any decoder error: report and skip, the job goes on
+            return i, None, f"{type(e).__name__}: {e}"
+        if self.spec.method == "canny":
+            return i, canny_sketch(rgb, self.spec.canny_sigma), None
+        return i, rgb, None
+
+
+def extract_sketches(image_paths: Sequence[str | os.PathLike], spec: SketchSpec, cache: SketchCache,
+                     size: int | tuple[int, int], load_fn: Callable | None = None, device: str = "auto",
+                     batch_size: int = 16, hed: HED | None = None, progress: bool = True,
+                     num_workers: int = 0) -> SketchReport:
+    """Sketch every image not yet in ``cache``; report computed, cached and skipped (path, reason).
+
+    ``load_fn(path, size) -> float32 HxWx3 in [0, 1]`` decodes an image at the working size (default
+    ``inpaintkit.data.load_image``). HED runs batched on ``device`` ("auto": CUDA when present, then bf16
+    autocast and channels_last); decoding runs in ``num_workers`` DataLoader workers (load_fn must then be a
+    module-level function), PNG writes in two threads. An unreadable image is skipped and listed, never fatal.
+    """
+    if cache.spec != spec:
+        raise ValueError(f"The cache was made for {cache.spec}, not {spec}: use SketchCache(root, spec).")
+    load_fn = load_fn or _default_load_fn
+    report = SketchReport()
+    todo = []
+    for p in image_paths:
+        try:
+            target = cache.path_for(p, size)
+        except OSError as e:
+            report.skipped.append((str(p), f"{type(e).__name__}: {e}"))
+            continue
+        if target.exists():
+            report.cached += 1
+        else:
+            todo.append((str(p), target))
+
+    dev = resolve_device(device)
+    if spec.method == "hed" and todo:
+        hed = hed if hed is not None else load_hed(device=dev)
+        hed = hed.to(dev, memory_format=torch.channels_last if dev.type == "cuda" else torch.contiguous_format)
+    loader = torch.utils.data.DataLoader(
+        _Images(todo, size, load_fn, spec), batch_size=batch_size, num_workers=num_workers,
+        collate_fn=list, pin_memory=False)
+
+    bar = tqdm(total=len(image_paths), desc=f"sketches ({spec.method})", disable=not progress, unit="img")
+    bar.update(report.cached + len(report.skipped))
+    with ThreadPoolExecutor(max_workers=2) as writer:
+        pending = []
+        for items in loader:
+            good = []
+            for i, arr, err in items:
+                if err is not None:
+                    report.skipped.append((todo[i][0], err))
+                else:
+                    good.append((i, arr))
+            if spec.method == "canny":
+                sketches = [arr for _, arr in good]
+            else:
+                sketches = _hed_batch([arr for _, arr in good], hed, spec, dev)
+            for (i, _), s in zip(good, sketches):
+                pending.append(writer.submit(_write_png, todo[i][1], s))
+            report.computed += len(good)
+            bar.update(len(items))
+            for f in [f for f in pending if f.done()]:
+                f.result()  # raises a write error (disk full, permissions) now, not at the end
+                pending.remove(f)
+        for f in pending:
+            f.result()
+    bar.close()
+    if report.skipped:
+        msg = "\n".join(f"  {p}: {why}" for p, why in report.skipped)
+        log.info("Skipped %d image(s):\n%s", len(report.skipped), msg)
+        print(f"Skipped {len(report.skipped)} unreadable image(s):\n{msg}", flush=True)
+    return report
+
+
+def _hed_batch(arrays: list[np.ndarray], hed: HED, spec: SketchSpec, dev: torch.device) -> list[np.ndarray]:
+    """HED sketches of HxWx3 arrays, grouped by shape (images of one size form one batch)."""
+    out: list[np.ndarray | None] = [None] * len(arrays)
+    shapes: dict[tuple, list[int]] = {}
+    for i, a in enumerate(arrays):
+        shapes.setdefault(a.shape, []).append(i)
+    for idx in shapes.values():
+        x = torch.from_numpy(np.stack([arrays[i] for i in idx])).to(dev, non_blocking=True)  # (B, H, W, 3)
+        x = x.permute(0, 3, 1, 2)  # (B, 3, H, W), channels_last in memory
+        if dev.type != "cuda":
+            x = x.contiguous()
+        s = hed_sketch(x, hed, spec)[:, 0].cpu().numpy()  # (B, H, W)
+        for j, i in enumerate(idx):
+            out[i] = s[j]
+    return out
