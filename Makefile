@@ -46,7 +46,7 @@ notebook-outputs: install
 	@for nb in $(NB); do \
 	  echo "executing $$nb"; \
 	  (cd $$(dirname $$nb) && INPAINTKIT_PROFILE=smoke $(abspath $(PY)) -m jupyter nbconvert --to notebook --execute --inplace $$(basename $$nb)) || exit 1; \
-	  $(PY) -m nbstripout --keep-id $$nb || exit 1; \
+	  $(PY) -m nbstripout --keep-id --keep-count $$nb || exit 1; \
 	done
 
 bench: install

@@ -206,6 +206,21 @@ def image_discriminator(base_channels: int = 64) -> PatchDiscriminator:
     return PatchDiscriminator(3, base_channels)
 
 
+def activation_shapes(generator: Generator, *inputs) -> list[tuple[str, tuple[int, ...]]]:
+    """Run ``generator(*inputs)`` once and return (layer name, output shape) for every layer."""
+    shapes, hooks = [], []
+    for name, layer, _ in generator.named_layers():
+        hooks.append(layer.register_forward_hook(
+            lambda mod, args, out, name=name: shapes.append((name, tuple(out[0].shape)))))
+    try:
+        with torch.no_grad():
+            generator(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return shapes
+
+
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (spectral norm's u/v vectors are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)

@@ -1,0 +1,177 @@
+"""Run the whole course headless: every ``notebooks/NN_*.ipynb`` in order, through papermill.
+
+    python -m inpaintkit.reproduce --profile quick --run-dir runs/quick
+    python -m inpaintkit.reproduce --profile full --run-dir runs/full --device cuda
+    python -m inpaintkit.reproduce --profile smoke --only 02,03
+
+Each notebook gets the parameters ``profile``, ``run_dir`` and ``device`` (its cell tagged
+``parameters``), runs with its working directory set to ``notebooks/`` (papermill's ``cwd=``, as
+JupyterLab does) and is written, executed, to ``<run_dir>/notebooks/``. The run stops at the
+first failing notebook: papermill's ``PapermillExecutionError`` names the cell and its error,
+and the executed copy up to that cell stays in the run directory. At the end ``report.md`` and
+``report.json`` give each notebook's wall time, its slowest cells (from papermill's per-cell
+metadata) and the Table 1 report of the evaluation notebook when it produced one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from .config import PROFILES, default_run_dir, repo_root
+
+NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+@dataclass
+class NotebookResult:
+    name: str
+    status: str                      # "ok" or "failed"
+    seconds: float
+    output: str                      # the executed copy
+    slowest_cells: list = field(default_factory=list)   # [(cell index, seconds, first source line)]
+    error: str | None = None
+
+
+def find_notebooks(notebook_dir: str | Path | None = None, only: list[str] | None = None) -> list[Path]:
+    """``NN_*.ipynb`` in ``notebook_dir`` (default: the checkout's ``notebooks/``), sorted by number.
+
+    ``only`` keeps the given numbers (``["02", "03"]``); an unknown number is an error.
+    """
+    nb_dir = Path(notebook_dir) if notebook_dir else repo_root() / "notebooks"
+    if not nb_dir.is_dir():
+        raise FileNotFoundError(
+            f"No notebooks folder at {nb_dir}. Run from a clone of inpaintkit or pass --notebooks DIR."
+        )
+    found = sorted(p for p in nb_dir.iterdir() if NOTEBOOK_PATTERN.match(p.name))
+    if only:
+        wanted = {o.strip().zfill(2) for o in only if o.strip()}
+        have = {NOTEBOOK_PATTERN.match(p.name).group(1) for p in found}
+        missing = sorted(wanted - have)
+        if missing:
+            raise ValueError(f"--only names notebooks that do not exist: {', '.join(missing)}; "
+                             f"available: {', '.join(sorted(have))}.")
+        found = [p for p in found if NOTEBOOK_PATTERN.match(p.name).group(1) in wanted]
+    if not found:
+        raise FileNotFoundError(f"No NN_*.ipynb notebooks in {nb_dir}.")
+    return found
+
+
+def cell_durations(executed_notebook: str | Path, top: int = 3) -> list[tuple[int, float, str]]:
+    """The ``top`` slowest code cells of an executed notebook, from papermill's cell metadata."""
+    nb = json.loads(Path(executed_notebook).read_text())
+    rows = []
+    for i, cell in enumerate(nb.get("cells", [])):
+        d = cell.get("metadata", {}).get("papermill", {}).get("duration")
+        if cell.get("cell_type") == "code" and d is not None:
+            src = "".join(cell.get("source", "")).strip().splitlines()
+            rows.append((i, float(d), src[0][:70] if src else ""))
+    return sorted(rows, key=lambda r: -r[1])[:top]
+
+
+def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
+                 extra_parameters: dict | None = None, log_output: bool = False) -> NotebookResult:
+    """Execute one notebook with papermill; raises ``PapermillExecutionError`` on a failing cell."""
+    import papermill as pm
+
+    out = run_dir / "notebooks" / path.name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    params = {"profile": profile, "run_dir": str(run_dir), "device": device, **(extra_parameters or {})}
+    t0 = time.perf_counter()
+    pm.execute_notebook(
+        str(path), str(out), parameters=params, cwd=str(path.parent),
+        kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output,
+    )
+    return NotebookResult(path.name, "ok", time.perf_counter() - t0, str(out), cell_durations(out))
+
+
+def write_report(run_dir: Path, profile: str, results: list[NotebookResult]) -> Path:
+    """``report.json`` and ``report.md`` in ``run_dir``; includes ``table1.md`` when evaluation wrote one."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = {"profile": profile, "notebooks": [asdict(r) for r in results],
+            "total_seconds": sum(r.seconds for r in results)}
+    _atomic_write(run_dir / "report.json", json.dumps(data, indent=2))
+    lines = [f"# inpaintkit reproduction report ({profile} profile)", "",
+             "| notebook | status | wall time | slowest cells |", "|---|---|---:|---|"]
+    for r in results:
+        slow = "; ".join(f"cell {i}: {s:.1f} s" for i, s, _ in r.slowest_cells)
+        lines.append(f"| {r.name} | {r.status} | {r.seconds:.1f} s | {slow} |")
+    lines.append(f"\nTotal: {data['total_seconds']:.1f} s. Executed notebooks: `{run_dir / 'notebooks'}`.")
+    failed = [r for r in results if r.status != "ok"]
+    for r in failed:
+        lines.append(f"\n**{r.name} failed**: {r.error}")
+    table = run_dir / "table1.md"
+    if table.exists():
+        lines += ["", "## Table 1", "", table.read_text()]
+    path = run_dir / "report.md"
+    _atomic_write(path, "\n".join(lines) + "\n")
+    return path
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device: str = "auto",
+              only: list[str] | None = None, notebook_dir: str | Path | None = None,
+              echo=print) -> list[NotebookResult]:
+    """Run the notebooks in order; stop at (and re-raise) the first failure after writing the report."""
+    import papermill as pm
+
+    if profile not in PROFILES:
+        raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
+    run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
+    notebooks = find_notebooks(notebook_dir, only)
+    echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}")
+    results: list[NotebookResult] = []
+    for nb in notebooks:
+        t0 = time.perf_counter()
+        try:
+            res = run_notebook(nb, run_dir, profile, device)
+        except pm.PapermillExecutionError as e:
+            out = run_dir / "notebooks" / nb.name
+            err = f"cell {e.cell_index} (execution count {e.exec_count}): {e.ename}: {e.evalue}"
+            results.append(NotebookResult(nb.name, "failed", time.perf_counter() - t0, str(out), error=err))
+            echo(f"  {nb.name:<34} FAILED after {results[-1].seconds:7.1f} s  {err}")
+            echo(f"  the executed copy up to the failing cell is {out}")
+            write_report(run_dir, profile, results)
+            raise
+        results.append(res)
+        echo(f"  {nb.name:<34} ok     {res.seconds:7.1f} s")
+    report = write_report(run_dir, profile, results)
+    echo(f"report: {report}")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inpaintkit.reproduce", description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--profile", default=os.environ.get("INPAINTKIT_PROFILE", "quick"), choices=PROFILES)
+    ap.add_argument("--run-dir", default=None, help="where executed notebooks and artefacts go (default runs/<profile>)")
+    ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 02,03")
+    ap.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the checkout's notebooks/)")
+    args = ap.parse_args(argv)
+    import papermill as pm
+
+    try:
+        reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks)
+    except pm.PapermillExecutionError as e:
+        print(e, file=sys.stderr)          # papermill's message names the cell and shows its traceback
+        return 1
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
