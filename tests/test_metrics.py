@@ -1,0 +1,205 @@
+"""Metrics against scikit-image (called as each protocol says) and hand computations."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from skimage import data
+from skimage.color import rgb2gray
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from inpaintkit.metrics import (
+    aggregate_by_bucket,
+    bootstrap_ci,
+    lpips_distance,
+    optional_metrics,
+    psnr,
+    relative_mae,
+    rgb_to_gray,
+    sketch_scores,
+    ssim,
+)
+
+
+def _nhwc(x: torch.Tensor) -> np.ndarray:
+    return x.permute(0, 2, 3, 1).numpy()
+
+
+def _pairs(h=64, w=64, seed=0):
+    """Random pairs and structured pairs (a photo and a degraded copy), (4, 3, h, w) float64 in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    rand_a = torch.rand(2, 3, h, w, generator=g, dtype=torch.float64)
+    rand_b = (rand_a + 0.3 * torch.randn(2, 3, h, w, generator=g, dtype=torch.float64)).clamp(0, 1)
+    photo = torch.from_numpy(data.astronaut()[100:100 + 2 * h:2, 150:150 + 2 * w:2] / 255.0).permute(2, 0, 1)
+    photo = torch.stack([photo, photo.flip(-1)])                         # (2, 3, h, w)
+    blurred = torch.nn.functional.avg_pool2d(photo, 5, 1, 2, count_include_pad=False)
+    damaged = blurred.clone()
+    damaged[..., h // 4: h // 2, w // 3: w // 2] = 0.5                   # a grey "inpainted" hole
+    return torch.cat([rand_a, photo]), torch.cat([rand_b, damaged])
+
+
+def _skimage(pred, target, protocol, fn):
+    out = []
+    for p, t in zip(_nhwc(pred), _nhwc(target)):
+        if protocol == "edgeconnect":
+            p, t = rgb2gray(p), rgb2gray(t)
+            kw = {"win_size": 51}  # EdgeConnect's scripts/metrics.py
+        else:
+            kw = {"channel_axis": -1}
+        if fn is peak_signal_noise_ratio:
+            out.append(fn(t, p, data_range=1))
+        else:
+            out.append(fn(t, p, data_range=1, **kw))
+    return np.array(out)
+
+
+def test_gray_is_skimage_rgb2gray():
+    x = torch.rand(2, 3, 9, 7, dtype=torch.float64)
+    expected = np.stack([rgb2gray(a) for a in _nhwc(x)])
+    np.testing.assert_allclose(rgb_to_gray(x)[:, 0].numpy(), expected, atol=1e-12)
+
+
+@pytest.mark.parametrize("protocol", ["edgeconnect", "rgb"])
+@pytest.mark.parametrize("size", [(64, 64), (56, 72)])
+def test_psnr_ssim_agree_with_skimage(protocol, size):
+    pred, target = _pairs(*size)
+    ref_psnr = _skimage(pred, target, protocol, peak_signal_noise_ratio)
+    ref_ssim = _skimage(pred, target, protocol, structural_similarity)
+    np.testing.assert_allclose(psnr(pred, target, protocol).numpy(), ref_psnr, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(ssim(pred, target, protocol).numpy(), ref_ssim, rtol=0, atol=1e-6)
+    # the two protocols really differ (different windows, gray vs RGB)
+    assert abs(ssim(pred, target, "edgeconnect")[2] - ssim(pred, target, "rgb")[2]).item() > 1e-3
+
+
+def test_float32_inputs_agree_with_skimage_on_float32():
+    pred, target = _pairs(64, 64, seed=1)
+    pred, target = pred.float(), target.float()
+    ref = [structural_similarity(rgb2gray(t), rgb2gray(p), data_range=1, win_size=51)
+           for p, t in zip(_nhwc(pred), _nhwc(target))]
+    np.testing.assert_allclose(ssim(pred, target).numpy(), ref, atol=1e-4)
+    assert ssim(pred, target).dtype == torch.float64
+
+
+def test_small_images_use_largest_odd_window_with_warning():
+    pred, target = _pairs(32, 32)
+    with pytest.warns(UserWarning, match="31x31"):
+        got = ssim(pred, target, "edgeconnect")
+    ref = [structural_similarity(rgb2gray(t), rgb2gray(p), data_range=1, win_size=31)
+           for p, t in zip(_nhwc(pred), _nhwc(target))]
+    np.testing.assert_allclose(got.numpy(), ref, atol=1e-6)
+    with pytest.raises(ValueError, match="at least 7"):
+        ssim(torch.rand(1, 3, 5, 5), torch.rand(1, 3, 5, 5), "rgb")
+
+
+def test_identical_images():
+    x = torch.rand(2, 3, 64, 64)
+    assert torch.allclose(ssim(x, x), torch.ones(2, dtype=torch.float64))
+    assert torch.isinf(psnr(x, x)).all()
+    assert (relative_mae(x, x) == 0).all()
+
+
+def test_psnr_by_hand():
+    target = torch.zeros(1, 3, 8, 8)
+    pred = torch.full((1, 3, 8, 8), 0.1)  # gray 0.1 everywhere (weights sum to 1): MSE 0.01 -> 20 dB
+    assert psnr(pred, target, "edgeconnect").item() == pytest.approx(20.0)
+    assert psnr(pred, target, "rgb").item() == pytest.approx(20.0)
+
+
+def test_relative_mae_edgeconnect_definitions():
+    target = torch.full((1, 3, 4, 4), 0.5)
+    pred = target.clone()
+    pred[..., :2, :] = 0.25  # half the pixels off by 0.25 in every channel
+    # scripts/metrics.py: gray, sum|t - p| / sum(t + p) = (8 * 0.25) / (16 * 0.5 + 8 * 0.25 + 8 * 0.5)
+    assert relative_mae(pred, target).item() == pytest.approx(2.0 / 14.0)
+    # training log: RGB, sum|t - p| / sum(t) = (24 * 0.25) / (48 * 0.5)
+    assert relative_mae(pred, target, "rgb").item() == pytest.approx(0.25)
+
+
+def test_bad_input_is_named():
+    x = torch.rand(1, 3, 64, 64)
+    with pytest.raises(ValueError, match="outside \\[0, 1\\]"):
+        psnr(x * 2, x)
+    with pytest.raises(ValueError, match="differ in shape"):
+        ssim(x, x[..., :60])
+    with pytest.raises(ValueError, match="protocol"):
+        psnr(x, x, protocol="matlab")
+    with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
+        psnr(x[:, :1], x[:, :1])
+
+
+def test_sketch_scores_by_hand():
+    # one image, 2x4; the hole is the right half (mask 1 = known, 0 = hole)
+    mask = torch.tensor([[[[1, 1, 0, 0], [1, 1, 0, 0]]]], dtype=torch.float32)
+    target = torch.tensor([[[[1, 1, 1, 0], [0, 0, 1, 0]]]], dtype=torch.float32)
+    pred = torch.tensor([[[[0, 0, 0.9, 0.7], [1, 1, 0.2, 0.1]]]])
+    # in the hole: target 1,0,1,0 ; pred 1,1,0,0 -> TP 1, FP 1, FN 1, TN 1 (left half ignored)
+    s = sketch_scores(pred, target, mask)
+    assert s == pytest.approx({"accuracy": 0.5, "precision": 0.5, "recall": 0.5, "f1": 0.5})
+
+    # second image: no edges predicted or true in its hole -> precision = recall = F1 = 1
+    pred2, target2 = torch.cat([pred, torch.zeros_like(pred)]), torch.cat([target, torch.zeros_like(target)])
+    mask2 = torch.cat([mask, mask])
+    per = sketch_scores(pred2, target2, mask2, per_image=True)
+    assert per["f1"].tolist() == pytest.approx([0.5, 1.0])
+    assert per["accuracy"].tolist() == pytest.approx([0.5, 1.0])
+    pooled = sketch_scores(pred2, target2, mask2)  # counts pooled: TP 1, FP 1, FN 1, 8 hole pixels, 6 right
+    assert pooled == pytest.approx({"accuracy": 6 / 8, "precision": 0.5, "recall": 0.5, "f1": 0.5})
+
+    # true edges but none predicted -> precision 0, recall 0, F1 0; an image without hole -> NaN
+    s = sketch_scores(torch.zeros_like(pred), target, mask)
+    assert (s["precision"], s["recall"], s["f1"]) == (0.0, 0.0, 0.0)
+    per = sketch_scores(pred, target, torch.ones_like(mask), per_image=True)
+    assert math.isnan(per["accuracy"].item())
+    with pytest.raises(ValueError, match="no hole"):
+        sketch_scores(pred, target, torch.ones_like(mask))
+    with pytest.raises(ValueError, match="binary"):
+        sketch_scores(pred, target, mask * 0.5)
+
+
+def test_bootstrap_constant_has_zero_width():
+    assert bootstrap_ci([0.7] * 50) == pytest.approx((0.7, 0.7, 0.7))
+
+
+def test_bootstrap_normal_sample_matches_normal_theory():
+    rng = np.random.default_rng(123)
+    x = rng.normal(10.0, 2.0, size=4000)
+    mean, lo, hi = bootstrap_ci(x, n_boot=2000, seed=1)
+    half = 1.96 * x.std(ddof=1) / math.sqrt(x.size)  # ~0.062
+    assert mean == pytest.approx(x.mean())
+    assert lo == pytest.approx(mean - half, abs=0.15 * half)
+    assert hi == pytest.approx(mean + half, abs=0.15 * half)
+    assert bootstrap_ci(x, seed=5) == bootstrap_ci(x, seed=5)  # seeded
+    with pytest.raises(ValueError, match="NaN or inf"):
+        bootstrap_ci([1.0, float("nan")])
+
+
+def test_aggregate_by_bucket_hand_made():
+    records = [
+        {"method": "ours", "bucket": "10-20%", "psnr": 30.0, "ssim": 0.9, "name": "a.png"},
+        {"method": "ours", "bucket": "10-20%", "psnr": 32.0, "ssim": 0.9, "name": "b.png"},
+        {"method": "ours", "bucket": "20-30%", "psnr": 25.0, "ssim": 0.8, "name": "c.png"},
+        {"method": "biharmonic", "bucket": "10-20%", "psnr": 28.0, "ssim": 0.85, "name": "a.png"},
+        {"method": "biharmonic", "bucket": "10-20%", "psnr": float("inf"), "ssim": 1.0, "name": "b.png"},
+    ]
+    agg = aggregate_by_bucket(records)
+    assert list(agg) == ["ours", "biharmonic"]
+    assert list(agg["ours"]) == ["10-20%", "20-30%"]
+    e = agg["ours"]["10-20%"]["psnr"]
+    assert (e["mean"], e["n"], e["n_dropped"]) == (31.0, 2, 0)
+    assert 30.0 <= e["lo"] <= 31.0 <= e["hi"] <= 32.0
+    assert agg["ours"]["10-20%"]["ssim"] == pytest.approx({"mean": 0.9, "lo": 0.9, "hi": 0.9, "n": 2, "n_dropped": 0})
+    assert agg["ours"]["20-30%"]["psnr"]["n"] == 1
+    assert agg["biharmonic"]["10-20%"]["psnr"] == pytest.approx({"mean": 28.0, "lo": 28.0, "hi": 28.0, "n": 1, "n_dropped": 1})
+    assert "name" not in agg["ours"]["10-20%"]
+    assert set(aggregate_by_bucket(records, metrics=["ssim"])["ours"]["10-20%"]) == {"ssim"}
+    with pytest.raises(ValueError, match="lacks 'method' or 'bucket'"):
+        aggregate_by_bucket([{"psnr": 1.0}])
+
+
+def test_optional_metrics_never_download():
+    notes = optional_metrics()
+    assert set(notes) == {"lpips", "fid"} and notes["fid"]
+    x = torch.rand(1, 3, 32, 32)
+    result = lpips_distance(x, x)
+    assert (result is None) == (notes["lpips"] is not None)
