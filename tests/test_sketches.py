@@ -1,0 +1,218 @@
+"""Sketches: spec keys, binarisation, Canny, the on-disk cache and whole-data-set extraction.
+
+HED runs with random weights here (``HED().eval()``): these tests are about the plumbing; the real weights
+are tested in test_hed.py.
+"""
+
+import os
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage import data, feature, morphology
+from skimage.color import rgb2gray
+
+from inpaintkit.hed import HED, HED_WEIGHTS_SHA256
+from inpaintkit.sketches import (SketchCache, SketchSpec, binarize, canny_sketch, extract_sketches, hed_sketch,
+                                 sketch_image)
+
+
+def load_png(path, size):
+    """A plain local loader (the data module's load_image is not needed here); module-level for workers."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB").resize((size, size)), dtype=np.float32) / 255.0
+
+
+@pytest.fixture(scope="module")
+def rand_hed():
+    torch.manual_seed(0)
+    net = HED().eval().requires_grad_(False)
+    with torch.no_grad():  # random side weights so the fused map spreads around 0.5
+        for s in net.sides:
+            torch.nn.init.normal_(s.weight, std=0.2)
+    return net
+
+
+@pytest.fixture
+def images(tmp_path):
+    d = tmp_path / "imgs"
+    d.mkdir()
+    paths = []
+    for name in ("astronaut", "chelsea", "coffee"):
+        p = d / f"{name}.png"
+        Image.fromarray(getattr(data, name)()[:96, :96]).save(p)
+        paths.append(p)
+    return paths
+
+
+# ---------------------------------------------------------------- spec and key
+
+
+def test_spec_validation():
+    with pytest.raises(ValueError, match="sobel"):
+        SketchSpec(method="sobel")
+    with pytest.raises(ValueError, match="threshold"):
+        SketchSpec(threshold=1.5)
+    with pytest.raises(ValueError, match="threshold"):
+        SketchSpec(threshold=None, thin=True)
+
+
+def test_key_changes_with_every_parameter_and_the_weights():
+    base = SketchSpec()
+    assert base.key() == SketchSpec().key() == base.key(HED_WEIGHTS_SHA256)
+    variants = [replace(base, threshold=0.6), replace(base, threshold=None), replace(base, thin=True),
+                replace(base, canny_sigma=3.0), replace(base, method="canny")]
+    keys = {base.key()} | {v.key() for v in variants} | {base.key("0" * 64)}
+    assert len(keys) == len(variants) + 2
+    canny = SketchSpec(method="canny")
+    assert canny.key() == canny.key("0" * 64)  # Canny has no weights
+    assert canny.key() != replace(canny, canny_sigma=1.0).key()
+
+
+# ---------------------------------------------------------------- binarisation and Canny
+
+
+def test_binarize_numpy_and_torch_agree_with_the_rule():
+    p = np.array([[0.1, 0.5, 0.49], [0.9, 0.0, 1.0]], np.float32)
+    expected = np.array([[0, 1, 0], [1, 0, 1]], np.float32)
+    out = binarize(p, 0.5)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, expected)
+    t = binarize(torch.from_numpy(p)[None, None], 0.5)
+    assert isinstance(t, torch.Tensor) and t.dtype == torch.float32 and t.shape == (1, 1, 2, 3)
+    np.testing.assert_array_equal(t[0, 0].numpy(), expected)
+
+
+def test_binarize_thin_is_skimage_thin():
+    blob = np.zeros((20, 30), np.float32)
+    blob[5:12, 3:27] = 0.9  # a thick bar
+    out = binarize(blob, 0.5, thin=True)
+    np.testing.assert_array_equal(out, morphology.thin(blob >= 0.5).astype(np.float32))
+    assert 0 < out.sum() < (blob >= 0.5).sum() / 4
+    t = binarize(torch.from_numpy(np.stack([blob, blob]))[:, None], 0.5, thin=True)  # (2, 1, H, W)
+    np.testing.assert_array_equal(t[1, 0].numpy(), out)
+
+
+def test_canny_matches_skimage():
+    rgb = data.astronaut()[:80, :80] / 255.0
+    expected = feature.canny(rgb2gray(rgb), sigma=2.0)
+    out = canny_sketch(rgb)
+    assert out.dtype == np.float32 and out.shape == (80, 80)
+    np.testing.assert_array_equal(out, expected.astype(np.float32))
+    assert 0 < out.mean() < 0.3
+    spec = SketchSpec(method="canny", canny_sigma=2.0)
+    np.testing.assert_array_equal(sketch_image(data.astronaut()[:80, :80], spec), out)  # uint8 input
+
+
+def test_hed_sketch_binary_and_soft(rand_hed):
+    x = torch.rand(2, 3, 33, 21)
+    soft = hed_sketch(x, rand_hed, SketchSpec(threshold=None))
+    hard = hed_sketch(x, rand_hed, SketchSpec(threshold=0.5))
+    assert soft.shape == hard.shape == (2, 1, 33, 21)
+    torch.testing.assert_close(hard, (soft >= 0.5).float())
+    assert 0.05 < hard.mean() < 0.95  # both values occur: the comparisons below are not trivial
+    torch.testing.assert_close(soft, rand_hed(x))
+    with pytest.raises(ValueError, match="canny"):
+        hed_sketch(x, rand_hed, SketchSpec(method="canny"))
+
+
+def test_sketch_image_input_types(rand_hed):
+    img = data.coffee()[:40, :50]
+    a = sketch_image(img, SketchSpec(threshold=None), hed=rand_hed)
+    b = sketch_image(img / 255.0, SketchSpec(threshold=None), hed=rand_hed)
+    assert a.shape == (40, 50) and a.dtype == np.float32
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    with pytest.raises(ValueError, match="alpha"):
+        sketch_image(np.zeros((8, 8, 4), np.uint8), SketchSpec(method="canny"))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        sketch_image(np.full((8, 8, 3), 2.0), SketchSpec(method="canny"))
+
+
+# ---------------------------------------------------------------- cache
+
+
+def test_cache_round_trip_binary_exact_soft_quantised(tmp_path, images):
+    rng = np.random.default_rng(0)
+    binary = (rng.random((64, 64)) > 0.7).astype(np.float32)
+    cache = SketchCache(tmp_path / "c", SketchSpec())
+    assert cache.load(images[0], 64) is None
+    path = cache.save(images[0], 64, binary)
+    assert path.suffix == ".png" and path.exists() and not list(path.parent.glob("*.tmp"))
+    with Image.open(path) as im:
+        assert im.mode == "L"
+    np.testing.assert_array_equal(cache.load(images[0], 64), binary)
+    soft = rng.random((64, 64)).astype(np.float32)
+    soft_cache = SketchCache(tmp_path / "c", SketchSpec(threshold=None))
+    soft_cache.save(images[0], 64, soft)
+    np.testing.assert_allclose(soft_cache.load(images[0], 64), soft, atol=0.5 / 255 + 1e-6)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        cache.save(images[1], 64, soft * 2)
+
+
+def test_cache_never_reads_stale(tmp_path, images):
+    spec = SketchSpec()
+    cache = SketchCache(tmp_path / "c", spec)
+    ones = np.ones((64, 64), np.float32)
+    cache.save(images[0], 64, ones)
+    assert cache.load(images[0], 64) is not None
+    assert cache.load(images[0], 32) is None                      # another working size
+    assert cache.load(images[1], 64) is None                      # another image
+    for other in (replace(spec, threshold=0.3), replace(spec, thin=True), replace(spec, canny_sigma=1.0),
+                  replace(spec, method="canny")):
+        assert SketchCache(tmp_path / "c", other).load(images[0], 64) is None, other
+    assert SketchCache(tmp_path / "c", spec, weights_sha="f" * 64).load(images[0], 64) is None
+    st = images[0].stat()
+    os.utime(images[0], ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # the image was edited
+    assert cache.load(images[0], 64) is None
+
+
+# ---------------------------------------------------------------- whole data set
+
+
+def test_extract_hed_batches_caches_and_skips_bad_files(tmp_path, images, rand_hed):
+    junk = tmp_path / "imgs" / "truncated.png"
+    junk.write_bytes(images[0].read_bytes()[:200])
+    missing = tmp_path / "imgs" / "missing.png"
+    paths = [images[0], junk, images[1], missing, images[2]]
+    spec = SketchSpec(threshold=0.5)
+    cache = SketchCache(tmp_path / "c", spec)
+    report = extract_sketches(paths, spec, cache, 32, load_png, device="cpu", batch_size=2, hed=rand_hed,
+                              progress=False)
+    assert (report.computed, report.cached) == (3, 0)
+    assert sorted(p for p, _ in report.skipped) == sorted([str(junk), str(missing)])
+    assert all(reason for _, reason in report.skipped)
+    # the cached sketch is exactly the one computed directly on the loaded image
+    for p in images:
+        x = torch.from_numpy(load_png(p, 32)).permute(2, 0, 1)[None]
+        np.testing.assert_array_equal(cache.load(p, 32), hed_sketch(x, rand_hed, spec)[0, 0].numpy())
+    again = extract_sketches(paths, spec, cache, 32, load_png, device="cpu", hed=rand_hed, progress=False)
+    assert (again.computed, again.cached, len(again.skipped)) == (0, 3, 2)
+
+
+def test_extract_reports_loaders_returning_garbage(tmp_path, images, rand_hed):
+    def bad_loader(path, size):
+        if "chelsea" in str(path):
+            return np.full((size, size, 3), np.nan, np.float32)
+        if "coffee" in str(path):
+            return np.zeros((size, size, 4), np.float32)  # RGBA left in
+        return load_png(path, size)
+
+    spec = SketchSpec()
+    report = extract_sketches(images, spec, SketchCache(tmp_path / "c", spec), 32, bad_loader, device="cpu",
+                              hed=rand_hed, progress=False)
+    assert report.computed == 1
+    reasons = dict(report.skipped)
+    assert "[0, 1]" in reasons[str(images[1])] and "alpha" in reasons[str(images[2])]
+
+
+def test_extract_canny_with_workers(tmp_path, images):
+    spec = SketchSpec(method="canny")
+    cache = SketchCache(tmp_path / "c", spec)
+    report = extract_sketches(images, spec, cache, 48, load_png, device="cpu", progress=False, num_workers=2)
+    assert (report.computed, report.cached, report.skipped) == (3, 0, [])
+    for p in images:
+        np.testing.assert_array_equal(cache.load(p, 48), canny_sketch(load_png(p, 48)))
+    with pytest.raises(ValueError, match="SketchCache"):
+        extract_sketches(images, SketchSpec(), cache, 48, load_png, progress=False)
