@@ -1,0 +1,474 @@
+"""Data sets: image folders, EdgeConnect-style ``.flist`` files, the Places365 layout, the embedded demo set.
+
+Each item is what both stages need (DESIGN.md conventions)::
+
+    {"image":  (3, S, S) float in [0, 1],
+     "gray":   (1, S, S) float, skimage rgb2gray of the image,
+     "sketch": (1, S, S) float in [0, 1], the full image's sketch S_gt (HED or Canny, from the cache),
+     "mask":   (1, S, S) float, the paper's M: 1 = known, 0 = hole,
+     "path":   str}
+
+Images are read by :func:`load_image`: centre crop to a square, then resize to S. Sketches are made once for
+the whole data set by :func:`inpaintkit.sketches.extract_sketches` (the full image first, masking later) and
+read from the on-disk :class:`~inpaintkit.sketches.SketchCache`. Masks are generated per item
+(:func:`inpaintkit.masks.irregular_mask`) or read from a mask folder (:class:`inpaintkit.masks.LiuMaskSet`).
+
+Bad input: an unreadable, truncated or too-small image raises :class:`BadImageError` from ``load_image``; a
+data set drops such images up front, lists them in ``dataset.skipped`` as (path, reason), and prints them.
+
+The **demo set** (:func:`demo_dataset`) is cut from natural colour photographs that ship inside
+scikit-image (no download), split by photograph so that no photograph is in two splits: see DEMO_SPLITS.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+from skimage.color import rgb2gray
+
+from inpaintkit import masks as _masks
+from inpaintkit.config import cache_dir
+from inpaintkit.sketches import SketchSpec
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+
+# --------------------------------------------------------------------------------------------- Places365
+# Places365-Standard as downloaded from places2.csail.mit.edu (names as torchvision.datasets.Places365 uses):
+#   train_256_places365standard.tar -> data_256/a/abbey/00000001.jpg ... (class folders, some nested:
+#                                      data_256/a/apartment_building/outdoor/...)   1,803,460 images
+#   val_256.tar                     -> val_256/Places365_val_00000001.jpg ...  (flat)   36,500 images
+#   test_256.tar                    -> test_256/Places365_test_00000001.jpg ... (flat) 328,500 images
+#   filelist_places365-standard.tar -> places365_train_standard.txt ("/a/abbey/00000001.jpg 0"),
+#                                      places365_val.txt ("Places365_val_00000001.jpg 165"),
+#                                      places365_test.txt ("Places365_test_00000001.jpg"), categories_places365.txt
+# The high-resolution variant uses data_large/, val_large/, test_large/; torchvision renames data_256 to
+# data_256_standard. All of these are recognised. The paper trains on the 1,803,460 training images and tests on
+# "328000" images (Section 4), i.e. Places365's test set; see data_scripts/prepare_places2.py for our splits.
+PLACES_IMAGE_DIRS = {
+    "train": ("data_256", "data_256_standard", "train_256", "data_large", "data_large_standard", "train_large"),
+    "val": ("val_256", "val_large"),
+    "test": ("test_256", "test_large"),
+}
+PLACES_FILE_LISTS = {
+    "train": "places365_train_standard.txt",
+    "val": "places365_val.txt",
+    "test": "places365_test.txt",
+}
+
+# --------------------------------------------------------------------------------------------- demo set
+# Natural colour photographs bundled with scikit-image (no pooch download), split by photograph. The two
+# views of the stereo motorcycle pair are one photograph for this purpose and both stay in train.
+DEMO_SPLITS: dict[str, tuple[str, ...]] = {
+    "train": ("astronaut", "coffee", "motorcycle_left", "motorcycle_right"),
+    "val": ("chelsea",),
+    "test": ("rocket",),
+}
+DEMO_PATCH_SIZE = 128   # crops are 128 px (or the working size when that is larger), then resized
+
+
+class BadImageError(ValueError):
+    """An image that cannot be used: unreadable, truncated, not an image, or smaller than the working size."""
+
+
+# --------------------------------------------------------------------------------------------- one image
+
+def load_image(path, size: int | None = None) -> np.ndarray:
+    """Read an image file as float32 (H, W, 3) RGB in [0, 1]; with ``size``, centre crop + resize to (size, size).
+
+    Conversions: EXIF orientation applied; grayscale, palette and CMYK -> RGB; 16-bit grayscale scaled by
+    1/65535 (16-bit RGB PNGs are reduced to 8 bits by Pillow on reading); transparency (RGBA, LA, palette with
+    transparency) is composited **on white**, so a transparent pixel is what a viewer shows, not whatever colour
+    happens to be stored under alpha = 0.
+
+    Resizing: centre crop to the largest square, then Pillow's LANCZOS (anti-aliased) to ``size``. An image
+    whose shorter side is below ``size`` is **not upscaled**: BadImageError says so, and data sets skip and
+    list it. ``size=None`` returns the full image, uncropped. Any unreadable, truncated or non-image file raises
+    BadImageError naming the path and the reason.
+    """
+    path = Path(path)
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        raise ValueError(f"load_image: size must be a positive int or None, got {size!r}.")
+    try:
+        with Image.open(path) as img:
+            img.load()                      # decode now: truncated files fail here
+            img = ImageOps.exif_transpose(img)
+            img = _to_rgb_image(img)
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: no such file.") from None
+    except (OSError, ValueError, SyntaxError) as e:   # UnidentifiedImageError is an OSError
+        raise BadImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from None
+
+    if size is not None:
+        w, h = img.size
+        side = min(w, h)
+        if side < size:
+            raise BadImageError(
+                f"{path}: is {w}x{h} px, smaller than the working size {size} (images are never upscaled); "
+                "use a smaller size or drop the image."
+            )
+        left, top = (w - side) // 2, (h - side) // 2
+        img = img.crop((left, top, left + side, top + side))
+        if side != size:
+            img = img.resize((size, size), Image.LANCZOS)
+    if img.mode == "F":                      # 16-bit grayscale kept as float (see _to_rgb_image)
+        gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
+        return np.repeat(gray[..., None], 3, axis=-1)  # (H, W, 3)
+    return np.asarray(img, dtype=np.float32) / 255.0
+
+
+def _to_rgb_image(img: Image.Image) -> Image.Image:
+    """A Pillow image -> mode "RGB" (8 bit), or mode "F" in [0, 1] for 16/32-bit grayscale."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        arr = np.asarray(img).astype(np.float32)
+        maxval = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        return Image.fromarray(arr / maxval, mode="F")
+    if img.mode == "F":
+        return Image.fromarray(np.clip(np.asarray(img, dtype=np.float32), 0, 1), mode="F")
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(white, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+# --------------------------------------------------------------------------------------------- image lists
+
+def is_places_root(path) -> bool:
+    """True if ``path`` looks like a Places365 download (one of its image folders or file lists)."""
+    path = Path(path)
+    names = [n for dirs in PLACES_IMAGE_DIRS.values() for n in dirs]
+    return path.is_dir() and (any((path / n).is_dir() for n in names)
+                              or any((path / f).is_file() for f in PLACES_FILE_LISTS.values()))
+
+
+def places_split(root, split: str) -> list[Path]:
+    """The image paths of one Places365 split ("train", "val", "test") under a Places365 root.
+
+    Uses the official file list (``places365_*.txt`` in the root or in ``filelist_places365-standard/``) when
+    present -- its order, no walk over 1.8 M files -- else walks the split's image folder.
+    """
+    root = Path(root)
+    if split not in PLACES_IMAGE_DIRS:
+        raise ValueError(f"Places365 split {split!r}: choose 'train', 'val' or 'test'.")
+    image_dir = next((root / n for n in PLACES_IMAGE_DIRS[split] if (root / n).is_dir()), None)
+    if image_dir is None:
+        raise FileNotFoundError(
+            f"{root} has no Places365 {split} images (looked for {', '.join(PLACES_IMAGE_DIRS[split])}/). "
+            f"Unpack the {split} archive from places2.csail.mit.edu there."
+        )
+    for d in (root, root / "filelist_places365-standard"):
+        flist = d / PLACES_FILE_LISTS[split]
+        if flist.is_file():
+            with open(flist) as f:
+                names = [line.split()[0].lstrip("/") for line in f if line.strip()]
+            return [image_dir / n for n in names]
+    return _walk_images(image_dir)
+
+
+def _walk_images(folder: Path) -> list[Path]:
+    out = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        out.extend(Path(dirpath) / f for f in sorted(filenames) if f.lower().endswith(IMAGE_EXTENSIONS))
+    return out
+
+
+def read_flist(path) -> list[Path]:
+    """An EdgeConnect-style ``.flist``: one image path per line; blank lines and ``#`` comments ignored;
+    relative paths are resolved against the flist's own folder."""
+    path = Path(path)
+    base = path.resolve().parent
+    out = []
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                p = Path(line).expanduser()
+                out.append(p if p.is_absolute() else base / p)
+    return out
+
+
+def write_flist(paths, out) -> Path:
+    """Write one absolute path per line to ``out`` atomically; return ``out``."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(f"{Path(p).resolve()}\n" for p in paths)
+    fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, out)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return out
+
+
+def list_images(source, split: str | None = None) -> list[Path]:
+    """The image paths named by ``source``:
+
+    * a ``.flist`` / ``.txt`` file: one path per line (relative to the file's folder);
+    * a Places365 root (see PLACES_IMAGE_DIRS): the ``split`` ("train", "val", "test"; required);
+    * any other folder: every image file below it (recursive; extensions IMAGE_EXTENSIONS), sorted.
+
+    FileNotFoundError for a missing path or an empty folder or list.
+    """
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise FileNotFoundError(
+            f"Image source {source} does not exist. Give an image folder, a .flist file (one path per line) "
+            "or a Places365 root; or use the demo set (inpaintkit.data.demo_dataset)."
+        )
+    if source.is_file():
+        paths = read_flist(source)
+    elif is_places_root(source):
+        if split is None:
+            raise ValueError(f"{source} is a Places365 root: pass split='train', 'val' or 'test'.")
+        paths = places_split(source, split)
+    else:
+        paths = _walk_images(source)
+    if not paths:
+        raise FileNotFoundError(f"{source} names no image files (extensions: {', '.join(IMAGE_EXTENSIONS)}).")
+    return paths
+
+
+# --------------------------------------------------------------------------------------------- the data set
+
+class InpaintingDataset(torch.utils.data.Dataset):
+    """Images with their grayscale, sketch and a mask, at ``size`` x ``size`` (see the module docstring).
+
+    ``source``: folder, ``.flist`` or Places365 root (with ``split``), or a list of paths.
+    ``sketch``: a :class:`~inpaintkit.sketches.SketchSpec` (default: HED, threshold 0.5), or None for an all-zero
+    sketch (the "no sketch" baseline). Sketches live in ``SketchCache(sketch_cache_root or
+    cache_dir()/"sketches", sketch)``; with ``precompute_sketches`` the missing ones are computed up front
+    (progress bar, HED on ``device``), else on first access (in the worker, then cached).
+    ``masks``: "generate" (:func:`~inpaintkit.masks.irregular_mask` with ``hole_range``), or a folder of mask
+    PNGs / a :class:`~inpaintkit.masks.LiuMaskSet` (``hole_range`` is then unused). ``deterministic_masks``: the
+    mask of item i depends only on (seed, i) -- for val/test; otherwise each process draws from its own
+    generator seeded by (seed, torch.initial_seed()), so DataLoader workers differ and a torch-seeded run repeats.
+    Unreadable or too-small images are dropped at construction (``verify``, or the sketch pass) and listed in
+    ``self.skipped`` as (path, reason).
+    """
+
+    def __init__(self, source, size: int, sketch: SketchSpec | None = SketchSpec(), sketch_cache_root=None,
+                 masks="generate", hole_range=(0.0, 0.6), seed: int = 0, deterministic_masks: bool = False,
+                 precompute_sketches: bool = True, device: str = "auto", split: str | None = None,
+                 verify: bool = True, progress: bool = True):
+        from inpaintkit.sketches import SketchCache, extract_sketches
+
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+            raise ValueError(f"InpaintingDataset: size must be a positive int, got {size!r}.")
+        self.size = int(size)
+        if isinstance(source, (list, tuple)):
+            paths = [Path(p) for p in source]
+            if not paths:
+                raise ValueError("InpaintingDataset: the list of image paths is empty.")
+        else:
+            paths = list_images(source, split)
+        self.source = source
+        self.sketch_spec = sketch
+        if self.sketch_spec is not None and not isinstance(self.sketch_spec, SketchSpec):
+            raise ValueError(f"sketch must be a SketchSpec or None, got {sketch!r}.")
+        self.hole_range = _masks._check_range(hole_range)
+        self.seed = int(seed)
+        self.deterministic_masks = bool(deterministic_masks)
+        self.device = device
+        self.skipped: list[tuple[str, str]] = []
+
+        if isinstance(masks, _masks.LiuMaskSet):
+            self.mask_set = masks
+        elif isinstance(masks, str) and masks == "generate":
+            self.mask_set = None
+        else:
+            self.mask_set = _masks.LiuMaskSet(masks, size=self.size)
+        if self.mask_set is not None and self.mask_set.size != self.size:
+            raise ValueError(f"The mask set resizes to {self.mask_set.size}, the data set works at {self.size}: "
+                             f"make it with LiuMaskSet(root, size={self.size}).")
+
+        self.cache = None
+        bad: set[str] = set()
+        if self.sketch_spec is not None:
+            root = Path(sketch_cache_root) if sketch_cache_root else cache_dir() / "sketches"
+            self.cache = SketchCache(root, self.sketch_spec)
+            if precompute_sketches:
+                report = extract_sketches(paths, self.sketch_spec, self.cache, self.size, load_fn=load_image,
+                                          device=device, progress=progress)
+                self.skipped.extend(report.skipped)
+                bad = {p for p, _ in report.skipped}
+                verify = False            # every image was decoded (or found in the cache) just now
+        if verify:
+            self.skipped.extend(_verify_images(paths, self.size, progress))
+            bad = {p for p, _ in self.skipped}
+            if self.skipped:
+                msg = "\n".join(f"  {p}: {why}" for p, why in self.skipped)
+                print(f"Skipped {len(self.skipped)} unusable image(s):\n{msg}", flush=True)
+        self.paths = [p for p in paths if str(p) not in bad]
+        if not self.paths:
+            raise ValueError(f"No usable image in {source}: all {len(paths)} were skipped (see .skipped).")
+        self._rng_key = None
+        self._rng = None
+        self._hed = None
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    # -- parts of an item
+    def _mask_rng(self, index: int) -> np.random.Generator:
+        if self.deterministic_masks:
+            return np.random.default_rng([self.seed, index])
+        key = (os.getpid(), torch.initial_seed())  # differs per DataLoader worker and per epoch's workers
+        if key != self._rng_key:
+            self._rng_key, self._rng = key, np.random.default_rng([self.seed, torch.initial_seed()])
+        return self._rng
+
+    def mask(self, index: int) -> np.ndarray:
+        """The (S, S) uint8 mask of item ``index``, 1 = known, 0 = hole."""
+        rng = self._mask_rng(index)
+        if self.mask_set is None:
+            return _masks.irregular_mask(self.size, self.size, self.hole_range, rng)
+        i = index % len(self.mask_set) if self.deterministic_masks else int(rng.integers(len(self.mask_set)))
+        return self.mask_set[i]
+
+    def sketch(self, path: Path, rgb: np.ndarray) -> np.ndarray:
+        """The (S, S) float32 sketch of the full image, from the cache (computed and stored when missing)."""
+        if self.sketch_spec is None:
+            return np.zeros((self.size, self.size), np.float32)
+        s = self.cache.load(path, self.size)
+        if s is None:
+            from inpaintkit.sketches import sketch_image
+
+            if self.sketch_spec.method == "hed" and self._hed is None:
+                from inpaintkit.hed import load_hed
+
+                self._hed = load_hed(device="cpu")  # in a worker: one HED per process, CPU
+            s = sketch_image(rgb, self.sketch_spec, hed=self._hed)
+            self.cache.save(path, self.size, s)
+        return s
+
+    def __getitem__(self, index: int) -> dict:
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a data set of {len(self)} images")
+        for attempt in range(len(self)):   # a file broken after construction: report, take the next one
+            path = self.paths[(index + attempt) % len(self)]
+            try:
+                rgb = load_image(path, self.size)
+                break
+            except BadImageError as e:
+                self.skipped.append((str(path), str(e)))
+                warnings.warn(f"Skipping {e}", stacklevel=2)
+        else:
+            raise ValueError("Every image of the data set has become unreadable.")
+        sketch = self.sketch(path, rgb)
+        mask = self.mask(index)
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)    # (3, S, S)
+        gray = torch.from_numpy(rgb2gray(rgb).astype(np.float32))[None]         # (1, S, S)
+        return {
+            "image": image,
+            "gray": gray,
+            "sketch": torch.from_numpy(np.asarray(sketch, np.float32))[None],  # (1, S, S)
+            "mask": _masks.mask_to_tensor(mask),                               # (1, S, S), 1 = known
+            "path": str(path),
+        }
+
+
+def _verify_images(paths, size: int, progress: bool) -> list[tuple[str, str]]:
+    """Decode every image once at ``size``; return (path, reason) of those that fail."""
+    from tqdm.auto import tqdm
+
+    bad = []
+    for p in tqdm(paths, desc="checking images", disable=not progress or len(paths) < 200, unit="img"):
+        try:
+            load_image(p, size)
+        except BadImageError as e:
+            bad.append((str(p), str(e)))
+    return bad
+
+
+# --------------------------------------------------------------------------------------------- demo set
+
+def demo_photos() -> dict[str, np.ndarray]:
+    """The demo photographs as uint8 (H, W, 3), all bundled with scikit-image (no download)."""
+    from skimage import data
+
+    left, right, _ = data.stereo_motorcycle()
+    return {
+        "astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
+        "rocket": data.rocket(), "motorcycle_left": left, "motorcycle_right": right,
+    }
+
+
+def demo_patch_size(size: int) -> int:
+    """Crop size of the demo patches for a working size: 128 px, or the working size when larger."""
+    return max(DEMO_PATCH_SIZE, int(size))
+
+
+def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None) -> Path:
+    """Cut the demo photographs into ``patch_size`` crops on a grid of ``stride`` (default patch_size // 4).
+
+    Written once under ``root`` (default ``cache_dir()/"demo"``) as
+    ``patch<P>_stride<S>/{train,val,test}/<photo>_<y>_<x>.png`` plus ``train.flist``, ``val.flist``,
+    ``test.flist`` (paths relative to the folder). The folder is built in a temporary directory and renamed
+    into place, so a half-written set is never used; later calls return the existing folder.
+    """
+    for name, v in (("patch_size", patch_size), ("stride", stride if stride is not None else 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise ValueError(f"ensure_demo_dataset: {name} must be a positive int, got {v!r}.")
+    stride = int(stride) if stride is not None else max(int(patch_size) // 4, 1)
+    root = Path(root) if root is not None else cache_dir() / "demo"
+    final = root / f"patch{patch_size}_stride{stride}"
+    if all((final / f"{s}.flist").is_file() for s in DEMO_SPLITS):
+        return final
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=root))
+    try:
+        photos = demo_photos()
+        for split, names in DEMO_SPLITS.items():
+            (tmp / split).mkdir()
+            lines = []
+            for name in names:
+                photo = photos[name]
+                h, w = photo.shape[:2]
+                for y in range(0, h - patch_size + 1, stride):
+                    for x in range(0, w - patch_size + 1, stride):
+                        rel = f"{split}/{name}_{y:04d}_{x:04d}.png"
+                        Image.fromarray(photo[y:y + patch_size, x:x + patch_size]).save(tmp / rel)
+                        lines.append(rel + "\n")
+            (tmp / f"{split}.flist").write_text("".join(lines))
+        try:
+            os.replace(tmp, final)
+        except OSError:   # another process finished first (or a stale partial folder): keep/replace it
+            if not all((final / f"{s}.flist").is_file() for s in DEMO_SPLITS):
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
+
+
+def demo_split_sizes(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None) -> dict[str, int]:
+    """Number of patches per split of the demo set (builds it if needed)."""
+    folder = ensure_demo_dataset(root, patch_size, stride)
+    return {s: len(read_flist(folder / f"{s}.flist")) for s in DEMO_SPLITS}
+
+
+def demo_dataset(split: str, size: int, root=None, stride: int | None = None, **kw) -> InpaintingDataset:
+    """The embedded demo set's ``split`` ("train", "val", "test") at ``size`` x ``size``.
+
+    Crops are ``demo_patch_size(size)`` px on a grid of ``stride`` (notebooks pass the profile's
+    ``demo_patch_stride``). Masks are deterministic per item for val and test unless ``kw`` says otherwise;
+    other keywords go to :class:`InpaintingDataset` (e.g. ``sketch=SketchSpec(method="canny")``).
+    """
+    if split not in DEMO_SPLITS:
+        raise ValueError(f"Demo split {split!r}: choose one of {', '.join(DEMO_SPLITS)}.")
+    folder = ensure_demo_dataset(root, demo_patch_size(size), stride)
+    kw.setdefault("deterministic_masks", split != "train")
+    return InpaintingDataset(folder / f"{split}.flist", size, **kw)

@@ -1,0 +1,286 @@
+"""Data: image decoding edge cases, image lists (folder, flist, Places365 layout), the data set, the demo set."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from skimage.color import rgb2gray
+
+from inpaintkit import data
+from inpaintkit.data import (DEMO_SPLITS, BadImageError, InpaintingDataset, demo_dataset, ensure_demo_dataset,
+                             list_images, load_image, places_split, read_flist)
+from inpaintkit.masks import hole_ratio, write_mask_folder
+from inpaintkit.sketches import SketchSpec, canny_sketch
+
+CANNY = SketchSpec(method="canny")
+
+
+def _rgb(h, w, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
+
+
+def _save(path, arr, **kw):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(arr).save(path, **kw)
+    return path
+
+
+# ------------------------------------------------------------------------------------- load_image
+
+def test_load_image_crop_and_resize_match_pil(tmp_path):
+    arr = _rgb(40, 60)
+    p = _save(tmp_path / "a.png", arr)
+    full = load_image(p)
+    assert full.dtype == np.float32 and full.shape == (40, 60, 3)
+    assert np.array_equal(full, arr.astype(np.float32) / 255)          # size=None: uncropped, exact
+    same = load_image(p, 40)                                            # centre crop only: columns 10..49
+    assert np.array_equal(same, arr[:, 10:50].astype(np.float32) / 255)
+    small = load_image(p, 20)
+    ref = np.asarray(Image.fromarray(arr[:, 10:50]).resize((20, 20), Image.LANCZOS), np.float32) / 255
+    assert small.shape == (20, 20, 3) and np.allclose(small, ref)
+
+
+def test_load_image_rgba_composited_on_white(tmp_path):
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0] = 200                      # red stored under alpha
+    rgba[:4, :, 3] = 255                    # top half opaque, bottom half transparent
+    img = load_image(_save(tmp_path / "a.png", rgba))
+    assert np.allclose(img[:4], [200 / 255, 0, 0])
+    assert np.allclose(img[4:], 1.0)        # transparent -> white, not the hidden red
+
+
+def test_load_image_grayscale_palette_16bit(tmp_path):
+    g = np.arange(64, dtype=np.uint8).reshape(8, 8) * 4
+    img = load_image(_save(tmp_path / "g.png", g))
+    assert img.shape == (8, 8, 3) and np.allclose(img[..., 1], g / 255)
+    pal = Image.fromarray(_rgb(8, 8)).convert("P")
+    pal.save(tmp_path / "p.png")
+    assert np.allclose(load_image(tmp_path / "p.png"), np.asarray(pal.convert("RGB")) / 255)
+    g16 = (np.arange(64, dtype=np.uint16).reshape(8, 8) * 1000)
+    Image.fromarray(g16).save(tmp_path / "g16.png")
+    img16 = load_image(tmp_path / "g16.png")
+    assert np.allclose(img16[..., 0], g16 / 65535, atol=1e-6)          # full 16-bit precision kept
+    assert img16.max() > 0.9                                           # not clipped to 255/65535
+
+
+def test_load_image_bad_files(tmp_path):
+    (tmp_path / "text.png").write_text("this is not an image")
+    with pytest.raises(BadImageError, match="text.png: cannot be read"):
+        load_image(tmp_path / "text.png")
+    _save(tmp_path / "full.jpg", _rgb(64, 64), quality=90)
+    raw = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "trunc.jpg").write_bytes(raw[: len(raw) // 2])
+    with pytest.raises(BadImageError, match="trunc.jpg"):
+        load_image(tmp_path / "trunc.jpg")
+    with pytest.raises(BadImageError, match="smaller than the working size 32"):
+        load_image(_save(tmp_path / "small.png", _rgb(20, 50)), 32)
+    with pytest.raises(BadImageError, match="no such file"):
+        load_image(tmp_path / "missing.png")
+    assert issubclass(BadImageError, ValueError)
+    with pytest.raises(ValueError, match="size"):
+        load_image(tmp_path / "full.jpg", 0)
+
+
+# ------------------------------------------------------------------------------------- image lists
+
+def test_list_images_folder_and_flist(tmp_path):
+    for rel in ("b/2.jpg", "a/1.png", "c.JPEG", "notes.txt"):
+        p = tmp_path / "imgs" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"x")
+    got = list_images(tmp_path / "imgs")
+    assert [p.relative_to(tmp_path / "imgs").as_posix() for p in got] == ["c.JPEG", "a/1.png", "b/2.jpg"]
+    flist = tmp_path / "lists" / "x.flist"
+    flist.parent.mkdir()
+    flist.write_text(f"# comment\n../imgs/a/1.png\n\n{tmp_path / 'imgs/b/2.jpg'}\n")
+    assert list_images(flist) == [(tmp_path / "lists" / "../imgs/a/1.png"), tmp_path / "imgs/b/2.jpg"]
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        list_images(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match="no image files"):
+        list_images(tmp_path / "empty")
+
+
+def make_fake_places(root, n_train_per_class=2, n_val=3, n_test=2, file_lists=True, size=40):
+    """Places365-Standard's real layout with tiny JPEGs (see inpaintkit.data.PLACES_IMAGE_DIRS)."""
+    train = []
+    for cls in ("a/abbey", "a/apartment_building/outdoor", "b/bakery/shop"):
+        for i in range(1, n_train_per_class + 1):
+            rel = f"{cls}/{i:08d}.jpg"
+            _save(root / "data_256" / rel, _rgb(size, size, i))
+            train.append(f"/{rel} 0\n")
+    val = [f"Places365_val_{i:08d}.jpg" for i in range(1, n_val + 1)]
+    test = [f"Places365_test_{i:08d}.jpg" for i in range(1, n_test + 1)]
+    for name in val:
+        _save(root / "val_256" / name, _rgb(size, size, 7))
+    for name in test:
+        _save(root / "test_256" / name, _rgb(size, size, 8))
+    if file_lists:
+        (root / "places365_train_standard.txt").write_text("".join(train))
+        (root / "places365_val.txt").write_text("".join(f"{n} 165\n" for n in val))
+        (root / "places365_test.txt").write_text("".join(f"{n}\n" for n in test))
+    return root
+
+
+@pytest.mark.parametrize("file_lists", [True, False])
+def test_places_layout(tmp_path, file_lists):
+    root = make_fake_places(tmp_path / "places", file_lists=file_lists)
+    train = places_split(root, "train")
+    assert len(train) == 6 and all(p.is_file() for p in train)
+    assert train[0] == root / "data_256/a/abbey/00000001.jpg"
+    assert sorted(p.name for p in places_split(root, "val")) == [f"Places365_val_0000000{i}.jpg" for i in (1, 2, 3)]
+    assert len(list_images(root, split="test")) == 2
+    with pytest.raises(ValueError, match="Places365 root: pass split"):
+        list_images(root)
+    with pytest.raises(ValueError, match="choose 'train'"):
+        places_split(root, "validation")
+
+
+# ------------------------------------------------------------------------------------- the data set
+
+@pytest.fixture
+def folder(tmp_path):
+    d = tmp_path / "imgs"
+    for i in range(6):
+        _save(d / f"{i}.png", _rgb(40, 48, i))
+    return d
+
+
+def test_item_contents(folder, tmp_path):
+    ds = InpaintingDataset(folder, 32, sketch=CANNY, sketch_cache_root=tmp_path / "sk", hole_range=(0.2, 0.3),
+                           progress=False)
+    item = ds[2]
+    assert set(item) == {"image", "gray", "sketch", "mask", "path"}
+    for k, c in (("image", 3), ("gray", 1), ("sketch", 1), ("mask", 1)):
+        assert item[k].shape == (c, 32, 32) and item[k].dtype == torch.float32
+    rgb = load_image(folder / "2.png", 32)
+    assert item["path"] == str(folder / "2.png")
+    assert torch.allclose(item["image"], torch.from_numpy(rgb).permute(2, 0, 1))
+    assert torch.allclose(item["gray"][0], torch.from_numpy(rgb2gray(rgb)).float())
+    assert torch.equal(item["sketch"][0], torch.from_numpy(canny_sketch(rgb, 2.0)))   # the full image's sketch
+    m = item["mask"][0].numpy()
+    assert set(np.unique(m)) == {0.0, 1.0} and 0.2 <= hole_ratio(m) < 0.3
+
+
+def test_no_sketch_gives_zeros(folder):
+    ds = InpaintingDataset(folder, 32, sketch=None, progress=False)
+    assert torch.count_nonzero(ds[0]["sketch"]) == 0
+
+
+def test_deterministic_masks(folder, tmp_path):
+    kw = dict(sketch=None, deterministic_masks=True, seed=3, progress=False)
+    a, b = InpaintingDataset(folder, 32, **kw), InpaintingDataset(folder, 32, **kw)
+    assert torch.equal(a[1]["mask"], b[1]["mask"])
+    assert torch.equal(a[1]["mask"], a[1]["mask"])                 # same index, same mask, every time
+    assert not torch.equal(a[1]["mask"], a[2]["mask"])
+    c = InpaintingDataset(folder, 32, **{**kw, "seed": 4})
+    assert not torch.equal(a[1]["mask"], c[1]["mask"])
+    r = InpaintingDataset(folder, 32, sketch=None, progress=False)  # random: a new mask per access
+    assert not torch.equal(r[1]["mask"], r[1]["mask"])
+
+
+def test_masks_from_folder(folder, tmp_path):
+    mdir = write_mask_folder(tmp_path / "m", size=32, per_bucket=4, buckets=("30-40",), progress=False)
+    ds = InpaintingDataset(folder, 32, sketch=None, masks=mdir / "30-40", deterministic_masks=True,
+                           progress=False)
+    png = np.asarray(Image.open(mdir / "30-40" / "00001.png")) / 255
+    assert np.array_equal(ds[1]["mask"][0].numpy(), png)
+    assert np.array_equal(ds[5]["mask"][0].numpy(), ds[1]["mask"][0].numpy())   # wraps around: 5 % 4
+    with pytest.raises(ValueError, match="resizes to 48"):
+        from inpaintkit.masks import LiuMaskSet
+        InpaintingDataset(folder, 32, sketch=None, masks=LiuMaskSet(mdir, size=48), progress=False)
+
+
+def test_dataloader_workers(folder, tmp_path):
+    ds = InpaintingDataset(folder, 32, sketch=CANNY, sketch_cache_root=tmp_path / "sk", progress=False)
+    torch.manual_seed(0)
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 2
+    b = batches[0]
+    assert b["image"].shape == (3, 3, 32, 32) and b["mask"].shape == (3, 1, 32, 32)
+    assert b["path"] == [str(folder / f"{i}.png") for i in range(3)]
+    masks = torch.cat([b["mask"] for b in batches])
+    assert len({m.numpy().tobytes() for m in masks}) == 6          # the two workers draw different masks
+    torch.manual_seed(0)
+    again = torch.cat([b["mask"] for b in torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)])
+    assert torch.equal(masks, again)                                # a torch-seeded run repeats
+
+
+def test_bad_images_are_skipped_and_listed(tmp_path, capsys):
+    d = tmp_path / "mixed"
+    _save(d / "good.png", _rgb(40, 40))
+    rgba = np.concatenate([_rgb(40, 40, 1), np.full((40, 40, 1), 128, np.uint8)], axis=-1)
+    _save(d / "rgba.png", rgba)
+    Image.fromarray((np.arange(1600, dtype=np.uint16).reshape(40, 40) * 40)).save(d / "g16.png")
+    _save(d / "gray.png", _rgb(40, 40)[..., 0])
+    _save(d / "small.png", _rgb(20, 20))
+    (d / "text.png").write_text("not an image")
+    _save(d / "full.jpg", _rgb(64, 64), quality=90)
+    raw = (d / "full.jpg").read_bytes()
+    (d / "full.jpg").unlink()
+    (d / "trunc.jpg").write_bytes(raw[: len(raw) // 2])
+    for sketch in (CANNY, None):          # via the sketch pass, and via the verification pass
+        ds = InpaintingDataset(d, 32, sketch=sketch, sketch_cache_root=tmp_path / "sk", progress=False)
+        assert sorted(p.name for p in ds.paths) == ["g16.png", "good.png", "gray.png", "rgba.png"]
+        assert sorted(p.split("/")[-1] for p, _ in ds.skipped) == ["small.png", "text.png", "trunc.jpg"]
+        reasons = dict((p.split("/")[-1], why) for p, why in ds.skipped)
+        assert "smaller than the working size" in reasons["small.png"]
+        assert "Skipped 3" in capsys.readouterr().out
+        for i in range(len(ds)):
+            assert ds[i]["image"].max() > 0                         # never a silent black image
+
+
+def test_file_broken_after_construction_is_skipped(folder):
+    ds = InpaintingDataset(folder, 32, sketch=None, progress=False)
+    (folder / "1.png").write_text("broken later")
+    with pytest.warns(UserWarning, match="1.png"):
+        item = ds[1]
+    assert item["path"] == str(folder / "2.png")
+    assert ds.skipped[-1][0] == str(folder / "1.png")
+
+
+def test_dataset_bad_arguments(folder):
+    with pytest.raises(ValueError, match="size"):
+        InpaintingDataset(folder, 0, sketch=None)
+    with pytest.raises(ValueError, match="SketchSpec"):
+        InpaintingDataset(folder, 32, sketch="hed")
+    with pytest.raises(ValueError, match="hole_range"):
+        InpaintingDataset(folder, 32, sketch=None, hole_range=(0.5, 0.2))
+    with pytest.raises(ValueError, match="No usable image"):
+        InpaintingDataset(folder, 64, sketch=None, progress=False)   # all 40x48: too small
+
+
+# ------------------------------------------------------------------------------------- demo set
+
+def test_demo_photos_are_bundled_colour_photographs():
+    photos = data.demo_photos()
+    assert set(photos) == {n for names in DEMO_SPLITS.values() for n in names}
+    for name, p in photos.items():
+        assert p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 256, name
+    split_of = [n for names in DEMO_SPLITS.values() for n in names]
+    assert len(split_of) == len(set(split_of))                       # no photograph in two splits
+
+
+def test_demo_dataset_build_split_and_reuse(tmp_path):
+    folder = ensure_demo_dataset(tmp_path, patch_size=128, stride=96)
+    counts = {s: len(read_flist(folder / f"{s}.flist")) for s in DEMO_SPLITS}
+    # grid counts by hand: floor((H - 128) / 96) + 1 rows times the same for columns
+    grid = lambda h, w: ((h - 128) // 96 + 1) * ((w - 128) // 96 + 1)   # noqa: E731
+    assert counts == {"train": grid(512, 512) + grid(400, 600) + 2 * grid(500, 741),
+                      "val": grid(300, 451), "test": grid(427, 640)}
+    for s in DEMO_SPLITS:                                            # patches know their photograph
+        photos = {p.name.rsplit("_", 2)[0] for p in read_flist(folder / f"{s}.flist")}
+        assert photos == set(DEMO_SPLITS[s])
+    first = read_flist(folder / "val.flist")[0]
+    assert np.array_equal(np.asarray(Image.open(first)), data.demo_photos()["chelsea"][:128, :128])
+    mtime = (folder / "train.flist").stat().st_mtime_ns
+    assert ensure_demo_dataset(tmp_path, patch_size=128, stride=96) == folder   # reused, not rebuilt
+    assert (folder / "train.flist").stat().st_mtime_ns == mtime
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]       # no temporary left behind
+
+    ds = demo_dataset("test", 32, root=tmp_path, stride=96, sketch=None, progress=False)
+    assert len(ds) == counts["test"] and ds.deterministic_masks
+    assert ds[0]["image"].shape == (3, 32, 32)
+    with pytest.raises(ValueError, match="Demo split"):
+        demo_dataset("holdout", 32, root=tmp_path)
