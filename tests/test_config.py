@@ -1,0 +1,51 @@
+"""Profiles are data: valid, complete, round-trippable, and the paper's numbers are where they belong."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from inpaintkit.config import PROFILES, Profile, get_profile, resolve_device
+
+
+@pytest.mark.parametrize("name", PROFILES)
+def test_profiles_are_valid_and_round_trip(name):
+    p = get_profile(name)
+    assert p.name == name and p.image_size % 16 == 0
+    assert Profile.from_dict(p.to_dict()) == p
+    assert p.checkpoint_every <= max(p.stage1_steps, p.stage2_steps)
+
+
+def test_full_profile_is_the_paper():
+    p = get_profile("full")
+    assert (p.image_size, p.gs_channels, p.gi_channels, p.batch_size) == (256, 64, 64, 6)    # Sec. 4
+    assert (p.lr, p.betas, p.d_lr_ratio) == (1e-4, (0.0, 0.9), 0.1)                        # EdgeConnect's Adam
+    assert dataclasses.astuple(p.stage1_loss) == (0.1, 10.0)                                # Eq. 11
+    assert dataclasses.astuple(p.stage2_loss) == (1.0, 0.1, 300.0, 300.0, 10.0)             # Eq. 14
+
+
+def test_profiles_grow_from_smoke_to_full():
+    s, q, f = (get_profile(n) for n in PROFILES)
+    assert s.image_size < q.image_size < f.image_size
+    assert s.stage1_steps < q.stage1_steps < f.stage1_steps
+
+
+def test_env_var_picks_the_profile(monkeypatch):
+    monkeypatch.setenv("INPAINTKIT_PROFILE", "smoke")
+    assert get_profile().name == "smoke"
+    monkeypatch.delenv("INPAINTKIT_PROFILE")
+    assert get_profile().name == "quick"
+
+
+def test_bad_profile_and_size_name_the_fix():
+    with pytest.raises(ValueError, match="smoke, quick, full"):
+        get_profile("huge")
+    with pytest.raises(ValueError, match="multiple of 16"):
+        dataclasses.replace(get_profile("smoke"), image_size=40)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
+def test_cuda_without_gpu_is_a_clear_error():
+    assert resolve_device("auto").type == "cpu"
+    with pytest.raises(ValueError, match="no CUDA GPU"):
+        resolve_device("cuda")
