@@ -197,20 +197,24 @@ def read_flist(path) -> list[Path]:
     return out
 
 
-def write_flist(paths, out) -> Path:
-    """Write one absolute path per line to ``out`` atomically; return ``out``."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join(f"{Path(p).resolve()}\n" for p in paths)
-    fd, tmp = tempfile.mkstemp(prefix=out.name, suffix=".tmp", dir=out.parent)
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
-        os.replace(tmp, out)
+        os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
-    return out
+    return path
+
+
+def write_flist(paths, out) -> Path:
+    """Write one absolute path per line to ``out`` atomically; return ``out``."""
+    return atomic_write_text(out, "".join(f"{Path(p).resolve()}\n" for p in paths))
 
 
 def list_images(source, split: str | None = None) -> list[Path]:

@@ -1,0 +1,128 @@
+"""The data_scripts CLIs on small fake trees (Places365's real layout with tiny JPEGs, image folders)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from inpaintkit.data import DEMO_SPLITS, InpaintingDataset, read_flist
+from inpaintkit.masks import BUCKETS, hole_ratio, load_mask_folder
+from inpaintkit.sketches import SketchCache, SketchSpec
+from test_data import make_fake_places
+
+SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"
+
+
+def script(name):
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_make_flist_folder_shuffle_limit(tmp_path, capsys):
+    d = tmp_path / "imgs"
+    for i in range(5):
+        (d / f"s{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.full((8, 8, 3), i * 40, np.uint8)).save(d / f"s{i % 2}" / f"{i}.png")
+    (d / "readme.txt").write_text("not listed")
+    main = script("make_flist").main
+    assert main([str(d), str(tmp_path / "all.flist")]) == 0
+    lines = (tmp_path / "all.flist").read_text().splitlines()
+    assert lines == [str((d / f"s{i % 2}" / f"{i}.png").resolve()) for i in (0, 2, 4, 1, 3)]
+    main([str(d), str(tmp_path / "sh.flist"), "--shuffle", "--seed", "1", "--limit", "3"])
+    sh = (tmp_path / "sh.flist").read_text().splitlines()
+    expected = [lines[i] for i in np.random.default_rng(1).permutation(5)[:3]]
+    assert sh == expected
+    assert "wrote 3 paths" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "missing"), str(tmp_path / "x.flist")])
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_make_flist_as_a_real_command_on_places(tmp_path):
+    root = make_fake_places(tmp_path / "places")
+    out = tmp_path / "val.flist"
+    r = subprocess.run([sys.executable, str(SCRIPTS / "make_flist.py"), str(root), str(out), "--split", "val"],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert [Path(p).name for p in read_flist(out)] == [f"Places365_val_0000000{i}.jpg" for i in (1, 2, 3)]
+
+
+def test_prepare_places2_with_test_set_and_canny(tmp_path, capsys):
+    root = make_fake_places(tmp_path / "places", n_train_per_class=3, n_val=4, n_test=3)
+    # one broken training image: reported, left out of the flist, listed in skipped.txt
+    bad = root / "data_256/b/bakery/shop/00000002.jpg"
+    bad.write_bytes(bad.read_bytes()[:100])
+    out, cache = tmp_path / "out", tmp_path / "sk"
+    main = script("prepare_places2").main
+    assert main(["--root", str(root), "--out", str(out), "--size", "32", "--sketches", "canny",
+                 "--sketch-cache", str(cache), "--num-workers", "0"]) == 0
+    info = json.loads((out / "places2.json").read_text())
+    assert info["test_source"] == "test"
+    assert info["counts"] == {"train": 8, "val": 4, "test": 3}
+    assert info["skipped"] == 1 and str(bad) in (out / "skipped.txt").read_text()
+    train = read_flist(out / "train.flist")
+    assert bad not in train and all(p.is_file() for p in train)
+    assert all("test_256" in str(p) for p in read_flist(out / "test.flist"))
+    # the sketches are in the cache the data set reads: no recomputation needed
+    spec = SketchSpec(method="canny")
+    assert all(SketchCache(cache, spec).load(p, 32) is not None for p in train)
+    ds = InpaintingDataset(out / "train.flist", 32, sketch=spec, sketch_cache_root=cache, progress=False)
+    assert len(ds) == 8 and ds.skipped == []
+    # a second run finds every sketch cached
+    main(["--root", str(root), "--out", str(out), "--size", "32", "--sketches", "canny",
+          "--sketch-cache", str(cache), "--num-workers", "0"])
+    info = json.loads((out / "places2.json").read_text())
+    assert info["sketches"]["train"] == {"computed": 0, "cached": 8, "skipped": 1}
+
+
+def test_prepare_places2_val_as_test_subset_no_overlap(tmp_path):
+    root = make_fake_places(tmp_path / "places", n_val=10, n_test=0, file_lists=False)
+    assert not (root / "test_256").exists()
+    out = tmp_path / "out"
+    main = script("prepare_places2").main
+    main(["--root", str(root), "--out", str(out), "--sketches", "none", "--val-size", "4", "--subset", "5"])
+    info = json.loads((out / "places2.json").read_text())
+    assert info["test_source"] == "val" and info["counts"] == {"train": 5, "val": 4, "test": 5}
+    val, test = set(read_flist(out / "val.flist")), set(read_flist(out / "test.flist"))
+    assert not val & test and all("val_256" in str(p) for p in val | test)
+    # same seed, same subset
+    main(["--root", str(root), "--out", str(tmp_path / "out2"), "--sketches", "none", "--val-size", "4",
+          "--subset", "5"])
+    assert (out / "test.flist").read_text() == (tmp_path / "out2" / "test.flist").read_text()
+
+
+def test_prepare_places2_rejects_a_non_places_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        script("prepare_places2").main(["--root", str(tmp_path), "--out", str(tmp_path / "o")])
+    assert "does not look like a Places365 download" in capsys.readouterr().err
+
+
+def test_make_test_masks(tmp_path):
+    main = script("make_test_masks").main
+    out = tmp_path / "masks"
+    assert main(["--out", str(out), "--size", "40", "--per-bucket", "5", "--seed", "2",
+                 "--buckets", "10-20", "40-50"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["10-20", "40-50", "masks.json"]
+    for b in ("10-20", "40-50"):
+        ms = load_mask_folder(out / b, size=40)
+        assert len(ms) == 5 and [p.name for p in ms.paths] == [f"{i:05d}.png" for i in range(5)]
+        lo, hi = BUCKETS[b]
+        assert all(lo <= hole_ratio(ms[i]) < hi for i in range(5))
+    with pytest.raises(SystemExit):
+        main(["--out", str(out), "--buckets", "60-70"])
+
+
+def test_make_demo_dataset(tmp_path, capsys):
+    assert script("make_demo_dataset").main(["--root", str(tmp_path), "--stride", "200"]) == 0
+    text = capsys.readouterr().out
+    folder = tmp_path / "patch128_stride200"
+    for split in DEMO_SPLITS:
+        n = len(read_flist(folder / f"{split}.flist"))
+        assert n > 0 and f"{split:5s} {n:5d} patches" in text
