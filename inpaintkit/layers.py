@@ -94,11 +94,11 @@ class PartialConv2d(nn.Conv2d):
             check_input(x, self.in_channels, "PartialConv2d input")
             check_mask(mask, x)
         scale, new_mask = self.mask_update(mask)
-        out = F.conv2d(x * mask, self.weight, None, self.stride, self.padding, self.dilation)
-        out = out * scale                                                # (N, C_out, H', W')
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1) * new_mask           # bias after scaling; 0 in empty windows
-        return out, new_mask
+        out = F.conv2d(x * mask, self.weight, None, self.stride, self.padding, self.dilation)  # W^T (x * m)
+        if self.bias is None:
+            return out * scale, new_mask                                 # (N, C_out, H', W')
+        # bias after scaling, 0 in empty windows; addcmul fuses the multiply and the add
+        return torch.addcmul(self.bias.view(1, -1, 1, 1) * new_mask, out, scale), new_mask
 
 
 class SqueezeExcitation(nn.Module):
