@@ -16,11 +16,11 @@ Protocols for :func:`psnr`, :func:`ssim` and :func:`relative_mae`:
 * ``"rgb"`` -- scikit-image's default on RGB: ``channel_axis=-1, data_range=1`` (7x7 uniform window,
   SSIM averaged over the three channels; PSNR over all values).
 
-SSIM is computed here in torch, batched and on the input's device (GPU-capable), in float64, as
-the same arithmetic as ``skimage.metrics.structural_similarity`` (a test checks agreement to
-1e-6): scikit-image works one image at a time on the CPU, ~4 ms (edgeconnect) and ~12 ms (rgb) per
-256x256 image, which on a GPU evaluation would cost more than the model (see
-``benchmarks/bench_metrics.py``).
+SSIM has two backends giving the same numbers (tested to 1e-6): scikit-image itself, image by
+image, on CPU tensors (its running-sum filter makes it the faster one there, ~4 ms (edgeconnect)
+and ~7 ms (rgb) per 256x256 image on one core), and a batched float64 torch implementation of
+the same arithmetic for CUDA tensors, so that a GPU evaluation does not wait on the CPU
+(``benchmarks/bench_metrics.py``).
 
 Hole-ratio buckets live in :mod:`inpaintkit.masks`; :func:`aggregate_by_bucket` takes the bucket as
 given in each record.
@@ -55,7 +55,7 @@ def _check_images(pred: torch.Tensor, target: torch.Tensor, protocol: str) -> No
         if not torch.is_tensor(x) or x.ndim != 4 or x.shape[1] != 3:
             shape = tuple(x.shape) if hasattr(x, "shape") else type(x).__name__
             raise ValueError(f"{name} must be an RGB tensor (N, 3, H, W) in [0, 1], got {shape}.")
-        lo, hi = float(x.min()), float(x.max())
+        lo, hi = (float(v) for v in torch.aminmax(x))
         if lo < -1e-6 or hi > 1 + 1e-6:
             raise ValueError(
                 f"{name} has values in [{lo:.3g}, {hi:.3g}], outside [0, 1]; metrics use data_range=1. "
@@ -70,17 +70,20 @@ def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
 
     Written in torch so that batches stay on their device; a test checks it against ``rgb2gray``.
     """
-    w = torch.tensor(RGB2GRAY_WEIGHTS, dtype=rgb.dtype, device=rgb.device)
-    return torch.einsum("nchw,c->nhw", rgb, w).unsqueeze(1)  # (N, 1, H, W)
+    r, g, b = rgb.unbind(1)                                   # 3 x (N, H, W)
+    wr, wg, wb = RGB2GRAY_WEIGHTS
+    return (wr * r + wg * g + wb * b).unsqueeze(1)            # (N, 1, H, W)
 
 
 def _protocol_images(pred, target, protocol):
-    """float64 images as the protocol compares them: gray (N, 1, H, W) or RGB (N, 3, H, W)."""
+    """float64 images as the protocol compares them: gray (N, 1, H, W) or RGB (N, 3, H, W).
+
+    Gray is computed in the input's precision, as ``rgb2gray`` keeps float32 float32 (EdgeConnect's case).
+    """
     _check_images(pred, target, protocol)
-    pred, target = pred.double(), target.double()
     if protocol == "edgeconnect":
-        return rgb_to_gray(pred), rgb_to_gray(target)
-    return pred, target
+        pred, target = rgb_to_gray(pred), rgb_to_gray(target)
+    return pred.double(), target.double()
 
 
 # ---- PSNR / SSIM / MAE -----------------------------------------------------------------------
@@ -123,17 +126,27 @@ def _box_filter_valid(x: torch.Tensor, win: int) -> torch.Tensor:
     return F.avg_pool2d(x, (1, win), stride=1)  # (B, C, H-win+1, W-win+1)
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect") -> torch.Tensor:
+def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect", backend: str = "auto") -> torch.Tensor:
     """Mean SSIM per image, (N,), as ``skimage.metrics.structural_similarity`` with a uniform window.
 
     pred, target: RGB (N, 3, H, W) in [0, 1]. ``edgeconnect``: on ``rgb2gray`` images, 51x51 window
     (smaller images: largest odd window that fits, with a warning); ``rgb``: per channel, 7x7
     window, averaged over channels. data_range = 1, K1 = 0.01, K2 = 0.03, sample covariance.
-    Batched in float64 on the input's device.
+
+    ``backend``: ``"torch"`` computes the whole batch in float64 on the input's device;
+    ``"skimage"`` calls scikit-image image by image; ``"auto"`` (default) takes torch for CUDA
+    tensors and scikit-image on the CPU, where its running-sum filter is the faster of the two
+    (``benchmarks/bench_metrics.py``). Both give the same numbers (tested to 1e-6).
     """
     p, t = _protocol_images(pred, target, protocol)
     n, c, h, w = p.shape
     win = ssim_window(h, w, protocol)
+    if backend == "auto":
+        backend = "torch" if p.is_cuda else "skimage"
+    if backend == "skimage":
+        return _ssim_skimage(p, t, win).to(pred.device)
+    if backend != "torch":
+        raise ValueError(f"backend={backend!r}: choose 'auto', 'torch' or 'skimage'.")
     stats = _box_filter_valid(torch.cat([p, t, p * p, t * t, p * t], dim=1), win)  # (N, 5C, h', w')
     ux, uy, uxx, uyy, uxy = stats.split(c, dim=1)                                   # 5 x (N, C, h', w')
     cov_norm = win * win / (win * win - 1)  # sample covariance, skimage's default
@@ -141,6 +154,18 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect"
     c1, c2 = SSIM_K1 ** 2, SSIM_K2 ** 2   # (K * data_range)^2 with data_range = 1
     s = ((2 * ux * uy + c1) * (2 * vxy + c2)) / ((ux ** 2 + uy ** 2 + c1) * (vx + vy + c2))
     return s.flatten(2).mean(2).mean(1)  # per channel, then over channels: (N,)
+
+
+def _ssim_skimage(p: torch.Tensor, t: torch.Tensor, win: int) -> torch.Tensor:
+    """scikit-image's SSIM image by image on (N, C, H, W) float64 tensors; C = 1 (gray) or 3 (RGB)."""
+    from skimage.metrics import structural_similarity
+
+    p_np, t_np = p.cpu().permute(0, 2, 3, 1).numpy(), t.cpu().permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
+    values = [
+        structural_similarity(ti, pi, data_range=1, win_size=win, channel_axis=-1)  # C = 1: same as 2-D
+        for pi, ti in zip(p_np, t_np)
+    ]
+    return torch.tensor(values, dtype=torch.float64)
 
 
 def relative_mae(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect") -> torch.Tensor:

@@ -60,31 +60,35 @@ def test_gray_is_skimage_rgb2gray():
     np.testing.assert_allclose(rgb_to_gray(x)[:, 0].numpy(), expected, atol=1e-12)
 
 
+@pytest.mark.parametrize("backend", ["torch", "skimage"])
 @pytest.mark.parametrize("protocol", ["edgeconnect", "rgb"])
 @pytest.mark.parametrize("size", [(64, 64), (56, 72)])
-def test_psnr_ssim_agree_with_skimage(protocol, size):
+def test_psnr_ssim_agree_with_skimage(protocol, size, backend):
     pred, target = _pairs(*size)
     ref_psnr = _skimage(pred, target, protocol, peak_signal_noise_ratio)
     ref_ssim = _skimage(pred, target, protocol, structural_similarity)
     np.testing.assert_allclose(psnr(pred, target, protocol).numpy(), ref_psnr, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(ssim(pred, target, protocol).numpy(), ref_ssim, rtol=0, atol=1e-6)
+    got = ssim(pred, target, protocol, backend=backend)
+    assert got.dtype == torch.float64 and got.shape == (4,)
+    np.testing.assert_allclose(got.numpy(), ref_ssim, rtol=0, atol=1e-6)
     # the two protocols really differ (different windows, gray vs RGB)
     assert abs(ssim(pred, target, "edgeconnect")[2] - ssim(pred, target, "rgb")[2]).item() > 1e-3
 
 
-def test_float32_inputs_agree_with_skimage_on_float32():
+@pytest.mark.parametrize("backend", ["torch", "skimage"])
+def test_float32_inputs_agree_with_skimage_on_float32(backend):
     pred, target = _pairs(64, 64, seed=1)
     pred, target = pred.float(), target.float()
     ref = [structural_similarity(rgb2gray(t), rgb2gray(p), data_range=1, win_size=51)
            for p, t in zip(_nhwc(pred), _nhwc(target))]
-    np.testing.assert_allclose(ssim(pred, target).numpy(), ref, atol=1e-4)
-    assert ssim(pred, target).dtype == torch.float64
+    np.testing.assert_allclose(ssim(pred, target, backend=backend).numpy(), ref, atol=1e-4)
 
 
-def test_small_images_use_largest_odd_window_with_warning():
+@pytest.mark.parametrize("backend", ["torch", "skimage"])
+def test_small_images_use_largest_odd_window_with_warning(backend):
     pred, target = _pairs(32, 32)
     with pytest.warns(UserWarning, match="31x31"):
-        got = ssim(pred, target, "edgeconnect")
+        got = ssim(pred, target, "edgeconnect", backend=backend)
     ref = [structural_similarity(rgb2gray(t), rgb2gray(p), data_range=1, win_size=31)
            for p, t in zip(_nhwc(pred), _nhwc(target))]
     np.testing.assert_allclose(got.numpy(), ref, atol=1e-6)
@@ -124,6 +128,8 @@ def test_bad_input_is_named():
         ssim(x, x[..., :60])
     with pytest.raises(ValueError, match="protocol"):
         psnr(x, x, protocol="matlab")
+    with pytest.raises(ValueError, match="backend"):
+        ssim(x, x, backend="opencv")
     with pytest.raises(ValueError, match=r"\(N, 3, H, W\)"):
         psnr(x[:, :1], x[:, :1])
 
