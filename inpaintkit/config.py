@@ -71,8 +71,10 @@ class Profile:
     # CFS ablation (notebook 03)
     ablation_steps: int = 100
     ablation_seeds: tuple[int, ...] = (0,)
-    # sketch binarisation (HED probability threshold)
+    # sketch binarisation: HED probability >= threshold, then thinned to one-pixel lines
+    # (unthinned, HED at 64 px marks 30-50 % of pixels as edge; thinned, 5-9 %: notebook 01)
     sketch_threshold: float = 0.5
+    sketch_thin: bool = True
     stage1_loss: Stage1LossWeights = field(default_factory=Stage1LossWeights)
     stage2_loss: Stage2LossWeights = field(default_factory=Stage2LossWeights)
     seed: int = 0
@@ -83,6 +85,12 @@ class Profile:
                 f"Profile {self.name!r}: image_size={self.image_size} is not a multiple of 16; "
                 "the generators halve the size four times. Use e.g. 64, 128 or 256."
             )
+
+    def sketch_spec(self, method: str = "hed"):
+        """The :class:`~inpaintkit.sketches.SketchSpec` every stage of this profile uses."""
+        from .sketches import SketchSpec
+
+        return SketchSpec(method=method, threshold=self.sketch_threshold, thin=self.sketch_thin)
 
     def to_dict(self) -> dict:
         """Plain-Python view, safe to store in a checkpoint read with ``weights_only=True``."""
