@@ -72,18 +72,22 @@ def rgb_to_gray(rgb: torch.Tensor) -> torch.Tensor:
     """
     r, g, b = rgb.unbind(1)                                   # 3 x (N, H, W)
     wr, wg, wb = RGB2GRAY_WEIGHTS
-    return (wr * r + wg * g + wb * b).unsqueeze(1)            # (N, 1, H, W)
+    gray = r * wr
+    gray.add_(g, alpha=wg).add_(b, alpha=wb)                  # in place: one allocation, not three
+    return gray.unsqueeze(1)                                  # (N, 1, H, W)
 
 
 def _protocol_images(pred, target, protocol):
-    """float64 images as the protocol compares them: gray (N, 1, H, W) or RGB (N, 3, H, W).
+    """Images as the protocol compares them, in the input's float precision: gray (N, 1, H, W) or RGB.
 
-    Gray is computed in the input's precision, as ``rgb2gray`` keeps float32 float32 (EdgeConnect's case).
+    Like ``rgb2gray``, float32 stays float32 (EdgeConnect's case); the arithmetic after it is float64.
     """
     _check_images(pred, target, protocol)
+    if not pred.is_floating_point():
+        raise ValueError(f"pred has dtype {pred.dtype}; pass float images in [0, 1] (e.g. uint8 / 255).")
     if protocol == "edgeconnect":
-        pred, target = rgb_to_gray(pred), rgb_to_gray(target)
-    return pred.double(), target.double()
+        return rgb_to_gray(pred), rgb_to_gray(target.to(pred.dtype))
+    return pred, target.to(pred.dtype)
 
 
 # ---- PSNR / SSIM / MAE -----------------------------------------------------------------------
@@ -95,7 +99,7 @@ def psnr(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect"
     pred, target: RGB (N, 3, H, W) in [0, 1]. Identical images give ``inf`` (as scikit-image).
     """
     p, t = _protocol_images(pred, target, protocol)
-    mse = (p - t).pow(2).flatten(1).mean(1)  # (N,)
+    mse = (p.double() - t.double()).pow(2).flatten(1).mean(1)  # (N,)
     return 10 * torch.log10(1.0 / mse)
 
 
@@ -147,6 +151,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect"
         return _ssim_skimage(p, t, win).to(pred.device)
     if backend != "torch":
         raise ValueError(f"backend={backend!r}: choose 'auto', 'torch' or 'skimage'.")
+    p, t = p.double(), t.double()
     stats = _box_filter_valid(torch.cat([p, t, p * p, t * t, p * t], dim=1), win)  # (N, 5C, h', w')
     ux, uy, uxx, uyy, uxy = stats.split(c, dim=1)                                   # 5 x (N, C, h', w')
     cov_norm = win * win / (win * win - 1)  # sample covariance, skimage's default
@@ -157,7 +162,7 @@ def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect"
 
 
 def _ssim_skimage(p: torch.Tensor, t: torch.Tensor, win: int) -> torch.Tensor:
-    """scikit-image's SSIM image by image on (N, C, H, W) float64 tensors; C = 1 (gray) or 3 (RGB)."""
+    """scikit-image's SSIM image by image on (N, C, H, W) tensors; C = 1 (gray) or 3 (RGB)."""
     from skimage.metrics import structural_similarity
 
     p_np, t_np = p.cpu().permute(0, 2, 3, 1).numpy(), t.cpu().permute(0, 2, 3, 1).numpy()  # (N, H, W, C)
@@ -175,7 +180,7 @@ def relative_mae(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edge
     ``sum|t - p| / sum(t + p)``. ``rgb``: its training log (``edge_connect.py``): on RGB,
     ``sum|t - p| / sum(t)``. pred, target: RGB (N, 3, H, W) in [0, 1].
     """
-    p, t = _protocol_images(pred, target, protocol)
+    p, t = (x.double() for x in _protocol_images(pred, target, protocol))
     num = (t - p).abs().flatten(1).sum(1)
     den = (t + p if protocol == "edgeconnect" else t).flatten(1).sum(1)
     return num / den
