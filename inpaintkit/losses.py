@@ -136,6 +136,12 @@ VGG16_STYLE = {"relu2_2": 8, "relu3_3": 15, "relu4_3": 22, "relu5_2": 27}
 
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
+# HED's Caffe input is 0-255 where torchvision's is (x - mean) / std: ~57.6 times larger, and so are
+# its activations (ReLU nets are close to scale-equivariant). Eq. 14's weights (300, 300) are set
+# for ImageNet-scale features, so HED's tapped activations are multiplied by this factor; without
+# it the perceptual term is ~58x and the style term ~3300x too large (measured: a 0.1-noise pair at
+# 64 px gives L_perc ~ 20 unscaled). An input-scale match, not a calibration against VGG19.
+HED_FEATURE_SCALE = 1.0 / (255.0 * sum(_IMAGENET_STD) / 3)
 
 
 def _imagenet_normalize(rgb: torch.Tensor) -> torch.Tensor:
@@ -192,7 +198,8 @@ class VGGFeatures(nn.Module):
       Raises if the weights are neither cached nor downloadable.
     * ``"hed"``: the HED backbone of :func:`inpaintkit.hed.load_hed` (VGG16 fine-tuned from
       ImageNet) with HED's Caffe preprocessing; perceptual relu1_1..relu5_1, style relu2_2,
-      relu3_3, relu4_3, relu5_2 (the VGG16 counterparts).
+      relu3_3, relu4_3, relu5_2 (the VGG16 counterparts); activations times
+      :data:`HED_FEATURE_SCALE` (~1/57.6) to bring Caffe's 0-255 scale to ImageNet's.
     * ``"auto"``: ImageNet when cached or downloadable, else HED, with a logged warning.
 
     ``.source`` says which was used and why (``"imagenet"`` or ``"hed: ImageNet VGG19 weights
@@ -224,7 +231,7 @@ class VGGFeatures(nn.Module):
                     f"({type(e).__name__}: {e}). Fetch the HED weights (inpaintkit.hed.fetch_hed_weights()) "
                     "or put torchvision's VGG19 weights into torch hub's cache."
                 ) from e
-            self._setup(features, preprocess, VGG16_PERCEPTUAL, VGG16_STYLE, f"hed: {reason}")
+            self._setup(features, preprocess, VGG16_PERCEPTUAL, VGG16_STYLE, f"hed: {reason}", HED_FEATURE_SCALE)
             if source == "auto":
                 log.warning("VGGFeatures: using the HED backbone (VGG16) for the perceptual and style losses: %s", reason)
         if device is not None:
@@ -238,14 +245,15 @@ class VGGFeatures(nn.Module):
         perceptual_idx: dict[str, int] | Sequence[int],
         style_idx: dict[str, int] | Sequence[int],
         name: str,
+        feature_scale: float = 1.0,
     ) -> "VGGFeatures":
-        """Any sequential backbone: the activations after ``features[i]`` for the given indices."""
+        """Any sequential backbone: the activations after ``features[i]`` (times ``feature_scale``)."""
         self = cls.__new__(cls)
         nn.Module.__init__(self)
-        self._setup(features, preprocess, perceptual_idx, style_idx, name)
+        self._setup(features, preprocess, perceptual_idx, style_idx, name, feature_scale)
         return self
 
-    def _setup(self, features, preprocess, perceptual_idx, style_idx, source: str) -> None:
+    def _setup(self, features, preprocess, perceptual_idx, style_idx, source: str, feature_scale: float = 1.0) -> None:
         as_dict = lambda idx: dict(idx) if isinstance(idx, dict) else {f"layer{i}": i for i in idx}
         perceptual_idx, style_idx = as_dict(perceptual_idx), as_dict(style_idx)
         last = max(*perceptual_idx.values(), *style_idx.values())
@@ -261,6 +269,7 @@ class VGGFeatures(nn.Module):
         self._perceptual_idx = list(perceptual_idx.values())
         self._style_idx = list(style_idx.values())
         self.source = source
+        self.feature_scale = feature_scale
         self.requires_grad_(False)
         super().train(False)
 
@@ -279,7 +288,8 @@ class VGGFeatures(nn.Module):
         for i, layer in enumerate(self.features):
             x = layer(x)
             taps[i] = x
-        return [taps[i] for i in self._perceptual_idx], [taps[i] for i in self._style_idx]
+        tap = lambda i: taps[i] * self.feature_scale if self.feature_scale != 1.0 else taps[i]
+        return [tap(i) for i in self._perceptual_idx], [tap(i) for i in self._style_idx]
 
 
 # ---- generator objectives (Eq. 11, Eq. 14) ---------------------------------------------------

@@ -195,8 +195,12 @@ def test_auto_falls_back_to_hed_and_says_why(offline, caplog):
     assert "blocked by the test" in vgg.source
     assert any("HED backbone" in r.message for r in caplog.records)
     assert vgg.layer_names["style"] == ["relu2_2", "relu3_3", "relu4_3", "relu5_2"]
-    perc, style = vgg(torch.rand(1, 3, 16, 16))
+    x = torch.rand(1, 3, 16, 16)
+    perc, style = vgg(x)
     assert len(perc) == 5 and len(style) == 4
+    # the fake HED is ReLUs on x * 255: taps come back at ImageNet's input scale
+    assert vgg.feature_scale == pytest.approx(1 / 57.63, rel=1e-3)
+    assert torch.allclose(perc[0], x * 255 * vgg.feature_scale)
 
 
 def test_imagenet_requested_but_unavailable_raises(offline):
