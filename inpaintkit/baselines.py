@@ -1,0 +1,212 @@
+"""Reference methods for the comparison table (Section 4, Table 1).
+
+Every method has one signature::
+
+    method(image, mask) -> HxWx3 float in [0, 1]
+
+with ``image`` an HxWx3 float array in [0, 1] and ``mask`` the paper's M, HxW, **1 = known, 0 = hole**.
+The result is composited: known pixels come back unchanged, only the hole is filled.
+
+Classical references (no learning):
+
+* ``"biharmonic"`` -- scikit-image's :func:`~skimage.restoration.inpaint_biharmonic` (``channel_axis=-1``):
+  smooth interpolation of the hole from its border. Strong on small holes in smooth regions.
+* ``"Telea"`` -- OpenCV's fast-marching method (``cv2.inpaint(..., cv2.INPAINT_TELEA)``), only where
+  ``cv2`` imports (``pip install "inpaintkit[baselines]"``); otherwise it is skipped with a note.
+
+Variants of our own two-stage model (:class:`ModelVariant`, built around an
+:class:`~inpaintkit.pipeline.Inpainter`), to show what stage 1 contributes:
+
+* ``"no sketch"`` -- stage 2 alone with an all-zero sketch (Gi gets no structure at all);
+* ``"Canny sketch"`` -- the whole pipeline, but Gs repairs a Canny sketch instead of HED's;
+* ``"oracle sketch"`` -- stage 2 alone with the ground-truth HED sketch of the full image (Gs skipped): an
+  upper bound on what a perfect stage 1 would give;
+* ``"ours"`` -- the full pipeline (Eq. 9-10).
+
+Model variants also take batches (:meth:`ModelVariant.batch`, tensors (N, 3, H, W)), which is what
+:mod:`inpaintkit.evaluate` uses. :func:`available_methods` returns the methods that can run here and a note
+for each one that cannot.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+OPENCV_HINT = 'OpenCV is not installed: `pip install "inpaintkit[baselines]"` (opencv-python-headless) adds it'
+TELEA_RADIUS = 3  # cv2.inpaint's inpaintRadius in pixels; the value OpenCV's own samples use
+
+
+# ---------------------------------------------------------------------------------------------- inputs
+
+def _check_pair(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """float64 HxWx3 image in [0, 1] and bool HxW ``known`` (mask == 1), with clear errors."""
+    image, mask = np.asarray(image), np.asarray(mask)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise ValueError(f"image must be HxWx3 RGB, got shape {image.shape}.")
+    if image.dtype == np.uint8:
+        raise ValueError("image is uint8: baselines take float images in [0, 1]; divide by 255 first.")
+    if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
+        raise ValueError("image must be float in [0, 1] (no NaN); clip it or divide 8-bit values by 255.")
+    if mask.shape != image.shape[:2]:
+        raise ValueError(f"mask {mask.shape} must be HxW with the image's size {image.shape[:2]} (1 = known, 0 = hole).")
+    if not np.isin(mask, (0, 1)).all():
+        raise ValueError("mask must be binary, 1 = known and 0 = hole; threshold it first, e.g. (mask > 0.5).")
+    return image.astype(np.float64), mask == 1
+
+
+# ---------------------------------------------------------------------------------------------- classical
+
+def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """scikit-image's biharmonic inpainting of the hole (mask == 0); known pixels unchanged. HxWx3 float."""
+    from skimage.restoration import inpaint_biharmonic
+
+    img, known = _check_pair(image, mask)
+    if known.all():
+        return img.copy()
+    out = inpaint_biharmonic(img, ~known, channel_axis=-1)   # skimage's mask: True = to be filled
+    out = np.clip(out, 0.0, 1.0)
+    return np.where(known[..., None], img, out)
+
+
+def _cv2():
+    """The ``cv2`` module, or None where OpenCV is not installed."""
+    try:
+        import cv2
+    except ImportError:
+        return None
+    return cv2
+
+
+def telea(image: np.ndarray, mask: np.ndarray, radius: int = TELEA_RADIUS) -> np.ndarray:
+    """OpenCV's Telea fast-marching inpainting; known pixels unchanged. HxWx3 float in [0, 1].
+
+    OpenCV works on 8-bit images: the image is rounded to 8 bits for OpenCV, and the filled hole is read back
+    as v / 255. ModuleNotFoundError (with the install command) where OpenCV is missing.
+    """
+    cv2 = _cv2()
+    if cv2 is None:
+        raise ModuleNotFoundError(OPENCV_HINT + ".")
+    img, known = _check_pair(image, mask)
+    if known.all():
+        return img.copy()
+    img8 = (img * 255).round().astype(np.uint8)
+    hole8 = (~known).astype(np.uint8) * 255                      # OpenCV's mask: non-zero = to be filled
+    out = cv2.inpaint(img8, hole8, radius, cv2.INPAINT_TELEA).astype(np.float64) / 255.0
+    return np.where(known[..., None], img, out)
+
+
+# name -> (method, why it cannot run here or None)
+def classical_methods() -> dict[str, tuple[Method | None, str | None]]:
+    """The classical references with a note for the ones that cannot run here."""
+    return {
+        "biharmonic": (biharmonic, None),
+        "Telea": (telea, None) if _cv2() is not None else (None, OPENCV_HINT),
+    }
+
+
+BASELINES: dict[str, Method] = {"biharmonic": biharmonic, "Telea": telea}
+
+
+# ---------------------------------------------------------------------------------------------- our model
+
+MODEL_VARIANTS = ("no sketch", "Canny sketch", "oracle sketch", "ours")
+# Column order of the comparison: classical first, then our variants, the full model last.
+METHOD_ORDER = ("biharmonic", "Telea") + MODEL_VARIANTS
+
+
+class ModelVariant:
+    """One way of running our two-stage model: ``variant`` in MODEL_VARIANTS (see the module docstring).
+
+    ``variant(image, mask)``: the common baseline signature (HxWx3 float in [0, 1], mask HxW 1 = known).
+    :meth:`batch`: tensors (N, 3, H, W) and (N, 1, H, W), for evaluation.
+    """
+
+    def __init__(self, inpainter, variant: str):
+        if variant not in MODEL_VARIANTS:
+            raise ValueError(f"Unknown model variant {variant!r}; choose one of {MODEL_VARIANTS}.")
+        self.inpainter = inpainter
+        self.variant = variant
+        self._canny = None
+
+    def __repr__(self) -> str:
+        return f"ModelVariant({self.variant!r})"
+
+    @property
+    def uses_gt_sketch(self) -> bool:
+        """True where the ground-truth HED sketch of the full image is an input (ours: Gs's input; oracle)."""
+        return self.variant in ("ours", "oracle sketch")
+
+    def _canny_inpainter(self):
+        """The same Gs and Gi, fed a Canny sketch (EdgeConnect's edges) instead of HED's."""
+        if self._canny is None:
+            from .pipeline import Inpainter
+            from .sketches import SketchSpec
+
+            inp = self.inpainter
+            self._canny = Inpainter(inp.gs, inp.gi, sketch_spec=SketchSpec(method="canny"), device=str(inp.device))
+        return self._canny
+
+    def batch(self, images: torch.Tensor, masks: torch.Tensor, sketches: torch.Tensor | None = None):
+        """Inpaint a batch. images (N, 3, H, W) in [0, 1]; masks (N, 1, H, W), 1 = known, 0 = hole.
+
+        ``sketches``: the full images' ground-truth sketches (N, 1, H, W) with the inpainter's spec, used by
+        "oracle sketch" (computed here when not given). Returns ``(output, sketch, input_sketch)``: the
+        composited images (N, 3, H, W) on the CPU, the composite sketch stage 2 was given (N, 1, H, W), and the
+        full image's sketch the variant started from (N, 1, H, W); "ours" returns HED's, so a caller can hand
+        it to "oracle sketch" instead of running HED twice.
+        """
+        inp = self.inpainter
+        x = images.detach().float().cpu()
+        m = masks.detach().float().cpu()
+        if self.variant == "ours":
+            res = inp(x, m)
+        elif self.variant == "Canny sketch":
+            res = self._canny_inpainter()(x, m)
+        elif self.variant == "oracle sketch":
+            s = sketches if sketches is not None else torch.from_numpy(inp.sketch(x))[:, None]   # (N, 1, H, W)
+            res = inp.complete(x, s, m)
+        else:  # "no sketch"
+            res = inp.complete(x, torch.zeros_like(m), m)
+        as_t = lambda a: torch.as_tensor(a)[:, None].float()                                       # (N, 1, H, W)
+        return res.image.float().clamp(0, 1), as_t(res.sketch), as_t(res.input_sketch)
+
+    def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        img, known = _check_pair(image, mask)
+        x = torch.from_numpy(img).float().permute(2, 0, 1)[None]                  # (1, 3, H, W)
+        m = torch.from_numpy(known.astype(np.float32))[None, None]                # (1, 1, H, W)
+        out = self.batch(x, m)[0][0].permute(1, 2, 0).double().numpy()            # (H, W, 3)
+        return np.where(known[..., None], img, out)
+
+
+def available_methods(inpainter=None, names=None) -> tuple[dict[str, Callable], dict[str, str]]:
+    """``(methods, skipped)``: name -> callable for what can run here, in METHOD_ORDER; name -> note for the rest.
+
+    ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`; without one, the model variants are skipped.
+    ``names``: the methods wanted (default: all of METHOD_ORDER); an unknown name is a ValueError.
+    """
+    names = list(METHOD_ORDER if names is None else names)
+    unknown = [n for n in names if n not in METHOD_ORDER]
+    if unknown:
+        raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHOD_ORDER)}.")
+    methods: dict[str, Callable] = {}
+    skipped: dict[str, str] = {}
+    classical = classical_methods()
+    for name in METHOD_ORDER:
+        if name not in names:
+            continue
+        if name in classical:
+            fn, note = classical[name]
+        elif inpainter is None:
+            fn, note = None, "no model given (pass an Inpainter)"
+        else:
+            fn, note = ModelVariant(inpainter, name), None
+        if fn is None:
+            skipped[name] = note
+        else:
+            methods[name] = fn
+    return methods, skipped

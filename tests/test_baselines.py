@@ -1,0 +1,144 @@
+"""Baselines: classical references on images with a known answer, and the model variants' wiring checked
+against the networks called directly (Eq. 9-10 by hand)."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio
+
+from inpaintkit import baselines
+from inpaintkit.baselines import METHOD_ORDER, ModelVariant, available_methods, biharmonic
+from inpaintkit.hed import HED
+from inpaintkit.metrics import rgb_to_gray
+from inpaintkit.networks import composite, image_generator, sketch_generator
+from inpaintkit.pipeline import Inpainter
+from inpaintkit.sketches import SketchSpec, canny_sketch, hed_sketch
+
+
+def gradient_image(h=32, w=32):
+    """A smooth colour gradient: biharmonic interpolation reproduces it almost exactly."""
+    y, x = np.mgrid[0:h, 0:w] / np.array([h - 1, w - 1])[:, None, None]
+    return np.stack([0.2 + 0.6 * x, 0.1 + 0.5 * y, 0.3 + 0.3 * x * y], axis=-1)  # (H, W, 3) in [0, 1]
+
+
+def square_hole(h=32, w=32, y0=12, x0=10, side=6):
+    mask = np.ones((h, w), np.uint8)
+    mask[y0:y0 + side, x0:x0 + side] = 0
+    return mask
+
+
+def test_biharmonic_fills_a_smooth_gradient_almost_exactly():
+    img, mask = gradient_image(), square_hole()
+    out = biharmonic(img, mask)
+    hole = mask == 0
+    assert out.shape == img.shape
+    assert np.array_equal(out[~hole], img[~hole])                    # known pixels untouched, bit for bit
+    assert peak_signal_noise_ratio(img[hole], out[hole], data_range=1) > 35
+    # and it is not a trivial fill: the hole's mean colour alone is far worse
+    mean_fill = np.broadcast_to(img[hole].mean(0), img[hole].shape)
+    assert peak_signal_noise_ratio(img[hole], mean_fill, data_range=1) < 35 - 2
+
+
+def test_biharmonic_without_hole_is_the_image():
+    img = gradient_image()
+    assert np.array_equal(biharmonic(img, np.ones(img.shape[:2], np.uint8)), img)
+
+
+@pytest.mark.parametrize("bad_image, bad_mask, words", [
+    ((np.ones((8, 8, 3)) * 255).astype(np.uint8), np.ones((8, 8)), "divide by 255"),
+    (np.ones((8, 8)), np.ones((8, 8)), "HxWx3"),
+    (np.ones((8, 8, 3)), np.ones((8, 9)), "image's size"),
+    (np.ones((8, 8, 3)), np.full((8, 8), 0.5), "binary"),
+])
+def test_bad_inputs_are_clear_errors(bad_image, bad_mask, words):
+    with pytest.raises(ValueError, match=words):
+        biharmonic(bad_image, bad_mask)
+
+
+def test_telea_with_opencv():
+    pytest.importorskip("cv2")
+    img, mask = gradient_image(), square_hole()
+    out = baselines.telea(img, mask)
+    hole = mask == 0
+    assert np.array_equal(out[~hole], img[~hole])
+    assert peak_signal_noise_ratio(img[hole], out[hole], data_range=1) > 30
+
+
+def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
+    monkeypatch.setitem(sys.modules, "cv2", None)                    # `import cv2` now raises ImportError
+    methods, skipped = available_methods(None)
+    assert "Telea" not in methods and "inpaintkit[baselines]" in skipped["Telea"]
+    assert list(methods) == ["biharmonic"]
+    # without a model the four variants are skipped, each with a reason
+    assert set(skipped) == {"Telea", "no sketch", "Canny sketch", "oracle sketch", "ours"}
+    with pytest.raises(ModuleNotFoundError, match="pip install"):
+        baselines.telea(gradient_image(), square_hole())
+
+
+def test_unknown_method_name():
+    with pytest.raises(ValueError, match="Unknown method"):
+        available_methods(None, ["biharmonic", "deepfill"])
+
+
+# ---------------------------------------------------------------------------------------------- model variants
+
+@pytest.fixture(scope="module")
+def tiny():
+    torch.manual_seed(0)
+    hed = HED().eval()      # random weights: the wiring is under test, not the sketches; its soft map (no
+                            # threshold) is non-zero, so "oracle" and "no sketch" feed Gi different sketches
+    inp = Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None), hed=hed,
+                    device="cpu")
+    x = torch.rand(2, 3, 32, 32)
+    m = torch.ones(2, 1, 32, 32)
+    m[0, :, 4:20, 6:18] = 0
+    m[1, :, 10:30, 2:12] = 0
+    return inp, x, m
+
+
+@torch.no_grad()
+def test_variants_feed_gi_the_right_sketch(tiny):
+    """Each variant's stage-2 sketch, recorded at Gi's input, against Eq. 9 computed by hand.
+
+    (A freshly initialised Gi barely reacts to its sketch, so outputs alone could not tell the variants apart.)
+    """
+    inp, x, m = tiny
+    s_gt = hed_sketch(x, inp.hed, inp.sketch_spec)                                       # (2, 1, 32, 32)
+    assert s_gt.mean() > 0.01
+    canny = torch.from_numpy(np.stack([canny_sketch(r) for r in x.permute(0, 2, 3, 1).numpy()]))[:, None]
+    assert canny.sum() > 0
+    repaired = lambda s: composite(inp.gs(rgb_to_gray(x), s, m), s, m)                   # Eq. 9 + composite
+    expected = {"no sketch": torch.zeros_like(m), "Canny sketch": repaired(canny), "oracle sketch": s_gt,
+                "ours": repaired(s_gt)}
+    for a, b in [("no sketch", "oracle sketch"), ("oracle sketch", "ours"), ("ours", "Canny sketch")]:
+        assert (expected[a] - expected[b]).abs().max() > 1e-3, (a, b)                    # distinguishable
+    seen = []
+    hook = inp.gi.register_forward_pre_hook(lambda mod, args: seen.append(args[1].clone()))
+    try:
+        methods, _ = available_methods(inp)
+        assert list(methods)[-4:] == ["no sketch", "Canny sketch", "oracle sketch", "ours"]
+        for name, want in expected.items():
+            seen.clear()
+            out, sketch, start = methods[name].batch(x, m)
+            torch.testing.assert_close(seen[-1], want, atol=1e-6, rtol=0)
+            torch.testing.assert_close(sketch, want, atol=1e-6, rtol=0)
+            torch.testing.assert_close(out, composite(inp.gi(x, want, m), x, m), atol=1e-6, rtol=0)
+            assert torch.equal(out * m, x * m)                                           # known pixels exact
+    finally:
+        hook.remove()
+    # "ours" hands back HED's full-image sketch, which the oracle can take instead of running HED again
+    _, _, start = methods["ours"].batch(x, m)
+    assert torch.equal(start, s_gt)
+    torch.testing.assert_close(methods["oracle sketch"].batch(x, m, start)[1], s_gt)
+
+
+def test_variant_has_the_common_per_image_signature(tiny):
+    inp, x, m = tiny
+    img, mask = x[0].permute(1, 2, 0).double().numpy(), m[0, 0].numpy().astype(np.uint8)
+    out = ModelVariant(inp, "no sketch")(img, mask)
+    assert out.shape == (32, 32, 3) and out.dtype == np.float64
+    assert np.array_equal(out[mask == 1], img[mask == 1])
+    with pytest.raises(ValueError, match="Unknown model variant"):
+        ModelVariant(inp, "gated")
