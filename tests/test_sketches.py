@@ -116,7 +116,12 @@ def test_hed_sketch_binary_and_soft(rand_hed):
     assert soft.shape == hard.shape == (2, 1, 33, 21)
     torch.testing.assert_close(hard, (soft >= 0.5).float())
     assert 0.05 < hard.mean() < 0.95  # both values occur: the comparisons below are not trivial
-    torch.testing.assert_close(soft, rand_hed(x))
+    # small images run through HED at hed_min_side (here 128 / 21 upsampling), then averaged back down
+    up = torch.nn.functional.interpolate(x, size=(round(33 * 128 / 21), 128), mode="bilinear", align_corners=False)
+    torch.testing.assert_close(soft, torch.nn.functional.interpolate(rand_hed(up), size=(33, 21), mode="area"))
+    native = hed_sketch(x, rand_hed, SketchSpec(threshold=None, hed_min_side=16))
+    torch.testing.assert_close(native, rand_hed(x))               # already large enough: HED as is
+    assert SketchSpec(hed_min_side=16).key() != SketchSpec().key()
     with pytest.raises(ValueError, match="canny"):
         hed_sketch(x, rand_hed, SketchSpec(method="canny"))
 
