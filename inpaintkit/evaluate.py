@@ -1,0 +1,517 @@
+"""Table 1: PSNR / SSIM per hole-ratio bucket for our model, its variants and classical baselines.
+
+    python -m inpaintkit.evaluate --run-dir runs/quick                       # demo weights, demo test split
+    python -m inpaintkit.evaluate --run-dir runs/full --weights run --data /data/places365 --masks /data/liu_masks
+
+What is measured (Section 4): every test image is paired with one mask of each Table-1 bucket (10-20 %,
+20-30 %, 30-40 %, and 40-50 %, the paper's ">= 40 %"); every method fills the hole; PSNR, SSIM and
+EdgeConnect's relative MAE of the **composited** output against the original image, over the whole image
+(:mod:`inpaintkit.metrics`, ``protocol="edgeconnect"`` by default: the scale of the paper's table). The output
+is rounded to 8 bits first, as EdgeConnect reads its results back from PNG files.
+
+Pairing is deterministic: ``per_bucket`` images are taken evenly spaced from the test list (the same images
+for every bucket, so the buckets differ only by their masks), image j of bucket b gets mask j of bucket b
+(both cycled when fewer exist, with a note). Masks come from a fixed, seeded set written once by
+:func:`inpaintkit.masks.write_mask_folder` into ``cache_dir()/test_masks/`` (or from ``masks=DIR``: ours,
+or Liu et al.'s set bucketed by each mask's measured hole ratio at the working size).
+
+Written into the run directory, atomically: ``metrics.json`` (every record, per-bucket means with bootstrap
+95 % intervals, the protocol, the model's weights and VGG source, skipped methods and images and why, where
+the time went) and ``table1.md`` (Table 1's layout, with the paper's own numbers in a separate block).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import warnings
+from collections import defaultdict
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .baselines import METHOD_ORDER, ModelVariant, available_methods
+from .config import Profile, cache_dir, default_run_dir, get_profile
+from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
+from .metrics import PROTOCOLS, aggregate_by_bucket, psnr, relative_mae, sketch_scores, ssim
+
+EVAL_BATCH_SIZE = 16      # images per model forward pass (at least the profile's batch size)
+TABLE1_LABELS = {"10-20": "10-20%", "20-30": "20-30%", "30-40": "30-40%", "40-50": ">=40%"}
+METRIC_KEYS = ("psnr", "ssim", "mae")
+
+# The paper's Table 1, copied digit for digit (strings keep its precision, e.g. the four-decimal 0.7695).
+# Its CA, GLCIC, PConv and EdgeConnect columns are EdgeConnect's numbers on Places2; ">=40" is Liu's 40-50 %.
+PUBLISHED_METHODS = ("CA", "GLCIC", "PConv", "EdgeCnt", "Ours (paper)")
+PUBLISHED = {
+    "10-20": {"psnr": ("24.36", "23.49", "28.02", "27.95", "30.85"),
+              "ssim": ("0.893", "0.862", "0.869", "0.920", "0.951")},
+    "20-30": {"psnr": ("21.19", "20.45", "24.90", "24.92", "26.87"),
+              "ssim": ("0.815", "0.771", "0.777", "0.861", "0.900")},
+    "30-40": {"psnr": ("19.13", "18.50", "22.45", "22.84", "24.17"),
+              "ssim": ("0.739", "0.686", "0.685", "0.799", "0.841")},
+    "40-50": {"psnr": ("17.75", "17.17", "20.86", "21.16", "21.74"),
+              "ssim": ("0.662", "0.603", "0.589", "0.731", "0.7695")},
+}
+PROTOCOL_NOTES = {
+    "edgeconnect": "EdgeConnect's scripts/metrics.py: rgb2gray, PSNR with data_range 1, SSIM with a 51x51 uniform window",
+    "rgb": "scikit-image's defaults on RGB: channel_axis=-1, data_range 1, SSIM with a 7x7 uniform window",
+}
+
+
+# ---------------------------------------------------------------------------------------------- masks
+
+def default_mask_dir(size: int, seed: int = 0) -> Path:
+    """Where the fixed test masks for a working size live: ``cache_dir()/test_masks/<size>px_seed<seed>``."""
+    return cache_dir() / "test_masks" / f"{size}px_seed{seed}"
+
+
+def _our_manifest(root: Path) -> dict | None:
+    f = root / MANIFEST
+    if f.is_file():
+        m = json.loads(f.read_text())
+        if m.get("white") == "known":
+            return m
+    return None
+
+
+def ensure_test_masks(size: int, per_bucket: int, seed: int = 0, root=None, progress: bool = True) -> Path:
+    """The fixed, seeded Table-1 mask set at ``size``, with at least ``per_bucket`` masks per bucket.
+
+    Written once by :func:`inpaintkit.masks.write_mask_folder` (mask i of a bucket depends only on (seed,
+    bucket, i), so a larger set rewritten later starts with the same masks). Returns the folder.
+    """
+    root = Path(root) if root is not None else default_mask_dir(size, seed)
+    m = _our_manifest(root)
+    if (m is None or m.get("size") != size or m.get("seed") != seed or m.get("per_bucket", 0) < per_bucket
+            or not all(b in m.get("buckets", {}) for b in TABLE1_BUCKETS)):
+        write_mask_folder(root, size=size, per_bucket=per_bucket, seed=seed, buckets=TABLE1_BUCKETS, progress=progress)
+    return root
+
+
+def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
+                    progress: bool = True) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
+    """``({bucket: [(mask id, (size, size) uint8 mask, 1 = known)]}, notes)`` with up to ``per_bucket`` per bucket.
+
+    ``root``: our folder (``masks.json`` beside ``<bucket>/NNNNN.png``, white = known; read bucket by bucket, in
+    order) or Liu et al.'s set (white = hole; every mask is read and bucketed by its hole ratio at ``size``).
+    Every mask kept has its *measured* ratio inside its bucket; masks that leave their bucket when resized are
+    dropped, with a note. ValueError when a bucket ends up empty. Mask ids are paths relative to ``root``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Mask folder {root} does not exist: give Liu et al.'s irregular mask test set, "
+                                "or ours from `python data_scripts/make_test_masks.py --out DIR`.")
+    out: dict[str, list[tuple[str, np.ndarray]]] = {b: [] for b in buckets}
+    notes: list[str] = []
+    if _our_manifest(root) is not None:
+        for b in buckets:
+            if not (root / b).is_dir():
+                continue
+            masks = LiuMaskSet(root / b, size=size, invert=False)
+            dropped = 0
+            for i in range(len(masks)):
+                if len(out[b]) >= per_bucket:
+                    break
+                m = masks[i]
+                if bucket_of(hole_ratio(m)) != b:
+                    dropped += 1
+                    continue
+                out[b].append((str(masks.paths[i].relative_to(root)), m))
+            if dropped:
+                notes.append(f"{dropped} mask(s) of {b} left their bucket when resized to {size} px and were dropped.")
+    else:
+        masks = LiuMaskSet(root, size=size, invert="auto")
+        for i in tqdm(range(len(masks)), desc="bucketing masks", unit="mask", disable=not progress):
+            m = masks[i]
+            r = hole_ratio(m)
+            b = bucket_of(r) if r < BUCKETS["50-60"][1] else None
+            if b in out and len(out[b]) < per_bucket:
+                out[b].append((str(masks.paths[i].relative_to(root)), m))
+            if all(len(v) >= per_bucket for v in out.values()):
+                break
+    empty = [b for b, v in out.items() if not v]
+    if empty:
+        raise ValueError(f"Mask folder {root} has no mask in bucket(s) {empty} at {size} px; use a set that covers "
+                         f"{list(buckets)} (Liu et al.'s, or `python data_scripts/make_test_masks.py --out DIR`).")
+    for b, v in out.items():
+        if len(v) < per_bucket:
+            notes.append(f"bucket {b}: only {len(v)} mask(s) for {per_bucket} images; masks are reused in turn.")
+    return out, notes
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+def resolve_data(data, size: int, stride: int | None) -> tuple[list[Path], str]:
+    """The test image paths and a description: the demo test split (``data=None``) or a folder / flist / Places."""
+    from .data import demo_patch_size, ensure_demo_dataset, is_places_root, list_images
+
+    if data is None:
+        folder = ensure_demo_dataset(patch_size=demo_patch_size(size), stride=stride)
+        return list_images(folder / "test.flist"), f"demo test split ({folder / 'test.flist'})"
+    data = Path(data).expanduser()
+    split = None
+    if is_places_root(data):
+        split = "test" if any((data / d).is_dir() for d in ("test_256", "test_large")) else "val"
+    return list_images(data, split), f"{data}" + (f" (Places365 {split} split)" if split else "")
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them, in order, when k >= n)."""
+    if n <= 0:
+        raise ValueError("No test images.")
+    if k >= n:
+        return list(range(n))
+    return [int(i) for i in np.linspace(0, n - 1, k).round()]
+
+
+def make_pairs(paths: list[Path], masks: dict[str, list[tuple[str, np.ndarray]]], per_bucket: int) -> list[dict]:
+    """The deterministic (bucket, image, mask) pairs, bucket by bucket: image j of a bucket gets its mask j.
+
+    The images are ``per_bucket`` evenly spaced ones of ``paths`` (the same for every bucket); images and masks
+    are taken in turn when there are fewer than ``per_bucket``.
+    """
+    images = [paths[i] for i in evenly_spaced(len(paths), per_bucket)]
+    pairs = []
+    for b, ms in masks.items():
+        for j in range(per_bucket):
+            mask_id, m = ms[j % len(ms)]
+            pairs.append({"bucket": b, "image": str(images[j % len(images)]), "mask_id": mask_id, "mask": m})
+    return pairs
+
+
+class _Pairs(torch.utils.data.Dataset):
+    """Loads the image of each pair; an unreadable one comes back flagged, to be reported and skipped."""
+
+    def __init__(self, pairs, size):
+        self.pairs, self.size = pairs, size
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, i):
+        from .data import BadImageError, load_image
+
+        p = self.pairs[i]
+        try:
+            rgb = load_image(p["image"], self.size)
+        except BadImageError as e:
+            return {"index": i, "error": str(e)}
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)      # (3, S, S)
+        mask = torch.from_numpy(p["mask"].astype(np.float32))[None]              # (1, S, S), 1 = known
+        return {"index": i, "image": image, "mask": mask}
+
+
+def _collate(items):
+    good = [it for it in items if "error" not in it]
+    bad = [(it["index"], it["error"]) for it in items if "error" in it]
+    if not good:
+        return None, bad
+    return {"index": [it["index"] for it in good],
+            "image": torch.stack([it["image"] for it in good]),                   # (B, 3, S, S)
+            "mask": torch.stack([it["mask"] for it in good])}, bad                # (B, 1, S, S)
+
+
+# ---------------------------------------------------------------------------------------------- the model
+
+def load_inpainter(weights: str, run_dir: Path | None, device: str = "auto"):
+    """(Inpainter, description): ``weights`` "demo" (shipped), "run" (``run_dir``'s stages) or "auto" (run if trained)."""
+    from .pipeline import Inpainter
+
+    if weights not in ("demo", "run", "auto"):
+        raise ValueError(f"weights={weights!r}: choose 'demo' (the shipped weights), 'run' (the run dir's) or 'auto'.")
+    trained = run_dir is not None and all((Path(run_dir) / f"stage{s}").is_dir() for s in (1, 2))
+    if weights == "run" or (weights == "auto" and trained):
+        if run_dir is None:
+            raise ValueError("weights='run' needs a run dir holding stage1/ and stage2/ (pass run_dir).")
+        return Inpainter.from_run(run_dir, device=device), "run"
+    return Inpainter.from_pretrained(device=device), "demo"
+
+
+def model_info(inpainter, source: str) -> dict:
+    """What the evaluated model was: its weights' metadata, VGG source, widths and sketch spec."""
+    from .networks import count_parameters
+
+    info = {"source": source, "sketch_spec": asdict(inpainter.sketch_spec), "device": str(inpainter.device),
+            "gs_base_channels": inpainter.gs.base_channels, "gi_base_channels": inpainter.gi.base_channels,
+            "gi_block": inpainter.gi.block,
+            "num_params": {"gs": count_parameters(inpainter.gs), "gi": count_parameters(inpainter.gi)}}
+    w = getattr(inpainter, "weights", None)
+    if w is not None:
+        info.update({"weights_name": w.name, "sha256": w.sha256, "steps": w.steps, "data": w.data,
+                     "trained_profile": w.profile.get("name"), "vgg_source": w.vgg_source})
+    else:
+        info.setdefault("vgg_source", "not recorded with these weights")
+    return info
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+def _quantize(x: torch.Tensor) -> torch.Tensor:
+    """Round to 8 bits, as EdgeConnect's outputs are read back from PNG files."""
+    return (x * 255).round() / 255
+
+
+def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=None, protocol: str = "edgeconnect",
+             per_bucket: int | None = None, profile: str | Profile | None = None, weights: str = "auto",
+             device: str = "auto", batch_size: int | None = None, mask_seed: int = 0, progress: bool = True,
+             write: bool = True) -> dict:
+    """Evaluate every method on the fixed test pairs; write ``metrics.json`` and ``table1.md`` into ``run_dir``.
+
+    ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`, or None to load one by ``weights`` ("demo": the
+    shipped weights, "run": ``run_dir``'s trained stages, "auto": the run's when trained, else demo).
+    ``data``: None (the demo test split) or an image folder / flist / Places365 root (its test split, else val).
+    ``masks``: None (our fixed seeded set, made once) or a mask folder (ours or Liu et al.'s).
+    ``methods``: names from :data:`inpaintkit.baselines.METHOD_ORDER` (default all). ``protocol``: "edgeconnect"
+    (Table 1's) or "rgb". ``per_bucket``: images per bucket (default the profile's ``eval_images``).
+    Images are ``profile.image_size`` square. Returns the dict written to ``metrics.json``.
+    """
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: choose one of {PROTOCOLS}.")
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    per_bucket = int(per_bucket if per_bucket is not None else prof.eval_images)
+    if per_bucket < 1:
+        raise ValueError(f"per_bucket must be >= 1, got {per_bucket}.")
+    size = prof.image_size
+    out_dir = Path(run_dir) if run_dir is not None else default_run_dir(prof)
+    seconds: dict[str, float] = defaultdict(float)
+
+    t0 = time.perf_counter()
+    source = "given"
+    if inpainter is None and (methods is None or any(m in methods for m in ("no sketch", "Canny sketch",
+                                                                            "oracle sketch", "ours"))):
+        inpainter, source = load_inpainter(weights, run_dir, device)
+    seconds["load model"] = time.perf_counter() - t0
+    runnable, skipped_methods = available_methods(inpainter, methods)
+    if not runnable:
+        raise ValueError(f"No method can run: {skipped_methods}.")
+
+    t0 = time.perf_counter()
+    paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
+    mask_root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, mask_seed, progress=progress)
+    mask_sets, notes = load_test_masks(mask_root, size, per_bucket, progress=progress)
+    pairs = make_pairs(paths, mask_sets, per_bucket)
+    seconds["masks and pairing"] = time.perf_counter() - t0
+
+    # compute order: "ours" before "oracle sketch" so HED runs once per batch; the table keeps METHOD_ORDER
+    order = sorted(runnable, key=lambda n: (n == "oracle sketch", METHOD_ORDER.index(n)))
+    bs = batch_size or max(EVAL_BATCH_SIZE, prof.batch_size)
+    loader = torch.utils.data.DataLoader(_Pairs(pairs, size), batch_size=bs, shuffle=False,
+                                         num_workers=prof.num_workers, collate_fn=_collate)
+    # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
+    metric_device = inpainter.device if inpainter is not None and inpainter.device.type == "cuda" else torch.device("cpu")
+    records: list[dict] = []
+    skipped_images: dict[str, str] = {}
+    ssim_warnings: set[str] = set()
+    bar = tqdm(total=len(pairs), desc="evaluating", unit="img", disable=not progress)
+    t_load = time.perf_counter()
+    for batch, bad in loader:
+        seconds["load images"] += time.perf_counter() - t_load
+        for i, why in bad:
+            skipped_images[pairs[i]["image"]] = why
+        if batch is None:
+            bar.update(len(bad))
+            t_load = time.perf_counter()
+            continue
+        x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
+        base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"])}
+                for i in batch["index"]]
+        gt_sketch = None
+        for name in order:
+            fn = runnable[name]
+            t = time.perf_counter()
+            sketch = None
+            if isinstance(fn, ModelVariant):
+                out, sketch, start = fn.batch(x, m, gt_sketch if fn.uses_gt_sketch else None)
+                if name == "ours":
+                    gt_sketch = start                                                # HED of the full images
+            else:
+                out = torch.stack([torch.from_numpy(fn(img.permute(1, 2, 0).double().numpy(), mk[0].numpy()))
+                                   .permute(2, 0, 1).float() for img, mk in zip(x, m)])  # (B, 3, S, S)
+            seconds[name] += time.perf_counter() - t
+            t = time.perf_counter()
+            out, target = _quantize(out.clamp(0, 1)).to(metric_device), x.to(metric_device)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                scores = {"psnr": psnr(out, target, protocol), "ssim": ssim(out, target, protocol),
+                          "mae": relative_mae(out, target, protocol)}
+            ssim_warnings.update(str(w.message) for w in caught)
+            if name == "ours":
+                sk = sketch_scores(sketch, gt_sketch, m, per_image=True)
+                scores |= {"sketch_accuracy": sk["accuracy"], "sketch_f1": sk["f1"]}
+            for j, rec in enumerate(base):
+                records.append({"method": name, **rec} | {k: float(v[j]) for k, v in scores.items()})
+            seconds["metrics"] += time.perf_counter() - t
+        bar.update(len(batch["index"]) + len(bad))
+        t_load = time.perf_counter()
+    bar.close()
+    if skipped_images:
+        print(f"Skipped {len(skipped_images)} unreadable image(s):\n" +
+              "\n".join(f"  {p}: {why}" for p, why in skipped_images.items()), flush=True)
+    if not records:
+        raise ValueError(f"No image of {data_desc} could be read; nothing was evaluated (see the skipped list).")
+
+    # records in table order (methods, then buckets), whatever the compute order was
+    records.sort(key=lambda r: (METHOD_ORDER.index(r["method"]), TABLE1_BUCKETS.index(r["bucket"])))
+    t = time.perf_counter()
+    summary = aggregate_by_bucket(records)
+    seconds["bootstrap"] = time.perf_counter() - t
+    result = {
+        "protocol": protocol,
+        "protocol_note": PROTOCOL_NOTES[protocol] + "; output rounded to 8 bits first",
+        "profile": prof.name,
+        "image_size": size,
+        "per_bucket": per_bucket,
+        "data": data_desc,
+        "masks": {"root": str(mask_root), "seed": mask_seed if masks is None else None,
+                  "ratios": {b: [hole_ratio(mk) for _, mk in v] for b, v in mask_sets.items()}},
+        "model": model_info(inpainter, source) if inpainter is not None else None,
+        "methods": [n for n in METHOD_ORDER if n in runnable],
+        "skipped_methods": skipped_methods,
+        "skipped_images": skipped_images,
+        "notes": notes + sorted(ssim_warnings),
+        "seconds": dict(seconds),
+        "summary": summary,
+        "records": records,
+    }
+    if write:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        _atomic_write(out_dir / "metrics.json", json.dumps(result, indent=1, default=_json_default))
+        _atomic_write(out_dir / "table1.md", format_table1(result))
+    return result
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    raise TypeError(f"{type(o).__name__} is not JSON serialisable")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+# ---------------------------------------------------------------------------------------------- the report
+
+def _fmt(entry: dict | None, metric: str) -> str:
+    if not entry or entry.get("n", 0) == 0:
+        return "n/a"
+    return f"{entry['mean']:.2f}" if metric == "psnr" else f"{entry['mean']:.3f}"
+
+
+def format_table1(metrics: dict) -> str:
+    """Table 1's layout in Markdown: a PSNR and an SSIM row per bucket, a column per method; then the paper's
+    published numbers in a separate block, labelled as not re-run here."""
+    methods = metrics["methods"]
+    summary = metrics["summary"]
+    lines = [
+        "## Table 1 (this run)",
+        "",
+        f"Protocol `{metrics['protocol']}` ({metrics['protocol_note']}); {metrics['image_size']}x{metrics['image_size']} "
+        f"images from {metrics['data']}; {metrics['per_bucket']} image(s) per bucket. Mean over images; "
+        "95 % bootstrap intervals are in metrics.json.",
+        "",
+        "| Mask | Metric | " + " | ".join(methods) + " |",
+        "|---|---|" + "---:|" * len(methods),
+    ]
+    for b in TABLE1_BUCKETS:
+        for metric in ("psnr", "ssim"):
+            cells = [_fmt(summary.get(m, {}).get(b, {}).get(metric), metric) for m in methods]
+            label = TABLE1_LABELS[b] if metric == "psnr" else ""
+            lines.append(f"| {label} | {metric.upper()} | " + " | ".join(cells) + " |")
+    for name, why in metrics.get("skipped_methods", {}).items():
+        lines.append("")
+        lines.append(f"Not run: {name} ({why})")
+    lines += [
+        "",
+        "## As reported on Places2 in the paper (Table 1), not re-run here",
+        "",
+        "The CA, GLCIC, PConv and EdgeCnt columns are EdgeConnect's numbers, copied by the paper; "
+        "\">=40%\" is Liu et al.'s 40-50 % bucket.",
+        "",
+        "| Mask | Metric | " + " | ".join(PUBLISHED_METHODS) + " |",
+        "|---|---|" + "---:|" * len(PUBLISHED_METHODS),
+    ]
+    for b in TABLE1_BUCKETS:
+        for metric in ("psnr", "ssim"):
+            label = TABLE1_LABELS[b] if metric == "psnr" else ""
+            lines.append(f"| {label} | {metric.upper()} | " + " | ".join(PUBLISHED[b][metric]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------- for figures
+
+def load_record(metrics: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The (image HxWx3 float32, mask HxW uint8 1 = known) that produced ``record`` of ``metrics``."""
+    from .data import load_image
+
+    size = metrics["image_size"]
+    root = Path(metrics["masks"]["root"])
+    invert = _our_manifest(root) is None
+    masks = LiuMaskSet(root, size=size, invert=invert)
+    index = {str(p.relative_to(root)): i for i, p in enumerate(masks.paths)}
+    return load_image(record["image"], size), masks[index[record["mask_id"]]]
+
+
+INPAINTED_STROKE_RGB = (1.0, 0.55, 0.0)   # orange, as the paper's Fig. 4
+
+
+def sketch_overlay(sketch: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The restored sketch as in the paper's Fig. 4: HxWx3 on white, known strokes black, inpainted ones orange.
+
+    sketch HxW in [0, 1] (binarised at ``threshold``); mask HxW, 1 = known, 0 = hole.
+    """
+    sketch, mask = np.asarray(sketch), np.asarray(mask)
+    if sketch.shape != mask.shape or sketch.ndim != 2:
+        raise ValueError(f"sketch {sketch.shape} and mask {mask.shape} must both be HxW.")
+    stroke = sketch >= threshold
+    out = np.ones((*sketch.shape, 3), np.float32)                     # (H, W, 3) white
+    out[stroke & (mask == 1)] = 0.0
+    out[stroke & (mask == 0)] = INPAINTED_STROKE_RGB
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m inpaintkit.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--run-dir", required=True, help="where metrics.json and table1.md go (and trained stages for --weights run)")
+    ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo test split)")
+    ap.add_argument("--masks", default=None, help="mask folder, ours or Liu et al.'s (default: our fixed seeded set)")
+    ap.add_argument("--weights", default="auto", choices=("demo", "run", "auto"),
+                    help="demo: shipped weights; run: the run dir's stages; auto: run if trained, else demo")
+    ap.add_argument("--per-bucket", type=int, default=None, help="images per bucket (default: the profile's eval_images)")
+    ap.add_argument("--protocol", default="edgeconnect", choices=PROTOCOLS)
+    ap.add_argument("--profile", default=None, help="smoke, quick or full (default: $INPAINTKIT_PROFILE or quick)")
+    ap.add_argument("--methods", nargs="+", default=None, choices=METHOD_ORDER, metavar="METHOD",
+                    help=f"subset of {', '.join(METHOD_ORDER)}")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--device", default="auto")
+    args = ap.parse_args(argv)
+    try:
+        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.masks, methods=args.methods,
+                       protocol=args.protocol, per_bucket=args.per_bucket, profile=args.profile,
+                       weights=args.weights, device=args.device, batch_size=args.batch_size)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(format_table1(res))
+    print(f"wrote {Path(args.run_dir) / 'metrics.json'} and {Path(args.run_dir) / 'table1.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
