@@ -395,8 +395,10 @@ class InpaintWidget:
         self._push_undo()
         if self.mode == "mask":
             self.mask[:] = 1
+            self._say("Cleared: no hole. Paint one, then press Inpaint.")
         else:
             self.sketch[:] = self._sketch_stage1
+            self._say("Sketch back to what stage 1 drew.")
         self._redraw()
 
     def _push_undo(self) -> None:

@@ -1,0 +1,135 @@
+"""Latency of one interactive inpaint (what the widget's Inpaint button costs), split into its parts.
+
+    python benchmarks/bench_inpaint_latency.py                  # 256x256, 2 CPU threads, demo weights
+    python benchmarks/bench_inpaint_latency.py --size 512 --threads 4 --device cuda
+    python benchmarks/bench_inpaint_latency.py --json runs/bench/inpaint_latency.json
+
+Target (issue 7): one inpaint of a 256x256 image on 2 CPU cores in under 0.5 s. Parts, each timed alone on the
+same input (median of ``--repeats`` after a warm-up):
+
+* ``hed``      the input sketch, ``inpainter.sketch(image)`` (HED: VGG16 + side outputs, binarised),
+* ``gs``       stage 1, the sketch generator's forward pass (Eq. 9),
+* ``gi``       stage 2, the image generator's forward pass (Eq. 10),
+* ``both``     ``inpainter(image, mask)``: all of the above plus conversions, padding, compositing,
+* ``stage2``   ``inpainter.complete(image, sketch, mask)``: what "Re-run stage 2" costs,
+* ``widget``   ``InpaintWidget.run()``: ``both`` plus the widget's PNG encoding and canvas redraw.
+
+Uses the shipped demo weights (``Inpainter.from_pretrained``); ``--fresh`` (or missing demo weights) builds
+freshly initialised networks at ``--profile``'s widths instead: the same cost for the same architecture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.config import get_profile  # noqa: E402
+from inpaintkit.masks import irregular_mask  # noqa: E402
+from inpaintkit.metrics import rgb_to_gray  # noqa: E402
+from inpaintkit.networks import count_parameters, image_generator, sketch_generator  # noqa: E402
+from inpaintkit.pipeline import Inpainter  # noqa: E402
+from inpaintkit.widgets import InpaintWidget, example_image, fit_image  # noqa: E402
+
+
+def median_seconds(fn, repeats: int, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def build_inpainter(fresh: bool, profile: str, device: str) -> tuple[Inpainter, str]:
+    if not fresh:
+        try:
+            inp = Inpainter.from_pretrained(device=device)
+            return inp, f"demo weights {inp.weights.name}"
+        except FileNotFoundError as e:
+            print(f"note: {e}\n      timing freshly initialised networks of the {profile!r} profile instead.")
+    p = get_profile(profile)
+    return (Inpainter(sketch_generator(p.gs_channels), image_generator(p.gi_channels), device=device),
+            f"fresh networks, {profile} widths")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--size", type=int, default=256, help="square image side, px")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads (the target is for 2 cores)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--repeats", type=int, default=10)
+    ap.add_argument("--fresh", action="store_true", help="time fresh networks instead of the demo weights")
+    ap.add_argument("--profile", default="full", help="widths for --fresh (full = the paper's 64)")
+    ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    inp, what = build_inpainter(args.fresh, args.profile, args.device)
+    image = fit_image(example_image("chelsea"), 10_000)[:, :300]                  # (300, 300, 3) uint8 crop
+    image = np.asarray(torch.nn.functional.interpolate(                              # (size, size, 3)
+        torch.from_numpy(image).permute(2, 0, 1)[None].float(), size=(args.size, args.size), mode="area",
+    )[0].permute(1, 2, 0).round().byte().numpy())
+    mask = irregular_mask(args.size, args.size, hole_range=(0.2, 0.3), rng=np.random.default_rng(0))
+    print(f"{what}: Gs {count_parameters(inp.gs):,} params (base {inp.gs.base_channels}), "
+          f"Gi {count_parameters(inp.gi):,} params (base {inp.gi.base_channels}, {inp.gi.block}); "
+          f"sketch {inp.sketch_spec.method}")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {inp.device}, "
+          f"{args.size}x{args.size}, hole {1 - mask.mean():.0%}, median of {args.repeats}")
+
+    dev = inp.device
+    x = torch.from_numpy(image).permute(2, 0, 1)[None].float().div(255).to(dev)     # (1, 3, S, S)
+    m = torch.from_numpy(mask)[None, None].float().to(dev)                         # (1, 1, S, S)
+    s = torch.from_numpy(inp.sketch(image))[None, None].to(dev)                      # (1, 1, S, S)
+    gray = rgb_to_gray(x)
+
+    @torch.inference_mode()
+    def gs():
+        inp.gs(gray, s, m)
+
+    @torch.inference_mode()
+    def gi():
+        inp.gi(x, s, m)
+
+    widget = InpaintWidget(inp, image=image, max_side=args.size)
+    widget.mask[:] = mask
+    rows = {
+        "hed": median_seconds(lambda: inp.sketch(image), args.repeats),
+        "gs": median_seconds(gs, args.repeats),
+        "gi": median_seconds(gi, args.repeats),
+        "both": median_seconds(lambda: inp(image, mask), args.repeats),
+        "stage2": median_seconds(lambda: inp.complete(image, s[0, 0].cpu().numpy(), mask), args.repeats),
+        "widget": median_seconds(widget.run, args.repeats),
+    }
+    for k, v in rows.items():
+        share = f"{v / rows['both']:6.0%} of both" if k in ("hed", "gs", "gi") else ""
+        print(f"  {k:<7} {v * 1e3:8.1f} ms  {share}")
+    verdict = "meets" if rows["both"] < 0.5 else "misses"
+    print(f"one inpaint (both stages): {rows['both']:.3f} s -> {verdict} the 0.5 s target")
+    if args.json:
+        out = dict(weights=what, size=args.size, threads=args.threads, device=str(inp.device),
+                   seconds=rows, torch=torch.__version__)
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        tmp = args.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=2)
+        os.replace(tmp, args.json)
+    return rows
+
+
+if __name__ == "__main__":
+    main()
