@@ -1,0 +1,453 @@
+"""The CFS ablation of notebook 03: does the CFS block (Eq. 3-8) beat gated convolution?
+
+The paper claims it does but never measures it. Here the stage-2 generator Gi is trained once per
+conv block of :data:`inpaintkit.layers.BLOCK_KINDS` and per seed, everything else equal (width, data,
+steps, seed, losses, optimiser: one :class:`~inpaintkit.train.Trainer` each)::
+
+    conv         plain convolution                          y = phi(conv(x))
+    gated        Yu et al.'s gated convolution               y = sigmoid(conv_G(x)) * phi(conv_f(x))
+    gated_input  + the input gate g (Eq. 3-5)                y = G * phi(conv_f(g * x))
+    cfs          + squeeze-excitation (Eq. 6-8): the paper's block
+    partial      PartialConv2d (Eq. 1-2), the stage-1 layer, for reference
+
+Stage 2 needs a sketch: every variant trains and is evaluated on the **ground-truth** sketch
+(S_comp = S_gt, the Trainer's default, as EdgeConnect trains its inpainting model), so a better or
+worse stage 1 cannot favour one block.
+
+Files, under ``<run_dir>/ablation/``::
+
+    <kind>_seed<k>/stage2/...      the Trainer's checkpoint, generator, losses.csv, samples
+    <kind>_seed<k>/metrics.json    parameters, FLOPs, step time, PSNR / SSIM per hole bucket
+    results.json                   all variants (what :func:`summarise` reads)
+
+A variant whose ``metrics.json`` matches the requested steps is not retrained; one with a checkpoint
+short of them is resumed. Functions: :func:`count_flops`, :func:`run_ablation`, :func:`evaluate`,
+:func:`summarise`, :func:`summary_table`, :func:`verdicts`, :func:`gate_maps`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from . import masks as _masks
+from . import metrics as _metrics
+from .config import Profile, get_profile, resolve_device
+from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
+from .networks import ImageGenerator, composite, count_parameters, image_generator
+
+ABLATION_DIR = "ablation"
+RESULTS_JSON = "results.json"
+METRICS_JSON = "metrics.json"
+REFERENCE = "cfs"                          # the paper's block: every difference is taken to it
+EVAL_BUCKETS = _masks.TABLE1_BUCKETS       # Table 1's four hole-ratio buckets
+EVAL_MASK_SEED = 20_240_303                # test masks: the same for every variant and seed
+SKETCH_NOTE = "ground-truth sketch (S_comp = S_gt) in training and evaluation"
+
+
+def variant_dir(run_dir, kind: str, seed: int) -> Path:
+    """``<run_dir>/ablation/<kind>_seed<seed>``: the Trainer's run dir for one variant."""
+    return Path(run_dir) / ABLATION_DIR / f"{kind}_seed{seed}"
+
+
+def _atomic_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
+    os.replace(tmp, path)
+
+
+# ---------------------------------------------------------------------------------------------- cost
+
+def count_flops(model: nn.Module, *inputs: torch.Tensor) -> float:
+    """FLOPs of one forward pass **per image** (the first input's batch size divides the total).
+
+    Counted by :class:`torch.utils.flop_counter.FlopCounterMode`: convolutions and matrix products
+    at 2 FLOPs per multiply-add (a k x k conv: 2 * C_in * C_out * k * k * H_out * W_out per image).
+    Element-wise work (sigmoid gates, products with them, activations, PartialConv's rescaling) is
+    not counted; PartialConv's one-channel mask convolution is (it is a convolution).
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    if not inputs or not isinstance(inputs[0], torch.Tensor) or inputs[0].dim() == 0:
+        raise ValueError("count_flops(model, *inputs): give the model's inputs, the first a batched tensor.")
+    was_training = model.training
+    model.eval()        # spectral norm's power iteration is a training-time extra, not the model's cost
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter, torch.no_grad():
+            model(*inputs)
+    finally:
+        model.train(was_training)
+    return counter.get_total_flops() / inputs[0].shape[0]
+
+
+def example_inputs(image_size: int, batch: int = 1, device="cpu"):
+    """(image, sketch, mask) for Gi at ``image_size``: a centred square hole (mask 1 = known, 0 = hole)."""
+    s = int(image_size)
+    image = torch.full((batch, 3, s, s), 0.5, device=device)
+    sketch = torch.zeros(batch, 1, s, s, device=device)
+    mask = torch.ones(batch, 1, s, s, device=device)
+    mask[..., s // 4: 3 * s // 4, s // 4: 3 * s // 4] = 0
+    return image, sketch, mask
+
+
+def variant_costs(profile: Profile | str, kinds=BLOCK_KINDS) -> dict[str, dict]:
+    """{kind: {"params", "flops"}} of Gi at the profile's width and image size (deterministic)."""
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    out = {}
+    for kind in kinds:
+        g = image_generator(p.gi_channels, block=kind)
+        out[kind] = {"params": count_parameters(g), "flops": count_flops(g, *example_inputs(p.image_size))}
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- evaluation
+
+def bucket_masks(n: int, size: int, buckets=EVAL_BUCKETS, seed: int = EVAL_MASK_SEED) -> dict[str, torch.Tensor]:
+    """{bucket: (n, 1, size, size) float masks, 1 = known, 0 = hole} with hole ratios inside the bucket.
+
+    Mask i of bucket b is drawn from ``default_rng([seed, b's index in BUCKETS, i])``: the same masks
+    for every variant and seed, so that variants are compared on identical holes.
+    """
+    names = list(_masks.BUCKETS)
+    out = {}
+    for b in buckets:
+        if b not in _masks.BUCKETS:
+            raise ValueError(f"Unknown hole-ratio bucket {b!r}; choose from {names}.")
+        ms = [_masks.irregular_mask(size, size, _masks.BUCKETS[b], np.random.default_rng([seed, names.index(b), i]))
+              for i in range(n)]
+        out[b] = torch.stack([_masks.mask_to_tensor(m) for m in ms])   # (n, 1, S, S)
+    return out
+
+
+def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: bool = False) -> dict:
+    """``n`` test images (default ``profile.eval_images``) with their ground-truth sketches, as a batch.
+
+    ``dataset``: default the demo set's test split at the profile's size and sketch spec. Images are
+    taken evenly spaced over the split (so that every test photograph is represented).
+    Returns {"image": (n, 3, S, S), "sketch": (n, 1, S, S), "paths": [...]}.
+    """
+    if dataset is None:
+        from .data import demo_dataset
+
+        dataset = demo_dataset("test", profile.image_size, stride=profile.demo_patch_stride,
+                               sketch=profile.sketch_spec(), progress=progress)
+    n = min(int(n if n is not None else profile.eval_images), len(dataset))
+    if n < 1:
+        raise ValueError("eval_batch: the test set is empty or n < 1.")
+    idx = np.linspace(0, len(dataset) - 1, n).round().astype(int)
+    items = [dataset[int(i)] for i in idx]
+    return {"image": torch.stack([it["image"] for it in items]),        # (n, 3, S, S)
+            "sketch": torch.stack([it["sketch"] for it in items]),      # (n, 1, S, S)
+            "paths": [it.get("path", str(i)) for it, i in zip(items, idx)]}
+
+
+@torch.no_grad()
+def evaluate(generator: ImageGenerator, batch: dict, bucket_mask_sets: dict[str, torch.Tensor],
+             protocol: str = "edgeconnect", batch_size: int = 16, device="cpu") -> dict:
+    """PSNR / SSIM of the composited prediction per hole bucket, plus "all" (every image of every bucket).
+
+    ``batch``: from :func:`eval_batch`; ``bucket_mask_sets``: from :func:`bucket_masks` (1 = known).
+    Returns {bucket: {"psnr": mean dB, "ssim": mean, "n": images}}.
+    """
+    dev = resolve_device(device)
+    generator = generator.to(dev).eval()
+    per_bucket, everything = {}, {"psnr": [], "ssim": []}
+    for b, m_all in bucket_mask_sets.items():
+        values = {"psnr": [], "ssim": []}
+        for start in range(0, len(batch["image"]), batch_size):
+            img = batch["image"][start:start + batch_size].to(dev)
+            sk = batch["sketch"][start:start + batch_size].to(dev)
+            m = m_all[start:start + batch_size].to(dev)
+            out = composite(generator(img, sk, m), img, m).clamp(0, 1).float()     # (n, 3, S, S)
+            with warnings.catch_warnings():   # small images: "largest odd window that fits" (said once, below)
+                warnings.simplefilter("ignore")
+                values["psnr"] += _metrics.psnr(out, img, protocol).tolist()
+                values["ssim"] += _metrics.ssim(out, img, protocol).tolist()
+        per_bucket[b] = {k: float(np.mean(v)) for k, v in values.items()} | {"n": len(values["psnr"])}
+        for k in everything:
+            everything[k] += values[k]
+    per_bucket["all"] = {k: float(np.mean(v)) for k, v in everything.items()} | {"n": len(everything["psnr"])}
+    return per_bucket
+
+
+# ---------------------------------------------------------------------------------------------- training
+
+def _median_step_seconds(rows: list[dict]) -> float | None:
+    vals = [r["seconds_per_step"] for r in rows if "seconds_per_step" in r]
+    return float(statistics.median(vals)) if vals else None
+
+
+def _train_data(profile: Profile, progress: bool):
+    from .data import demo_dataset
+
+    return demo_dataset("train", profile.image_size, stride=profile.demo_patch_stride,
+                        sketch=profile.sketch_spec(), progress=progress)
+
+
+def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None, steps: int | None = None,
+                 device="auto", train_data=None, test_data=None, eval_images: int | None = None,
+                 protocol: str = "edgeconnect", vgg="auto", progress: bool = True) -> dict:
+    """Train Gi once per (kind, seed) for ``steps`` steps and evaluate each on the test split.
+
+    ``profile``: a Profile or its name; ``seeds`` default ``profile.ablation_seeds``, ``steps``
+    default ``profile.ablation_steps``. ``train_data`` / ``test_data``: Datasets (default: the demo
+    set's train / test split, sketches as ``profile.sketch_spec()``); ``eval_images``: test images
+    (default ``profile.eval_images``), each evaluated with one mask per bucket of
+    :data:`EVAL_BUCKETS`. ``vgg``: a VGGFeatures module or its source, built once and shared.
+
+    Resumable: a variant whose ``metrics.json`` says it finished ``steps`` steps is read back, not
+    retrained; a checkpoint short of ``steps`` is resumed. Writes ``<run_dir>/ablation/results.json``
+    (atomically) and returns the same dict: {"profile", "steps", "seeds", "kinds", "buckets",
+    "protocol", "sketch", "eval_images", "variants": [one dict per (kind, seed)]}.
+    """
+    from . import losses
+    from .train import Trainer, load_generator
+
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    seeds = tuple(p.ablation_seeds if seeds is None else seeds)
+    steps = int(p.ablation_steps if steps is None else steps)
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if k not in BLOCK_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"kinds {bad or kinds}: choose from {', '.join(BLOCK_KINDS)}.")
+    if not seeds or steps < 1:
+        raise ValueError(f"run_ablation: need at least one seed and steps >= 1, got seeds={seeds}, steps={steps}.")
+    dev = resolve_device(device)
+    run_dir = Path(run_dir)
+    costs = variant_costs(p, kinds)
+
+    shared = {"train": train_data, "vgg": vgg, "test": None}   # built on first need: a finished run only reads
+
+    def test_set():
+        if shared["test"] is None:
+            tb = eval_batch(p, eval_images, test_data, progress)
+            shared["test"] = (tb, bucket_masks(len(tb["image"]), p.image_size))
+        return shared["test"]
+    variants = []
+    for kind in kinds:
+        for seed in seeds:
+            vdir = variant_dir(run_dir, kind, seed)
+            mpath = vdir / METRICS_JSON
+            done = json.loads(mpath.read_text()) if mpath.is_file() else None
+            if done and all(done.get(k) == v for k, v in
+                            (("steps", steps), ("image_size", p.image_size), ("gi_channels", p.gi_channels))):
+                if done.get("protocol") != protocol or (eval_images is not None and done["eval_images"] != eval_images):
+                    test = test_set()     # trained already, evaluated differently: evaluate again, keep timings
+                    g = load_generator(vdir, 2, device=dev)
+                    done.update(eval=evaluate(g, test[0], test[1], protocol=protocol, device=dev),
+                                eval_images=len(test[0]["image"]), protocol=protocol)
+                    _atomic_json(mpath, done)
+                done["retrained"] = False
+                variants.append(done)
+                if progress:
+                    print(f"{kind} seed {seed}: trained earlier ({steps} steps), read {mpath}", flush=True)
+                continue
+            if shared["train"] is None:
+                shared["train"] = _train_data(p, progress)
+            if not isinstance(shared["vgg"], nn.Module):
+                shared["vgg"] = losses.VGGFeatures(source=shared["vgg"])
+            trainer = Trainer(2, p, vdir, device=dev, data=shared["train"], block=kind, seed=seed,
+                              vgg=shared["vgg"], steps=steps, resume=True, progress=progress)
+            if trainer.step > steps:
+                raise ValueError(f"{vdir} holds a run of {trainer.step} steps, more than steps={steps}. "
+                                 "Use another run_dir, or delete that folder to retrain.")
+            start_step = trainer.step
+            t0, c0 = time.perf_counter(), time.process_time()
+            rows = trainer.fit(steps)
+            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+            timed = trainer.step - start_step
+            test = test_set()
+            scores = evaluate(trainer.generator, test[0], test[1], protocol=protocol, device=dev)
+            final = rows[-1] if rows else {}
+            record = {
+                "kind": kind, "seed": seed, "steps": steps, "dir": str(vdir),
+                "image_size": p.image_size, "gi_channels": p.gi_channels, "batch_size": p.batch_size,
+                "params": costs[kind]["params"], "flops_per_image": costs[kind]["flops"],
+                "seconds_per_step": _median_step_seconds(rows) or (wall / timed if timed else None),
+                "wall_seconds_per_step": wall / timed if timed else None,
+                "cpu_seconds_per_step": cpu / timed if timed else None,
+                "timed_steps": timed, "torch_threads": torch.get_num_threads(), "device": str(dev),
+                "eval_images": len(test[0]["image"]), "protocol": protocol, "eval": scores,
+                "final_losses": {k: v for k, v in final.items() if k not in ("step", "seconds_per_step")},
+                "vgg_source": trainer.vgg_source, "sketch": SKETCH_NOTE,
+            }
+            _atomic_json(mpath, record)
+            record["retrained"] = True
+            variants.append(record)
+            del trainer
+
+    results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),
+               "buckets": list(EVAL_BUCKETS), "protocol": protocol, "sketch": SKETCH_NOTE,
+               "eval_images": variants[0]["eval_images"], "variants": variants}
+    _atomic_json(run_dir / ABLATION_DIR / RESULTS_JSON, results)
+    return results
+
+
+def load_results(run_dir) -> dict:
+    """``<run_dir>/ablation/results.json`` as written by :func:`run_ablation`."""
+    path = Path(run_dir) / ABLATION_DIR / RESULTS_JSON
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist: run inpaintkit.ablation.run_ablation(profile, {run_dir!r}) first.")
+    return json.loads(path.read_text())
+
+
+def loss_curves(results: dict, term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
+    """{kind: [(steps, values) per seed]} of one logged loss term, read from each variant's losses.csv."""
+    from .train import read_losses
+
+    out: dict = {}
+    for v in results["variants"]:
+        cols = read_losses(v["dir"], 2)
+        if term not in cols:
+            raise ValueError(f"loss term {term!r} not logged; choose one of {[k for k in cols if k != 'step']}.")
+        out.setdefault(v["kind"], []).append((cols["step"], cols[term]))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- summary
+
+def _spread(values: list[float]) -> dict:
+    """mean, sample std (ddof 1; None with one seed), min, max."""
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else None,
+            "min": float(np.min(values)), "max": float(np.max(values)), "n": len(values)}
+
+
+def summarise(results: dict, metrics=("psnr", "ssim"), reference: str = REFERENCE) -> list[dict]:
+    """One row per kind: cost, and per (metric, bucket) the spread over seeds and the difference to CFS.
+
+    Row: {"kind", "n_seeds", "params", "flops_per_image", "seconds_per_step" (mean over seeds),
+    "<metric>_<bucket>": {"mean", "std", "min", "max", "n", "diff", "noise", "within_noise"}} with
+    buckets from ``results["buckets"]`` plus "all". ``diff`` = mean - the reference's mean; ``noise`` =
+    the larger of the two seed standard deviations; ``within_noise`` = |diff| < noise (None with a
+    single seed, where the seed noise is unknown; False for the reference itself is meaningless, so None).
+    """
+    by_kind: dict = {}
+    for v in results["variants"]:
+        by_kind.setdefault(v["kind"], []).append(v)
+    buckets = [*results.get("buckets", EVAL_BUCKETS), "all"]
+    rows = []
+    for kind, vs in by_kind.items():
+        times = [v["seconds_per_step"] for v in vs if v.get("seconds_per_step") is not None]
+        row = {"kind": kind, "n_seeds": len(vs), "params": vs[0]["params"], "flops_per_image": vs[0]["flops_per_image"],
+               "seconds_per_step": float(np.mean(times)) if times else None}
+        for m in metrics:
+            for b in buckets:
+                row[f"{m}_{b}"] = _spread([v["eval"][b][m] for v in vs])
+        rows.append(row)
+    ref = next((r for r in rows if r["kind"] == reference), None)
+    for row in rows:
+        for key, cell in row.items():
+            if not isinstance(cell, dict):
+                continue
+            if ref is None or row is ref:
+                cell.update(diff=None, noise=None, within_noise=None)
+                continue
+            rc = ref[key]
+            cell["diff"] = cell["mean"] - rc["mean"]
+            stds = [s for s in (cell["std"], rc["std"]) if s is not None]
+            cell["noise"] = max(stds) if len(stds) == 2 else None
+            cell["within_noise"] = None if cell["noise"] is None else bool(abs(cell["diff"]) < cell["noise"])
+    return rows
+
+
+def _fmt(cell: dict, digits: int) -> str:
+    s = f"{cell['mean']:.{digits}f}"
+    if cell["std"] is not None:
+        s += f" ± {cell['std']:.{digits}f} [{cell['min']:.{digits}f}, {cell['max']:.{digits}f}]"
+    return s
+
+
+def summary_table(rows: list[dict], metric: str = "psnr", buckets=None, digits: int | None = None) -> str:
+    """A Markdown table: kind, parameters, MFLOPs / image, s / step, then ``metric`` per bucket as
+    mean ± std [min, max] over seeds; a trailing ``~`` marks a difference to CFS within seed noise."""
+    if not rows:
+        raise ValueError("summary_table: no rows (run summarise(results) first).")
+    digits = digits if digits is not None else (2 if metric == "psnr" else 4)
+    buckets = list(buckets) if buckets is not None else [k[len(metric) + 1:] for k in rows[0] if k.startswith(metric + "_")]
+    head = ["block", "params", "MFLOPs / image", "s / step"] + [f"{metric.upper()} {b}" for b in buckets]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        t = "-" if r["seconds_per_step"] is None else f"{r['seconds_per_step']:.3f}"
+        cells = [r["kind"], f"{r['params']:,}", f"{r['flops_per_image'] / 1e6:.1f}", t]
+        for b in buckets:
+            c = r[f"{metric}_{b}"]
+            cells.append(_fmt(c, digits) + (" ~" if c["within_noise"] else ""))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def verdicts(rows: list[dict], metric: str = "psnr", bucket: str = "all", reference: str = REFERENCE) -> list[str]:
+    """One sentence per kind comparing it with the reference (CFS) on ``metric`` in ``bucket``."""
+    unit = " dB" if metric == "psnr" else ""
+    out = []
+    for r in rows:
+        c = r[f"{metric}_{bucket}"]
+        if r["kind"] == reference:
+            continue
+        if c["diff"] is None:
+            out.append(f"{r['kind']}: no {reference} row to compare with.")
+            continue
+        side = "above" if c["diff"] > 0 else "below"
+        head = (f"{r['kind']}: {metric.upper()} ({bucket}) {c['mean']:.4g}{unit}, {abs(c['diff']):.3g}{unit} "
+                f"{side} {reference}")
+        if c["within_noise"] is None:
+            out.append(head + f" over {c['n']} seed(s): seed noise unknown (needs >= 2 seeds), no verdict.")
+        elif c["within_noise"]:
+            out.append(head + f": within seed noise (seed std up to {c['noise']:.3g}{unit}).")
+        else:
+            out.append(head + f": larger than the seed noise ({c['noise']:.3g}{unit}), "
+                              f"{'better' if c['diff'] > 0 else 'worse'} than {reference} here.")
+    return out
+
+
+# ---------------------------------------------------------------------------------------------- gates
+
+def cfs_layers(generator: ImageGenerator) -> dict[str, CFSBlock]:
+    """{name: CFSBlock} of a generator in forward order: "encoder1".."decoder3", "res<i>.1"/"res<i>.2"."""
+    out = {}
+    for name, layer, _ in generator.named_layers():
+        if isinstance(layer, MaskFreeBlock) and isinstance(layer.layer, CFSBlock):
+            out[name] = layer.layer
+        elif isinstance(layer, DilatedResBlock):
+            for j, blk in enumerate((layer.block1, layer.block2), 1):
+                if isinstance(blk, MaskFreeBlock) and isinstance(blk.layer, CFSBlock):
+                    out[f"{name}.{j}"] = blk.layer
+    return out
+
+
+@torch.no_grad()
+def gate_maps(generator: ImageGenerator, batch: dict, layer: str = "encoder1") -> dict:
+    """The gates of one CFS layer for ``batch`` = {"image", "sketch", "mask" (1 = known)}.
+
+    Runs the generator once, catches ``layer``'s input and calls its ``forward_with_gates``. Returns
+    {"layer", "g": (N, C_in, H, W) input gate (Eq. 3; absent without one), "G": (N, C_out, H', W')
+    output gate (Eq. 4), "s": (N, C_out) SE channel weights (Eq. 7; absent without SE), "input": the
+    layer's input}. At "encoder1" the input channels are [R*M, G*M, B*M, S_comp, M].
+    """
+    layers = cfs_layers(generator)
+    if layer not in layers:
+        raise ValueError(f"layer {layer!r} is not a CFS-type layer of this generator (block={generator.block!r}); "
+                         f"choose one of {list(layers) or 'none: train a cfs / gated_input / gated variant'}.")
+    block = layers[layer]
+    caught = {}
+    hook = block.register_forward_pre_hook(lambda mod, args: caught.setdefault("x", args[0]))
+    was_training = generator.training
+    generator.eval()
+    try:
+        generator(batch["image"], batch["sketch"], batch["mask"])
+    finally:
+        hook.remove()
+        generator.train(was_training)
+    _, gates = block.forward_with_gates(caught["x"])
+    return {"layer": layer, "input": caught["x"], **gates}

@@ -1,0 +1,236 @@
+"""The CFS ablation (notebook 03): FLOP counts against hand counts, a tiny end-to-end run that
+resumes without retraining, the seed-noise flag on a hand-made case, and the gate maps."""
+
+from dataclasses import replace
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from inpaintkit import ablation, masks
+from inpaintkit.config import get_profile
+from inpaintkit.layers import CFSBlock
+from inpaintkit.losses import VGGFeatures
+from inpaintkit.networks import image_generator
+
+SMOKE = get_profile("smoke")
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one intra-op thread is faster than two (and far faster on a shared, busy CPU)."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+# ---------------------------------------------------------------------------------------------- FLOPs
+
+def test_flops_of_one_conv_match_the_hand_count():
+    conv = nn.Conv2d(3, 8, 3, padding=1)
+    x = torch.rand(2, 3, 10, 12)
+    # 2 FLOPs (multiply + add) per weight tap per output pixel, per image; the bias is not counted
+    assert ablation.count_flops(conv, x) == 2 * 3 * 8 * 3 * 3 * 10 * 12
+    strided = nn.Conv2d(4, 6, 5, stride=2, padding=2)
+    assert ablation.count_flops(strided, torch.rand(3, 4, 16, 16)) == 2 * 4 * 6 * 5 * 5 * 8 * 8
+
+
+def test_flops_of_a_cfs_block_are_its_three_convs_and_the_se_layers():
+    blk = CFSBlock(4, 32, 3, stride=2, padding=1)           # SE hidden width 32 // 16 = 2
+    h = w = 8
+    g = 2 * 4 * 4 * 9 * h * w                                # conv_g: input gate, stride 1
+    G = f = 2 * 4 * 32 * 9 * (h // 2) * (w // 2)             # conv_G, conv_f: stride 2
+    se = 2 * 32 * 2 + 2 * 2 * 32                             # W1, W2 (Eq. 7)
+    assert ablation.count_flops(blk, torch.rand(2, 4, h, w)) == g + G + f + se
+    gated = CFSBlock(4, 32, 3, stride=2, padding=1, input_gate=False, squeeze_excitation=False)
+    assert ablation.count_flops(gated, torch.rand(1, 4, h, w)) == G + f
+
+
+def test_variant_costs_order_and_partial_equals_conv_weights():
+    c = ablation.variant_costs(SMOKE)
+    assert list(c) == ["partial", "cfs", "gated_input", "gated", "conv"]
+    p = {k: v["params"] for k, v in c.items()}
+    assert p["conv"] == p["partial"] < p["gated"] < p["gated_input"] < p["cfs"]
+    f = {k: v["flops"] for k, v in c.items()}
+    # gated doubles every conv but the plain output conv; partial adds only one-channel mask convs
+    assert f["conv"] < f["partial"] < 1.05 * f["conv"]
+    assert 1.8 * f["conv"] < f["gated"] < 2 * f["conv"] < f["gated_input"] < f["cfs"]
+    g = image_generator(SMOKE.gi_channels, "conv")
+    assert c["conv"]["flops"] == ablation.count_flops(g, *ablation.example_inputs(SMOKE.image_size, batch=3))
+
+
+# ---------------------------------------------------------------------------------------------- run
+
+class FakeData(Dataset):
+    """In-memory items in the data sets' format; item i is the same every time (seeded by i)."""
+
+    def __init__(self, n=8, size=32):
+        self.n, self.size = n, size
+
+    def __len__(self):
+        return self.n
+
+    def __getitem__(self, i):
+        g = torch.Generator().manual_seed(i)
+        image = torch.rand(3, self.size, self.size, generator=g)
+        gray = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)).sum(0, keepdim=True)
+        sketch = (torch.rand(1, self.size, self.size, generator=g) > 0.8).float()
+        mask = torch.from_numpy(masks.irregular_mask(self.size, self.size, (0.1, 0.4), np.random.default_rng(i)))
+        return {"image": image, "gray": gray, "sketch": sketch, "mask": mask[None].float(), "path": f"fake{i}"}
+
+
+def tiny_vgg():
+    torch.manual_seed(123)
+    body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+    return VGGFeatures.from_backbone(body, lambda x: x, [1, 3], [3], "tiny-test-vgg")
+
+
+TINY = replace(SMOKE, batch_size=2, log_every=1, sample_every=100, checkpoint_every=100)
+
+
+def run(run_dir, steps, kinds=("cfs", "gated"), **kw):
+    return ablation.run_ablation(TINY, run_dir, kinds=kinds, seeds=(0,), steps=steps, device="cpu",
+                                 train_data=FakeData(), test_data=FakeData(3), eval_images=3,
+                                 vgg=tiny_vgg(), progress=False, **kw)
+
+
+def test_tiny_ablation_end_to_end_then_resume_without_retraining(tmp_path, monkeypatch):
+    res = run(tmp_path, 2)
+    path = tmp_path / "ablation" / "results.json"
+    assert json.loads(path.read_text()) == json.loads(json.dumps(res))
+    assert [(v["kind"], v["seed"], v["retrained"]) for v in res["variants"]] == [("cfs", 0, True), ("gated", 0, True)]
+    for v in res["variants"]:
+        assert set(v["eval"]) == {*masks.TABLE1_BUCKETS, "all"}
+        for b, e in v["eval"].items():
+            assert e["n"] == (3 * 4 if b == "all" else 3)
+            assert 5 < e["psnr"] < 60 and -1 <= e["ssim"] <= 1
+        assert v["timed_steps"] == 2 and v["seconds_per_step"] > 0
+        ckpt = torch.load(tmp_path / "ablation" / f"{v['kind']}_seed0" / "stage2" / "checkpoint.pt", weights_only=True)
+        assert ckpt["step"] == 2 and ckpt["block"] == v["kind"] and ckpt["seed"] == 0
+        assert v["sketch"].startswith("ground-truth sketch")
+    # the "all" bucket is the mean over every image of every bucket
+    e = res["variants"][0]["eval"]
+    assert e["all"]["psnr"] == pytest.approx(np.mean([e[b]["psnr"] for b in masks.TABLE1_BUCKETS]))
+
+    # second call: nothing is trained again, the numbers are read back
+    from inpaintkit import train
+
+    def no_training(*a, **k):
+        raise AssertionError("a finished variant was retrained")
+
+    monkeypatch.setattr(train, "Trainer", no_training)
+    again = run(tmp_path, 2)
+    assert [v["retrained"] for v in again["variants"]] == [False, False]
+    strip = lambda r: [{k: v for k, v in x.items() if k != "retrained"} for x in r["variants"]]  # noqa: E731
+    assert strip(again) == strip(res)
+
+
+def test_unfinished_variant_is_resumed_not_restarted(tmp_path):
+    first = run(tmp_path, 1, kinds=("cfs",))
+    assert first["variants"][0]["timed_steps"] == 1
+    more = run(tmp_path, 2, kinds=("cfs",))
+    v = more["variants"][0]
+    assert v["retrained"] and v["timed_steps"] == 1 and v["steps"] == 2      # steps 1 -> 2 only
+    with pytest.raises(ValueError, match="more than steps=1"):
+        (tmp_path / "ablation" / "cfs_seed0" / "metrics.json").unlink()
+        run(tmp_path, 1, kinds=("cfs",))
+
+
+def test_bad_kind_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="choose from"):
+        ablation.run_ablation(TINY, tmp_path, kinds=("cfs", "resnet"), seeds=(0,), steps=1)
+
+
+def test_bucket_masks_land_in_their_buckets_and_repeat():
+    a = ablation.bucket_masks(3, 32)
+    b = ablation.bucket_masks(3, 32)
+    for name, m in a.items():
+        assert m.shape == (3, 1, 32, 32) and torch.equal(m, b[name])
+        lo, hi = masks.BUCKETS[name]
+        for mi in m:
+            assert lo <= masks.hole_ratio(mi.numpy()) < hi
+
+
+# ---------------------------------------------------------------------------------------------- summary
+
+def fake_results(psnr_by_kind):
+    variants = []
+    for kind, values in psnr_by_kind.items():
+        for seed, v in enumerate(values):
+            ev = {b: {"psnr": v, "ssim": v / 100, "n": 5} for b in (*masks.TABLE1_BUCKETS, "all")}
+            variants.append({"kind": kind, "seed": seed, "params": 10, "flops_per_image": 2e6,
+                             "seconds_per_step": 0.5 + seed, "eval": ev})
+    return {"buckets": list(masks.TABLE1_BUCKETS), "variants": variants}
+
+
+def test_summarise_flags_differences_within_seed_noise():
+    rows = ablation.summarise(fake_results({
+        "cfs": [20.0, 21.0, 22.0],        # mean 21, sample std 1
+        "gated": [20.5, 21.5, 22.5],      # +0.5 < 1: within noise
+        "conv": [24.9, 25.0, 25.1],       # +4 > 1: a real difference
+    }))
+    r = {row["kind"]: row for row in rows}
+    c = r["cfs"]["psnr_all"]
+    assert (c["mean"], c["std"], c["min"], c["max"], c["n"]) == (21.0, 1.0, 20.0, 22.0, 3)
+    assert c["within_noise"] is None and c["diff"] is None
+    g = r["gated"]["psnr_10-20"]
+    assert g["diff"] == pytest.approx(0.5) and g["noise"] == pytest.approx(1.0) and g["within_noise"] is True
+    k = r["conv"]["psnr_all"]
+    assert k["diff"] == pytest.approx(4.0) and k["within_noise"] is False
+    assert r["conv"]["ssim_all"]["within_noise"] is False
+    assert r["cfs"]["seconds_per_step"] == pytest.approx(1.5)
+    table = ablation.summary_table(rows, "psnr", buckets=["all"])
+    assert "| gated | 10 | 2.0 | 1.500 | 21.50 ± 1.00 [20.50, 22.50] ~ |" in table
+    assert "| conv | 10 | 2.0 | 1.500 | 25.00 ± 0.10 [24.90, 25.10] |" in table
+    text = ablation.verdicts(rows)
+    assert text[0].startswith("gated:") and "within seed noise" in text[0]
+    assert "better than cfs" in text[1]
+
+
+def test_summarise_with_one_seed_gives_no_verdict():
+    rows = ablation.summarise(fake_results({"cfs": [20.0], "gated": [30.0]}))
+    g = {r["kind"]: r for r in rows}["gated"]["psnr_all"]
+    assert g["std"] is None and g["diff"] == pytest.approx(10.0) and g["within_noise"] is None
+    assert "no verdict" in ablation.verdicts(rows)[0]
+
+
+# ---------------------------------------------------------------------------------------------- gates
+
+def batch(n=2, s=32):
+    torch.manual_seed(0)
+    mask = torch.ones(n, 1, s, s)
+    mask[:, :, 8:24, 8:24] = 0
+    return {"image": torch.rand(n, 3, s, s), "sketch": (torch.rand(n, 1, s, s) > 0.8).float(), "mask": mask}
+
+
+def test_gate_maps_shapes_ranges_and_values():
+    torch.manual_seed(0)
+    g = image_generator(8, "cfs").eval()
+    b = batch()
+    out = ablation.gate_maps(g, b)                                     # encoder1 by default
+    x = torch.cat([b["image"] * b["mask"], b["sketch"], b["mask"]], 1)  # Gi's input (Eq. 10)
+    assert torch.equal(out["input"], x)
+    assert out["g"].shape == (2, 5, 32, 32) and out["G"].shape == (2, 8, 16, 16) and out["s"].shape == (2, 8)
+    for k in ("g", "G", "s"):
+        assert 0 < out[k].min() and out[k].max() < 1
+    blk = ablation.cfs_layers(g)["encoder1"]
+    with torch.no_grad():
+        assert torch.allclose(out["G"], torch.sigmoid(blk.conv_G(x)))
+        assert torch.allclose(out["g"], torch.sigmoid(blk.conv_g(x)))
+    res = ablation.gate_maps(g, b, "res1.1")
+    assert res["g"].shape == (2, 64, 2, 2) and res["G"].shape == (2, 64, 2, 2) and res["s"].shape == (2, 64)
+    assert "s" not in ablation.gate_maps(g, b, "res1.2")              # B2 has no activation, hence no SE
+
+
+def test_gate_maps_of_the_other_kinds():
+    b = batch()
+    gated = ablation.gate_maps(image_generator(8, "gated"), b)
+    assert set(gated) == {"layer", "input", "G"}
+    with pytest.raises(ValueError, match="not a CFS-type layer"):
+        ablation.gate_maps(image_generator(8, "conv"), b)
+    with pytest.raises(ValueError, match="choose one of"):
+        ablation.gate_maps(image_generator(8, "cfs"), b, "encoder9")
