@@ -23,6 +23,7 @@ the time went) and ``table1.md`` (Table 1's layout, with the paper's own numbers
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -226,7 +227,7 @@ def load_inpainter(weights: str, run_dir: Path | None, device: str = "auto"):
 
     if weights not in ("demo", "run", "auto"):
         raise ValueError(f"weights={weights!r}: choose 'demo' (the shipped weights), 'run' (the run dir's) or 'auto'.")
-    trained = run_dir is not None and all((Path(run_dir) / f"stage{s}").is_dir() for s in (1, 2))
+    trained = run_dir is not None and all((Path(run_dir) / f"stage{s}" / "generator.pt").is_file() for s in (1, 2))
     if weights == "run" or (weights == "auto" and trained):
         if run_dir is None:
             raise ValueError("weights='run' needs a run dir holding stage1/ and stage2/ (pass run_dir).")
@@ -459,11 +460,16 @@ def load_record(metrics: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
     from .data import load_image
 
     size = metrics["image_size"]
-    root = Path(metrics["masks"]["root"])
-    invert = _our_manifest(root) is None
-    masks = LiuMaskSet(root, size=size, invert=invert)
-    index = {str(p.relative_to(root)): i for i, p in enumerate(masks.paths)}
+    masks, index = _mask_index(metrics["masks"]["root"], size)
     return load_image(record["image"], size), masks[index[record["mask_id"]]]
+
+
+@functools.lru_cache(maxsize=4)
+def _mask_index(root: str, size: int) -> tuple[LiuMaskSet, dict[str, int]]:
+    """A mask folder's loader and {mask id: index}, listed once per folder (Liu's set has 12,000 files)."""
+    root = Path(root)
+    masks = LiuMaskSet(root, size=size, invert=_our_manifest(root) is None)
+    return masks, {str(p.relative_to(root)): i for i, p in enumerate(masks.paths)}
 
 
 INPAINTED_STROKE_RGB = (1.0, 0.55, 0.0)   # orange, as the paper's Fig. 4
