@@ -27,8 +27,8 @@ short of them is resumed. Functions: :func:`count_flops`, :func:`run_ablation`, 
 
 from __future__ import annotations
 
+import functools
 import json
-import math
 import os
 import statistics
 import time
@@ -101,13 +101,39 @@ def example_inputs(image_size: int, batch: int = 1, device="cpu"):
     return image, sketch, mask
 
 
+@functools.lru_cache(maxsize=None)
+def _cost(width: int, image_size: int, kind: str) -> tuple[int, float]:
+    g = image_generator(width, block=kind)
+    return count_parameters(g), count_flops(g, *example_inputs(image_size))
+
+
 def variant_costs(profile: Profile | str, kinds=BLOCK_KINDS) -> dict[str, dict]:
     """{kind: {"params", "flops"}} of Gi at the profile's width and image size (deterministic)."""
     p = get_profile(profile) if isinstance(profile, str) else profile
     out = {}
     for kind in kinds:
-        g = image_generator(p.gi_channels, block=kind)
-        out[kind] = {"params": count_parameters(g), "flops": count_flops(g, *example_inputs(p.image_size))}
+        params, flops = _cost(p.gi_channels, p.image_size, kind)
+        out[kind] = {"params": params, "flops": flops}
+    return out
+
+
+def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu", min_run_time: float = 1.0) -> dict[str, float]:
+    """{kind: seconds} of one forward + backward of Gi alone at the profile's batch size, width and size.
+
+    The training step also runs the discriminator and the VGG losses, the same for every block; this
+    isolates what the block itself costs. Timed with :class:`torch.utils.benchmark.Timer` (median);
+    machine-dependent, never asserted in tests.
+    """
+    from torch.utils import benchmark
+
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    dev = resolve_device(device)
+    inputs = example_inputs(p.image_size, p.batch_size, dev)
+    out = {}
+    for kind in kinds:
+        g = image_generator(p.gi_channels, block=kind).to(dev)
+        timer = benchmark.Timer("g(*inputs).mean().backward()", globals={"g": g, "inputs": inputs})
+        out[kind] = timer.blocked_autorange(min_run_time=min_run_time).median
     return out
 
 
@@ -235,8 +261,8 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             shared["test"] = (tb, bucket_masks(len(tb["image"]), p.image_size))
         return shared["test"]
     variants = []
-    for kind in kinds:
-        for seed in seeds:
+    for seed in seeds:          # seed-major: an interrupted run has every block for its first seeds
+        for kind in kinds:
             vdir = variant_dir(run_dir, kind, seed)
             mpath = vdir / METRICS_JSON
             done = json.loads(mpath.read_text()) if mpath.is_file() else None
@@ -287,6 +313,7 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             variants.append(record)
             del trainer
 
+    variants.sort(key=lambda v: (kinds.index(v["kind"]), seeds.index(v["seed"])))
     results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),
                "buckets": list(EVAL_BUCKETS), "protocol": protocol, "sketch": SKETCH_NOTE,
                "eval_images": variants[0]["eval_images"], "variants": variants}
@@ -451,3 +478,26 @@ def gate_maps(generator: ImageGenerator, batch: dict, layer: str = "encoder1") -
         generator.train(was_training)
     _, gates = block.forward_with_gates(caught["x"])
     return {"layer": layer, "input": caught["x"], **gates}
+
+
+def gate_hole_contrast(gate: torch.Tensor, mask: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Mean gate value per channel inside the hole and in the known region: {"hole": (C,), "known": (C,)}.
+
+    ``gate``: (N, C, h, w), e.g. g or G of :func:`gate_maps`; ``mask``: (N, 1, H, W), 1 = known, 0 = hole,
+    with H, W multiples of h, w. A gate pixel counts as hole (known) when every image pixel under it is a
+    hole (known); pixels on the border of the hole count as neither. NaN where a region is empty.
+    """
+    if gate.dim() != 4 or mask.dim() != 4 or gate.shape[0] != mask.shape[0] or mask.shape[1] != 1:
+        raise ValueError(f"gate (N, C, h, w) and mask (N, 1, H, W) expected, got {tuple(gate.shape)} and {tuple(mask.shape)}.")
+    h, w = gate.shape[-2:]
+    H, W = mask.shape[-2:]
+    if H % h or W % w:
+        raise ValueError(f"mask size {H}x{W} is not a multiple of the gate's {h}x{w}.")
+    known_share = torch.nn.functional.avg_pool2d(mask.float(), (H // h, W // w))   # (N, 1, h, w)
+    out = {}
+    for name, region in (("hole", known_share == 0), ("known", known_share == 1)):
+        region = region.to(gate.dtype)                                            # (N, 1, h, w)
+        count = region.sum()
+        out[name] = (gate * region).sum(dim=(0, 2, 3)) / count if count > 0 else torch.full(
+            (gate.shape[1],), float("nan"), dtype=gate.dtype)
+    return out

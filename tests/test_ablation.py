@@ -234,3 +234,23 @@ def test_gate_maps_of_the_other_kinds():
         ablation.gate_maps(image_generator(8, "conv"), b)
     with pytest.raises(ValueError, match="choose one of"):
         ablation.gate_maps(image_generator(8, "cfs"), b, "encoder9")
+
+
+def test_gate_hole_contrast_by_hand():
+    mask = torch.ones(1, 1, 4, 4)
+    mask[..., :2, :2] = 0                      # top-left 2x2 block is the hole
+    mask[..., 0, 3] = 0                        # one hole pixel inside a mixed 2x2 block
+    gate = torch.stack([torch.full((2, 2), 0.5), torch.tensor([[0.1, 0.9], [0.3, 0.7]])])[None]  # (1, 2, 2, 2)
+    c = ablation.gate_hole_contrast(gate, mask)
+    # pooled to 2x2: [[hole, mixed], [known, known]]
+    assert torch.allclose(c["hole"], torch.tensor([0.5, 0.1]))
+    assert torch.allclose(c["known"], torch.tensor([0.5, 0.5]))
+    full = ablation.gate_hole_contrast(mask.expand(1, 3, 4, 4), mask)
+    assert torch.equal(full["hole"], torch.zeros(3)) and torch.equal(full["known"], torch.ones(3))
+    with pytest.raises(ValueError, match="not a multiple"):
+        ablation.gate_hole_contrast(torch.rand(1, 2, 3, 3), mask)
+
+
+def test_generator_timings_cover_every_kind():
+    t = ablation.generator_timings(SMOKE, kinds=("conv", "cfs"), min_run_time=0.01)
+    assert list(t) == ["conv", "cfs"] and all(v > 0 for v in t.values())
