@@ -119,9 +119,8 @@ def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, de
     if isinstance(data, Dataset):
         return data
     from .data import InpaintingDataset, demo_dataset
-    from .sketches import SketchSpec
 
-    spec = SketchSpec(sketch, threshold=profile.sketch_threshold)
+    spec = profile.sketch_spec(sketch)
     if data is None:
         return demo_dataset("train", profile.image_size, stride=profile.demo_patch_stride, sketch=spec,
                             seed=seed, device=device, progress=progress)
@@ -323,7 +322,11 @@ class Trainer:
         self.sketch_generator = None
         self.sketch_from = None
         if stage == 2:
-            self.vgg = vgg if isinstance(vgg, nn.Module) else losses.VGGFeatures(source=vgg)
+            if isinstance(vgg, nn.Module):
+                self.vgg = vgg
+            else:
+                with self._rank0_first():                   # rank 0 fetches/converts weights once
+                    self.vgg = losses.VGGFeatures(source=vgg)
             self.vgg = self.vgg.to(self.device, memory_format=self.memory_format)
             if sketch_from_generator is not None:
                 if isinstance(sketch_from_generator, nn.Module):
@@ -363,12 +366,9 @@ class Trainer:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
 
         # data (rank 0 first: it fills the sketch cache the others then read)
-        if self.distributed and not self.is_main:
-            dist.barrier()
-        dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
-                                progress=progress and self.is_main)
-        if self.distributed and self.is_main:
-            dist.barrier()
+        with self._rank0_first():
+            dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
+                                    progress=progress and self.is_main)
         self.dataset = _Scheduled(dataset, self.seed)
         self.data_description = data if data is None or isinstance(data, (str, os.PathLike)) else type(data).__name__
         n = min(SAMPLE_COUNT, len(self.dataset))
@@ -381,6 +381,15 @@ class Trainer:
                 stale.unlink(missing_ok=True)
             self._truncate_losses(self.step)
             self._write_config()
+
+    @contextlib.contextmanager
+    def _rank0_first(self):
+        """Rank 0 runs the block first (downloads, caches), the other ranks after it."""
+        if self.distributed and not self.is_main:
+            dist.barrier()
+        yield
+        if self.distributed and self.is_main:
+            dist.barrier()
 
     # -- one step -------------------------------------------------------------------------------
 
