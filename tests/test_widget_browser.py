@@ -26,6 +26,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import nbformat
 import numpy as np
 import pytest
 from PIL import Image
@@ -88,7 +89,11 @@ def lab(tmp_path):
     """A JupyterLab server in tmp_path (smoke profile, isolated settings); yields (base url, token)."""
     root = tmp_path / "lab"
     root.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    for cell in nb.cells:            # without the kept nbval outputs, a printed line proves the cell ran here
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    nbformat.write(nb, root / NOTEBOOK.name)
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
@@ -118,6 +123,12 @@ def lab(tmp_path):
                 log.flush()
                 pytest.fail("JupyterLab did not start:\n" + (tmp_path / "jupyterlab.log").read_text()[-3000:])
             time.sleep(0.5)
+        # Start the notebook's kernel before the page opens, so JupyterLab attaches to it instead of asking.
+        body = json.dumps({"path": NOTEBOOK.name, "name": NOTEBOOK.name, "type": "notebook",
+                           "kernel": {"name": "python3"}}).encode()
+        req = urllib.request.Request(f"{base}/api/sessions?token={token}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req, timeout=60).close()
         yield base, token
     finally:
         proc.terminate()
@@ -139,11 +150,19 @@ def test_drag_and_inpaint_in_jupyterlab(lab, tmp_path):
             page.locator(".jp-Notebook").wait_for()
             page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
-            # Run > Run All Cells, then wait for the last code cell's output and an idle kernel.
+            # Run > Run All Cells, then wait for the last code cell's output and an idle kernel. On a slow
+            # machine JupyterLab may ask for a kernel (its "Select Kernel" dialog) before the session is up:
+            # accept its default, Python 3.
+            page.locator(".jp-Notebook .jp-Cell").first.click()       # focus the notebook: the menu acts on it
             page.get_by_role("menuitem", name="Run", exact=True).click()
             page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
             error = page.locator(".jp-RenderedText[data-mime-type='application/vnd.jupyter.error']")
-            page.get_by_text("full-size result:").or_(error).first.wait_for()
+            dialog = page.locator(".jp-Dialog", has_text="Select Kernel")
+            done = page.locator(".jp-OutputArea-output", has_text="full-size result:")   # an output, not the source
+            done.or_(error).or_(dialog).first.wait_for()
+            if dialog.count():
+                dialog.locator(".jp-Dialog-button.jp-mod-accept").click()
+                done.or_(error).first.wait_for()
             assert error.count() == 0, "a notebook cell failed:\n" + error.first.inner_text()[-2000:]
             page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for()
 
