@@ -17,7 +17,7 @@ or Liu et al.'s set bucketed by each mask's measured hole ratio at the working s
 
 Written into the run directory, atomically: ``metrics.json`` (every record, per-bucket means with bootstrap
 95 % intervals, the protocol, the model's weights and VGG source, skipped methods and images and why, where
-the time went) and ``table1.md`` (Table 1's layout, with the paper's own numbers in a separate block).
+the time went: wall and CPU seconds per stage) and ``table1.md`` (Table 1's layout, with the paper's own numbers in a separate block).
 """
 
 from __future__ import annotations
@@ -281,24 +281,22 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         raise ValueError(f"per_bucket must be >= 1, got {per_bucket}.")
     size = prof.image_size
     out_dir = Path(run_dir) if run_dir is not None else default_run_dir(prof)
-    seconds: dict[str, float] = defaultdict(float)
-
-    t0 = time.perf_counter()
+    clock = _Clock()
     source = "given"
     if inpainter is None and (methods is None or any(m in methods for m in ("no sketch", "Canny sketch",
                                                                             "oracle sketch", "ours"))):
         inpainter, source = load_inpainter(weights, run_dir, device)
-    seconds["load model"] = time.perf_counter() - t0
+    clock.add("load model")
     runnable, skipped_methods = available_methods(inpainter, methods)
     if not runnable:
         raise ValueError(f"No method can run: {skipped_methods}.")
 
-    t0 = time.perf_counter()
+    clock.lap()
     paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
     mask_root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, mask_seed, progress=progress)
     mask_sets, notes = load_test_masks(mask_root, size, per_bucket, progress=progress)
     pairs = make_pairs(paths, mask_sets, per_bucket)
-    seconds["masks and pairing"] = time.perf_counter() - t0
+    clock.add("masks and pairing")
 
     # compute order: "ours" before "oracle sketch" so HED runs once per batch; the table keeps METHOD_ORDER
     order = sorted(runnable, key=lambda n: (n == "oracle sketch", METHOD_ORDER.index(n)))
@@ -311,14 +309,14 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     skipped_images: dict[str, str] = {}
     ssim_warnings: set[str] = set()
     bar = tqdm(total=len(pairs), desc="evaluating", unit="img", disable=not progress)
-    t_load = time.perf_counter()
+    clock.lap()
     for batch, bad in loader:
-        seconds["load images"] += time.perf_counter() - t_load
+        clock.add("load images")
         for i, why in bad:
             skipped_images[pairs[i]["image"]] = why
         if batch is None:
             bar.update(len(bad))
-            t_load = time.perf_counter()
+            clock.lap()
             continue
         x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
         base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"])}
@@ -326,7 +324,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         gt_sketch = None
         for name in order:
             fn = runnable[name]
-            t = time.perf_counter()
+            clock.lap()
             sketch = None
             if isinstance(fn, ModelVariant):
                 out, sketch, start = fn.batch(x, m, gt_sketch if fn.uses_gt_sketch else None)
@@ -335,8 +333,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
             else:
                 out = torch.stack([torch.from_numpy(fn(img.permute(1, 2, 0).double().numpy(), mk[0].numpy()))
                                    .permute(2, 0, 1).float() for img, mk in zip(x, m)])  # (B, 3, S, S)
-            seconds[name] += time.perf_counter() - t
-            t = time.perf_counter()
+            clock.add(name)
             out, target = _quantize(out.clamp(0, 1)).to(metric_device), x.to(metric_device)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
@@ -348,9 +345,9 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
                 scores |= {"sketch_accuracy": sk["accuracy"], "sketch_f1": sk["f1"]}
             for j, rec in enumerate(base):
                 records.append({"method": name, **rec} | {k: float(v[j]) for k, v in scores.items()})
-            seconds["metrics"] += time.perf_counter() - t
+            clock.add("metrics")
         bar.update(len(batch["index"]) + len(bad))
-        t_load = time.perf_counter()
+        clock.lap()
     bar.close()
     if skipped_images:
         print(f"Skipped {len(skipped_images)} unreadable image(s):\n" +
@@ -360,9 +357,9 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
 
     # records in table order (methods, then buckets), whatever the compute order was
     records.sort(key=lambda r: (METHOD_ORDER.index(r["method"]), TABLE1_BUCKETS.index(r["bucket"])))
-    t = time.perf_counter()
+    clock.lap()
     summary = aggregate_by_bucket(records)
-    seconds["bootstrap"] = time.perf_counter() - t
+    clock.add("bootstrap")
     result = {
         "protocol": protocol,
         "protocol_note": PROTOCOL_NOTES[protocol] + "; output rounded to 8 bits first",
@@ -377,7 +374,8 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         "skipped_methods": skipped_methods,
         "skipped_images": skipped_images,
         "notes": notes + sorted(ssim_warnings),
-        "seconds": dict(seconds),
+        "seconds": dict(clock.wall),
+        "cpu_seconds": dict(clock.cpu),
         "summary": summary,
         "records": records,
     }
@@ -386,6 +384,28 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         _atomic_write(out_dir / "metrics.json", json.dumps(result, indent=1, default=_json_default))
         _atomic_write(out_dir / "table1.md", format_table1(result))
     return result
+
+
+class _Clock:
+    """Wall seconds (``perf_counter``) and CPU seconds of this process, all threads (``process_time``), per stage.
+
+    CPU time is the steadier of the two on a shared machine: waiting for a core adds wall time, not CPU time.
+    """
+
+    def __init__(self):
+        self.wall: dict[str, float] = defaultdict(float)
+        self.cpu: dict[str, float] = defaultdict(float)
+        self.lap()
+
+    def lap(self) -> None:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+
+    def add(self, stage: str) -> None:
+        """Charge the time since the last lap (or add) to ``stage``; start a new lap."""
+        wall, cpu = time.perf_counter(), time.process_time()
+        self.wall[stage] += wall - self._wall
+        self.cpu[stage] += cpu - self._cpu
+        self._wall, self._cpu = wall, cpu
 
 
 def _json_default(o):

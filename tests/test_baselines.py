@@ -89,7 +89,7 @@ def tiny():
     torch.manual_seed(0)
     hed = HED().eval()      # random weights: the wiring is under test, not the sketches; its soft map (no
                             # threshold) is non-zero, so "oracle" and "no sketch" feed Gi different sketches
-    inp = Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None), hed=hed,
+    inp = Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None, hed_min_side=1), hed=hed,
                     device="cpu")
     x = torch.rand(2, 3, 32, 32)
     m = torch.ones(2, 1, 32, 32)

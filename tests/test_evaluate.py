@@ -28,7 +28,7 @@ def cache(tmp_path, monkeypatch):
 @pytest.fixture(scope="module")
 def tiny():
     torch.manual_seed(0)
-    return Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None), hed=HED().eval(),
+    return Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None, hed_min_side=1), hed=HED().eval(),
                      device="cpu")
 
 
