@@ -297,7 +297,7 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             scores = evaluate(trainer.generator, test[0], test[1], protocol=protocol, device=dev)
             final = rows[-1] if rows else {}
             record = {
-                "kind": kind, "seed": seed, "steps": steps, "dir": str(vdir),
+                "kind": kind, "seed": seed, "steps": steps, "dir": vdir.name,   # under <run_dir>/ablation/
                 "image_size": p.image_size, "gi_channels": p.gi_channels, "batch_size": p.batch_size,
                 "params": costs[kind]["params"], "flops_per_image": costs[kind]["flops"],
                 "seconds_per_step": _median_step_seconds(rows) or (wall / timed if timed else None),
@@ -329,13 +329,15 @@ def load_results(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
-def loss_curves(results: dict, term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
-    """{kind: [(steps, values) per seed]} of one logged loss term, read from each variant's losses.csv."""
+def loss_curves(run_dir, results: dict | None = None, term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
+    """{kind: [(steps, values) per seed]} of one logged loss term, from each variant's losses.csv under
+    ``run_dir`` (``results`` default: :func:`load_results`)."""
     from .train import read_losses
 
+    results = load_results(run_dir) if results is None else results
     out: dict = {}
     for v in results["variants"]:
-        cols = read_losses(v["dir"], 2)
+        cols = read_losses(variant_dir(run_dir, v["kind"], v["seed"]), 2)
         if term not in cols:
             raise ValueError(f"loss term {term!r} not logged; choose one of {[k for k in cols if k != 'step']}.")
         out.setdefault(v["kind"], []).append((cols["step"], cols[term]))
@@ -356,8 +358,9 @@ def summarise(results: dict, metrics=("psnr", "ssim"), reference: str = REFERENC
     Row: {"kind", "n_seeds", "params", "flops_per_image", "seconds_per_step" (mean over seeds),
     "<metric>_<bucket>": {"mean", "std", "min", "max", "n", "diff", "noise", "within_noise"}} with
     buckets from ``results["buckets"]`` plus "all". ``diff`` = mean - the reference's mean; ``noise`` =
-    the larger of the two seed standard deviations; ``within_noise`` = |diff| < noise (None with a
-    single seed, where the seed noise is unknown; False for the reference itself is meaningless, so None).
+    the larger of the two seed standard deviations; ``within_noise`` = |diff| < noise. All three are
+    None for the reference itself, and ``noise`` / ``within_noise`` are None with a single seed (the
+    seed noise is then unknown).
     """
     by_kind: dict = {}
     for v in results["variants"]:

@@ -112,6 +112,9 @@ def test_tiny_ablation_end_to_end_then_resume_without_retraining(tmp_path, monke
         ckpt = torch.load(tmp_path / "ablation" / f"{v['kind']}_seed0" / "stage2" / "checkpoint.pt", weights_only=True)
         assert ckpt["step"] == 2 and ckpt["block"] == v["kind"] and ckpt["seed"] == 0
         assert v["sketch"].startswith("ground-truth sketch")
+    curves = ablation.loss_curves(tmp_path, term="g_l1")            # read back from losses.csv
+    assert list(curves) == ["cfs", "gated"] and curves["cfs"][0][0] == [1, 2]
+    assert curves["gated"][0][1][-1] == pytest.approx(res["variants"][1]["final_losses"]["g_l1"])
     # the "all" bucket is the mean over every image of every bucket
     e = res["variants"][0]["eval"]
     assert e["all"]["psnr"] == pytest.approx(np.mean([e[b]["psnr"] for b in masks.TABLE1_BUCKETS]))
