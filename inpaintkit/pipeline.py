@@ -306,8 +306,9 @@ class Inpainter:
     """Two-stage sketch-guided inpainting (Eq. 9-10) with a sketch generator Gs and an image generator Gi.
 
     ``inpainter(image, mask) -> InpaintResult``; ``mask`` is M, 1 = known, 0 = hole, HxW (or (N,1,H,W) for a
-    batch). ``sketch_spec`` says how the input sketch is made (HED with the training threshold by default;
-    ``SketchSpec(method="canny")`` for Canny); ``hed`` an already loaded HED (loaded on first use otherwise).
+    batch). ``sketch_spec`` says how the input sketch is made; it should be the one the generators were
+    trained with (``profile.sketch_spec()``; :meth:`from_run` and :meth:`from_pretrained` read it from the
+    weights); ``SketchSpec(method="canny")`` for Canny. ``hed``: an already loaded HED (else loaded on first use).
     """
 
     def __init__(self, sketch_generator: SketchGenerator, image_generator: ImageGenerator,
@@ -335,7 +336,7 @@ class Inpainter:
                  hed=None) -> "Inpainter":
         """Load Gs from ``<run_dir>/stage1`` and Gi from ``<run_dir>/stage2`` (written by ``inpaintkit.train``).
 
-        The sketch spec is the one the run trained with (HED at the profile's threshold) unless given.
+        The sketch spec is the one the run trained with (the profile's ``sketch_spec()``) unless given.
         """
         run_dir = Path(run_dir)
         gs, spec1 = _load_run_generator(run_dir, 1)
@@ -447,7 +448,7 @@ def _load_run_generator(run_dir: Path, stage: int):
 
     Uses ``inpaintkit.train.load_generator`` (``generator.pt``, else ``checkpoint.pt``). The sketch spec:
     the checkpoint's ``sketch`` entry where the trainer stored one ("hed"/"canny" or the spec's fields),
-    else the trainers' default, HED at the profile's ``sketch_threshold``.
+    else the trainers' default, ``Profile.sketch_spec()`` (HED at the profile's threshold and thinning).
     """
     folder = run_dir / f"stage{stage}"
     if not folder.is_dir():
@@ -459,12 +460,10 @@ def _load_run_generator(run_dir: Path, stage: int):
     net = load_generator(run_dir, stage)
     path = next((p for p in (folder / "generator.pt", folder / "checkpoint.pt") if p.is_file()))
     meta = torch.load(path, map_location="cpu", weights_only=True)
-    threshold = meta.get("profile", {}).get("sketch_threshold", SketchSpec().threshold)
+    profile = Profile.from_dict(meta["profile"])
     sketch = meta.get("sketch")
     if isinstance(sketch, dict):
         spec = SketchSpec(**sketch)
-    elif isinstance(sketch, str):
-        spec = SketchSpec(method=sketch, threshold=threshold)
-    else:
-        spec = SketchSpec(method="hed", threshold=threshold)
+    else:  # what the trainers use: the profile's spec (HED unless the checkpoint says "canny")
+        spec = profile.sketch_spec(sketch if isinstance(sketch, str) else "hed")
     return net.eval(), spec

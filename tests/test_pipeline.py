@@ -233,8 +233,8 @@ def test_from_run_round_trip(tmp_path):
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
     img, m = photo(37, 53), hole_mask(37, 53)
     np.testing.assert_array_equal(loaded(img, m).image, direct(img, m).image)
-    default = Inpainter.from_run(tmp_path, device="cpu")       # the trainers' sketch: HED at the profile threshold
-    assert default.sketch_spec == SketchSpec(method="hed", threshold=prof.sketch_threshold)
+    default = Inpainter.from_run(tmp_path, device="cpu")       # the trainers' sketch: the profile's spec
+    assert default.sketch_spec == SketchSpec(method="hed", threshold=prof.sketch_threshold, thin=prof.sketch_thin)
 
 
 def test_from_run_missing_dir_says_how_to_train(tmp_path):
