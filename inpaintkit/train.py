@@ -434,6 +434,7 @@ class Trainer:
             # G loss: D frozen (no D gradients), real half gives the feature-matching targets
             self.discriminator.requires_grad_(False)
             _, fake_logits, real_feats, fake_feats = self._discriminate(self._d_plain, real, self._d_input(b, pred))
+            fake_logits = fake_logits.float()                             # the losses in float32 under bf16
             self.discriminator.requires_grad_(True)
             if self.stage == 1:
                 g_loss, terms = losses.stage1_generator_loss(fake_logits, real_feats, fake_feats, self.profile.stage1_loss)

@@ -223,6 +223,20 @@ def test_training_masks_are_drawn_per_sample_from_the_seed(tmp_path, monkeypatch
     assert 0.1 <= 1 - first["mask"].mean().item() < 0.3
 
 
+def test_dataloader_workers_do_not_change_the_numbers(tmp_path, monkeypatch):
+    from inpaintkit.data import InpaintingDataset
+    from inpaintkit.sketches import SketchSpec
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    ds = InpaintingDataset(write_pngs(tmp_path / "img"), 32, sketch=SketchSpec("canny"), progress=False)
+    rows = {}
+    for workers in (0, 2):
+        p = replace(SMOKE, num_workers=workers, stage1_steps=2, sample_every=100)
+        rows[workers] = trainer(1, tmp_path / f"w{workers}", data=ds, profile=p).fit()
+    assert [r["g_total"] for r in rows[0]] == [r["g_total"] for r in rows[2]]
+    assert [r["d_hinge"] for r in rows[0]] == [r["d_hinge"] for r in rows[2]]
+
+
 # ------------------------------------------------------------------------------------- runs and files
 
 def test_same_seed_same_numbers_and_checkpoint_round_trip(tmp_path):
