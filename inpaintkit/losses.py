@@ -322,29 +322,35 @@ def stage2_generator_loss(
     vgg: VGGFeatures,
     weights: Stage2LossWeights = Stage2LossWeights(),
     mask: torch.Tensor | None = None,
+    style_on_hole: bool = False,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 14: ``L_Gi = L_l1 + 0.1 * L_adv + 300 * L_perc + 300 * L_style + 10 * L_FM``.
 
     ``pred``: Gi's raw output, ``target``: I_gt, both RGB (N, 3, H, W) in [0, 1]. ``fake_logits`` /
     ``fake_features``: Di on pred; ``real_features``: Di on I_gt.
-    ``mask``: the paper's M, (N, 1, H, W), 1 = known, 0 = hole, or ``None``. When given, EdgeConnect's
-    conventions apply: the L1 term is divided by the hole ratio (:func:`l1_loss`) and the style term
-    compares the hole regions ``pred * (1 - M)`` and ``I_gt * (1 - M)``. Without it, both terms use
-    the whole image. The perceptual term always uses the whole image.
+    ``mask``: the paper's M, (N, 1, H, W), 1 = known, 0 = hole, or ``None``. When given, the L1 term
+    is divided by the hole ratio (EdgeConnect's convention, :func:`l1_loss`).
+    Style: Eq. 14 cites Johnson et al. [7], whose style loss compares whole images, and so do we by
+    default: the perceptual and style terms share one VGG pass of pred (with gradient) and one of
+    I_gt (without). ``style_on_hole=True`` is EdgeConnect's variant, the style of ``pred * (1 - M)``
+    against ``I_gt * (1 - M)``; it costs two more VGG passes per step (about twice the loss's time).
     Returns ``(total, terms)``, ``terms`` as in :func:`stage1_generator_loss` (unweighted terms + total).
     """
     l1 = l1_loss(pred, target, mask)
     adv = hinge_g_loss(fake_logits)
     fm = feature_matching_loss(real_features, fake_features)
 
-    perc_pred, style_pred = vgg(pred)
-    with torch.no_grad():
-        perc_gt, style_gt = vgg(target)
-    if mask is not None:
-        hole = 1.0 - mask
-        _, style_pred = vgg(pred * hole)
+    if style_on_hole and mask is not None:
+        n, hole = pred.shape[0], 1.0 - mask
+        perc_pred, style_pred = vgg(torch.cat([pred, pred * hole]))            # (2N, 3, H, W): one batched pass
         with torch.no_grad():
-            _, style_gt = vgg(target * hole)
+            perc_gt, style_gt = vgg(torch.cat([target, target * hole]))
+        perc_pred, perc_gt = [f[:n] for f in perc_pred], [f[:n] for f in perc_gt]
+        style_pred, style_gt = [f[n:] for f in style_pred], [f[n:] for f in style_gt]
+    else:
+        perc_pred, style_pred = vgg(pred)
+        with torch.no_grad():
+            perc_gt, style_gt = vgg(target)
     perc = perceptual_loss(perc_pred, perc_gt)
     style = style_loss(style_pred, style_gt)
 

@@ -148,7 +148,7 @@ def test_stage2_total_is_eq14_and_gradients_reach_generator_input():
         "l1": (pred - target).abs().mean() / hole.mean(),
         "adversarial": -fake_logits.mean(),
         "perceptual": perceptual_loss(vgg(pred)[0], vgg(target)[0]),
-        "style": style_loss(vgg(pred * hole)[1], vgg(target * hole)[1]),
+        "style": style_loss(vgg(pred)[1], vgg(target)[1]),        # whole images, as Johnson et al. [7]
         "feature_matching": sum((r - f).abs().mean() for r, f in zip(real_feats, fake_feats)),
     }
     for k, v in expected.items():
@@ -161,6 +161,13 @@ def test_stage2_total_is_eq14_and_gradients_reach_generator_input():
     total.backward()
     assert x.grad is not None and x.grad.abs().sum() > 0
     assert gen.weight.grad is not None and gen.weight.grad.abs().sum() > 0
+
+    # EdgeConnect's variant: the style of the hole regions only (one batched VGG pass per side)
+    _, terms = stage2_generator_loss(pred, target, fake_logits, real_feats, fake_feats, vgg, w, mask=mask,
+                                     style_on_hole=True)
+    assert float(terms["style"]) == pytest.approx(style_loss(vgg(pred * hole)[1], vgg(target * hole)[1]).item(), rel=1e-5)
+    assert float(terms["perceptual"]) == pytest.approx(expected["perceptual"].item(), rel=1e-5)
+    assert float(terms["style"]) != pytest.approx(expected["style"].item(), rel=1e-3)
 
     # without a mask: plain L1 and whole-image style
     _, terms = stage2_generator_loss(pred, target, fake_logits, real_feats, fake_feats, vgg, w)
