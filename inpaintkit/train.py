@@ -732,6 +732,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true", help="continue from RUN_DIR/stage{N}/checkpoint.pt")
     ap.add_argument("--overwrite", action="store_true", help="start over even if a checkpoint exists")
     ap.add_argument("--max-steps", type=int, default=None, help="cap the profile's number of steps")
+    ap.add_argument("--steps", type=int, default=None,
+                    help="train to exactly this many steps instead of the profile's (e.g. longer demo weights)")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
     ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"), help="VGG of the stage-2 losses")
@@ -745,6 +747,11 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     profile = get_profile(args.profile)
     steps = profile.stage1_steps if args.stage == 1 else profile.stage2_steps
+    if args.steps is not None:
+        if args.steps < 1:
+            print(f"error: --steps {args.steps}: give a positive number of steps", file=sys.stderr)
+            return 2
+        steps = args.steps
     if args.max_steps is not None:
         steps = min(steps, args.max_steps)
     try:
