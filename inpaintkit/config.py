@@ -120,7 +120,7 @@ _PROFILES = {
         # stage 2 is ~10x a stage-1 step on a CPU (the VGG of Eq. 14): 300 steps fit notebook 05's 10 min
         batch_size=8, stage1_steps=1200, stage2_steps=300, lr=2e-4,
         log_every=10, sample_every=100, checkpoint_every=100,
-        eval_images=50, ablation_steps=400, ablation_seeds=(0, 1, 2),
+        eval_images=50, ablation_steps=80, ablation_seeds=(0, 1, 2),
     ),
     "full": Profile(
         name="full", image_size=256, demo_patch_stride=128, num_workers=8,
