@@ -331,6 +331,7 @@ class InpaintWidget:
         self.image = fit_image(self.original, self.max_side)
         h, w = self.image.shape[:2]
         self.mask = np.ones((h, w), np.uint8)
+        self._full_sketch = None          # the image's sketch: made on the first run, reused for every mask
         self._undo.clear()
         self._forget_result()
         self.mode_buttons.value = "mask"
@@ -411,7 +412,13 @@ class InpaintWidget:
         if self.mask.all():
             raise ValueError("There is no hole yet: paint one (or call draw_stroke) before inpainting.")
         self._say("Inpainting (both stages) ...")
-        res = self.inpainter(self.image, self.mask.copy())
+        if hasattr(self.inpainter, "sketch"):
+            # The full image's sketch does not depend on the hole: HED runs once per image, not per press.
+            if self._full_sketch is None:
+                self._full_sketch = self.inpainter.sketch(self.image)
+            res = self.inpainter(self.image, self.mask.copy(), sketch=self._full_sketch)
+        else:
+            res = self.inpainter(self.image, self.mask.copy())
         self.result = res
         self.sketch = np.clip(np.asarray(res.sketch, np.float32), 0, 1).copy()
         self._sketch_stage1 = self.sketch.copy()

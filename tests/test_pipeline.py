@@ -302,3 +302,14 @@ def test_hed_sketch_is_the_full_image_sketch(nets):
     np.testing.assert_array_equal(r.input_sketch, sketch_image(img, spec, hed=inp.hed))
     np.testing.assert_array_equal(inp.sketch(img), r.input_sketch)
     assert set(np.unique(r.input_sketch)) <= {0.0, 1.0} and r.input_sketch.any()
+
+
+def test_a_given_full_sketch_skips_extraction_and_gives_the_same_result(inp, monkeypatch):
+    img, m = photo(48, 40), hole_mask(48, 40)
+    first = inp(img, m)
+    s = inp.sketch(img)
+    np.testing.assert_array_equal(s, first.input_sketch)
+    monkeypatch.setattr(inp, "_sketch_tensor", lambda x: pytest.fail("sketch recomputed"))
+    again = inp(img, m, sketch=s)
+    np.testing.assert_array_equal(again.image, first.image)
+    np.testing.assert_array_equal(again.sketch, first.sketch)

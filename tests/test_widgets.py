@@ -291,3 +291,36 @@ def test_canvas_view_shows_the_hole():
     view = widgets.render_mask_view(img, mask)
     np.testing.assert_array_equal(view[0, 0], [100, 100, 100])
     np.testing.assert_array_equal(view[7, 7], [177, 70, 70])      # (100 + 255) / 2, (100 + 40) / 2
+
+
+class SketchingFill(MeanFill):
+    """A stand-in that, like the real Inpainter, can make the full image's sketch and accept it back."""
+
+    def __init__(self):
+        super().__init__()
+        self.sketches = 0
+
+    def sketch(self, image):
+        self.sketches += 1
+        return (image[..., 0] > 128).astype(np.float32)
+
+    def __call__(self, image, mask, sketch=None):
+        self.calls.append(("both", image.copy(), mask.copy(), None if sketch is None else sketch.copy()))
+        return SimpleNamespace(image=self._fill(image, mask, sketch), sketch=sketch * (mask == 1), seconds=0.01)
+
+
+def test_the_image_sketch_is_made_once_per_image_and_passed_to_every_run():
+    inp = SketchingFill()
+    w = InpaintWidget(inp, image=photo())
+    w.draw_stroke([(5, 5), (20, 5)], 3)
+    w.run()
+    w.draw_stroke([(5, 30), (20, 30)], 3)
+    w.run()
+    assert inp.sketches == 1
+    np.testing.assert_array_equal(inp.calls[0][3], inp.sketch(w.image))
+    np.testing.assert_array_equal(inp.calls[1][3], inp.calls[0][3])
+    w.set_image(photo(seed=1))                     # a new image needs a new sketch
+    w.draw_stroke([(5, 5), (20, 5)], 3)
+    w.run()
+    assert inp.sketches == 3                        # (one of them was the assertion's own call above)
+    np.testing.assert_array_equal(inp.calls[2][3], (w.image[..., 0] > 128).astype(np.float32))
