@@ -8,17 +8,16 @@
 # 3. export both generators as float16 state dicts + demo.json (sha256, parameter counts, profile, sketch spec,
 #    commands, data, steps, metrics, VGG source) with data_scripts/export_demo_weights.py.
 #
-# The shipped weights stop at S1 / S2 steps, short of the quick profile's 1500 + 1500: they were trained on
-# 2 CPU cores shared with other jobs, where a stage-2 step costs ~12 CPU-s (benchmarks/bench_train.py).
-# They were trained in segments (--max-steps 100, 200, ... with --resume): each segment ends with a checkpoint
-# and resuming is exact on the CPU, so the segments give the same weights as one run with --max-steps S1 / S2.
-# demo.json's "commands" lists the commands exactly as they were run.
+# The shipped weights are the quick profile's full schedule (1200 stage-1 + 300 stage-2 steps; --max-steps only
+# caps the profile's number). They were trained in segments (--max-steps 100, 200, ... with --resume) on 2 CPU
+# cores shared with other jobs: each segment ends with a checkpoint and resuming is exact on the CPU, so the
+# segments give the same weights as the single commands below. demo.json's "commands" lists them as run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/demo}
-S1=${S1:-1000}
-S2=${S2:-200}
+S1=${S1:-1200}
+S2=${S2:-300}
 
 mkdir -p "$RUN"
 : > "$RUN/commands.txt"; : > "$RUN/wall_seconds.txt"
