@@ -108,7 +108,8 @@ def write_report(run_dir: Path, profile: str, results: list[NotebookResult]) -> 
         lines.append(f"\n**{r.name} failed**: {r.error}")
     table = run_dir / "table1.md"
     if table.exists():
-        lines += ["", "## Table 1", "", table.read_text()]
+        text = table.read_text()
+        lines += [""] + ([] if text.lstrip().startswith("#") else ["## Table 1", ""]) + [text]
     path = run_dir / "report.md"
     _atomic_write(path, "\n".join(lines) + "\n")
     return path
