@@ -295,22 +295,43 @@ class VGGFeatures(nn.Module):
 # ---- generator objectives (Eq. 11, Eq. 14) ---------------------------------------------------
 
 
+def balanced_bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Class-balanced binary cross-entropy (HED's loss, Xie & Tu [16]): edge pixels weighted by the
+    fraction of non-edge pixels and vice versa, so a sparse sketch cannot be matched by predicting
+    nothing. ``pred`` probabilities in (0, 1), ``target`` in {0, 1}, both (N, 1, H, W)."""
+    pos = target.mean(dim=(1, 2, 3), keepdim=True)                                 # (N, 1, 1, 1) edge fraction
+    weight = torch.where(target > 0.5, 1.0 - pos, pos)
+    return F.binary_cross_entropy(pred.float(), target.float(), weight=weight.float())
+
+
 def stage1_generator_loss(
     fake_logits: torch.Tensor,
     real_features: Sequence[torch.Tensor],
     fake_features: Sequence[torch.Tensor],
     weights: Stage1LossWeights = Stage1LossWeights(),
+    pred: torch.Tensor | None = None,
+    target: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 11: ``L_Gs = 0.1 * L_adv + 10 * L_FM`` for the sketch generator.
 
     ``fake_logits`` / ``fake_features``: Ds on (S_pred, I_gray); ``real_features``: Ds on (S_gt, I_gray).
+    With ``weights.reconstruction > 0`` (not in the paper) ``+ w * balanced_bce(pred, target)`` for
+    S_pred and S_gt, which must then be given.
     Returns ``(total, terms)``; ``terms`` holds detached 0-dim tensors (``float(v)`` for logging):
-    the unweighted ``adversarial`` and ``feature_matching`` and the weighted ``total``.
+    the unweighted ``adversarial`` and ``feature_matching`` (and ``reconstruction``) and the weighted ``total``.
     """
     adv = hinge_g_loss(fake_logits)
     fm = feature_matching_loss(real_features, fake_features)
     total = weights.adversarial * adv + weights.feature_matching * fm
-    return total, {"adversarial": adv.detach(), "feature_matching": fm.detach(), "total": total.detach()}
+    terms = {"adversarial": adv.detach(), "feature_matching": fm.detach()}
+    if weights.reconstruction:
+        if pred is None or target is None:
+            raise ValueError("Stage1LossWeights.reconstruction > 0 needs pred (S_pred) and target (S_gt).")
+        rec = balanced_bce(pred, target)
+        total = total + weights.reconstruction * rec
+        terms["reconstruction"] = rec.detach()
+    terms["total"] = total.detach()
+    return total, terms
 
 
 def stage2_generator_loss(

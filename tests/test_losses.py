@@ -1,5 +1,6 @@
 """Losses of Section 3.3 against hand computations on small tensors."""
 
+import math
 import logging
 import urllib.error
 import urllib.request
@@ -20,6 +21,7 @@ from inpaintkit.losses import (
     l1_loss,
     perceptual_loss,
     stage1_generator_loss,
+    balanced_bce,
     stage2_generator_loss,
     style_loss,
 )
@@ -125,6 +127,25 @@ def test_stage1_total_is_eq11():
     assert float(terms["feature_matching"]) == pytest.approx(0.5)
     total, _ = stage1_generator_loss(fake_logits, real, fake, Stage1LossWeights(adversarial=1.0, feature_matching=0.0))
     assert total.item() == pytest.approx(0.75)
+    assert set(terms) == {"adversarial", "feature_matching", "total"}       # the paper's terms only
+
+
+def test_balanced_bce_by_hand_and_the_optional_reconstruction_term():
+    # one image, 4 pixels, 1 edge: edges weighted 3/4, non-edges 1/4
+    pred = torch.tensor([0.5, 0.25, 0.5, 0.9]).view(1, 1, 2, 2)
+    target = torch.tensor([1.0, 0.0, 0.0, 0.0]).view(1, 1, 2, 2)
+    by_hand = (0.75 * -math.log(0.5) + 0.25 * (-math.log(0.75) - math.log(0.5) - math.log(0.1))) / 4
+    assert balanced_bce(pred, target).item() == pytest.approx(by_hand, rel=1e-6)
+    # predicting nothing is no longer nearly free: all-zero pred costs the weighted edge term
+    zeros = torch.full_like(pred, 1e-4)
+    assert balanced_bce(zeros, target).item() > 10 * balanced_bce(target * 0.98 + 0.01, target).item()
+    w = Stage1LossWeights(adversarial=0.1, feature_matching=10.0, reconstruction=2.0)
+    fake_logits, real, fake = torch.tensor([[0.5, -2.0]]), [torch.zeros(1, 2, 2, 2)], [torch.full((1, 2, 2, 2), 0.5)]
+    total, terms = stage1_generator_loss(fake_logits, real, fake, w, pred=pred, target=target)
+    assert total.item() == pytest.approx(0.1 * 0.75 + 10 * 0.5 + 2.0 * by_hand, rel=1e-6)
+    assert float(terms["reconstruction"]) == pytest.approx(by_hand, rel=1e-6)
+    with pytest.raises(ValueError, match="needs pred"):
+        stage1_generator_loss(fake_logits, real, fake, w)
 
 
 def test_stage2_total_is_eq14_and_gradients_reach_generator_input():
