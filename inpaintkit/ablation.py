@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import statistics
 import time
 import warnings
@@ -44,6 +43,7 @@ from . import metrics as _metrics
 from .config import Profile, get_profile, resolve_device
 from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
 from .networks import ImageGenerator, composite, count_parameters, image_generator
+from .files import atomic_write_text
 
 ABLATION_DIR = "ablation"
 RESULTS_JSON = "results.json"
@@ -60,10 +60,7 @@ def variant_dir(run_dir, kind: str, seed: int) -> Path:
 
 
 def _atomic_json(path: Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=2, allow_nan=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(obj, indent=2, allow_nan=True) + "\n")
 
 
 # ---------------------------------------------------------------------------------------------- cost

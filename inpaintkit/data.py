@@ -36,6 +36,7 @@ from skimage.color import rgb2gray
 from inpaintkit import masks as _masks
 from inpaintkit.config import cache_dir
 from inpaintkit.sketches import SketchSpec
+from .files import atomic_write_text  # noqa: F401  (also used by the data scripts)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -195,21 +196,6 @@ def read_flist(path) -> list[Path]:
                 p = Path(line).expanduser()
                 out.append(p if p.is_absolute() else base / p)
     return out
-
-
-def atomic_write_text(path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and ``os.replace`` (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    return path
 
 
 def write_flist(paths, out) -> Path:

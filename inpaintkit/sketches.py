@@ -18,7 +18,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +33,7 @@ from tqdm.auto import tqdm
 
 from inpaintkit.config import resolve_device
 from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
+from .files import atomic_path, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
@@ -202,15 +202,7 @@ class SketchCache:
         return path
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+_atomic_write_bytes = atomic_write_bytes
 
 
 def _write_png(path: Path, sketch: np.ndarray) -> None:
@@ -218,15 +210,8 @@ def _write_png(path: Path, sketch: np.ndarray) -> None:
     if sketch.ndim != 2 or not np.isfinite(sketch).all() or sketch.min() < 0 or sketch.max() > 1:
         raise ValueError(f"A sketch is HxW in [0, 1]; got shape {sketch.shape}, range "
                          f"[{np.nanmin(sketch):.3g}, {np.nanmax(sketch):.3g}].")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.stem, suffix=".png.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(np.round(sketch * 255).astype(np.uint8), mode="L").save(f, format="PNG")
-        os.replace(tmp, path)  # atomic
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_path(path, suffix=".png.tmp") as tmp:
+        Image.fromarray(np.round(sketch * 255).astype(np.uint8), mode="L").save(tmp, format="PNG")
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -68,6 +68,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import losses, networks
 from .config import Profile, get_profile, resolve_device
+from .files import atomic_path, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
 GENERATOR = "generator.pt"
@@ -249,15 +250,11 @@ def init_distributed(device: torch.device) -> torch.device:
 
 
 def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+_atomic_write_text = atomic_write_text
 
 
 # ---------------------------------------------------------------------------------------------- trainer
@@ -573,12 +570,10 @@ class Trainer:
         if not kept:
             path.unlink()
             return
-        tmp = path.with_name(f".{path.name}.tmp")
-        with open(tmp, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(header)
             w.writerows(kept)
-        os.replace(tmp, path)
 
     # -- files ----------------------------------------------------------------------------------
 
@@ -668,9 +663,8 @@ class Trainer:
         from torchvision.utils import save_image
 
         path = self.stage_dir / "samples" / f"step_{self.step:06d}.png"
-        tmp = path.with_name(f".{path.stem}.tmp.png")
-        save_image(self.sample_grid(), tmp)
-        os.replace(tmp, path)
+        with atomic_path(path, suffix=".tmp.png") as tmp:
+            save_image(self.sample_grid(), tmp)
         return path
 
 

@@ -1,0 +1,33 @@
+"""Atomic writes: a failure mid-write leaves the old file and no temporary behind."""
+
+import pytest
+
+from inpaintkit.files import atomic_path, atomic_write_bytes, atomic_write_text
+
+
+def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
+    p = tmp_path / "sub" / "report.json"
+    atomic_write_text(p, "old")
+    atomic_write_text(p, "new")
+    assert p.read_text() == "new"
+    atomic_write_bytes(p, b"\x00\x01")
+    assert p.read_bytes() == b"\x00\x01"
+    assert sorted(x.name for x in p.parent.iterdir()) == ["report.json"]
+
+
+def test_a_failing_writer_keeps_the_old_file(tmp_path):
+    p = tmp_path / "checkpoint.pt"
+    p.write_text("last good")
+    with pytest.raises(RuntimeError):
+        with atomic_path(p) as tmp:
+            tmp.write_text("half a checkpoint")
+            raise RuntimeError("killed")
+    assert p.read_text() == "last good"
+    assert [x.name for x in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_suffix_is_kept_for_writers_that_read_it(tmp_path):
+    with atomic_path(tmp_path / "grid.png", suffix=".tmp.png") as tmp:
+        assert tmp.name.endswith(".tmp.png") and tmp.parent == tmp_path
+        tmp.write_bytes(b"png")
+    assert (tmp_path / "grid.png").read_bytes() == b"png"
