@@ -135,7 +135,16 @@ class CFSBlock(nn.Module):
 
     ``input_gate`` and ``squeeze_excitation`` switch parts off for the ablation of notebook 03:
     both off is Yu et al.'s gated convolution; ``activation=False`` drops phi (output layers).
+
+    Initialisation (not in the paper): the biases of conv_g, conv_G and the SE's W2 start at
+    ``GATE_BIAS_INIT`` = 2, so every gate starts open (sigmoid(2) = 0.88) as highway networks'
+    gates do. With zero biases each gate starts at 0.5, a CFS layer scales its signal by about
+    1/8, and Gi's 20+ stacked layers (spectral-normed, so the weights cannot compensate) pass
+    almost nothing: fitting one batch with L1 for 150 steps reached 0.167 against 0.055 with open
+    gates and 0.066 for plain convolutions (width 16, 64 px).
     """
+
+    GATE_BIAS_INIT = 2.0
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  reduction=16, input_gate=True, squeeze_excitation=True, activation=True):
@@ -149,6 +158,9 @@ class CFSBlock(nn.Module):
         self.conv_f = nn.Conv2d(in_channels, out_channels, k, stride, p, d)
         self.se = SqueezeExcitation(out_channels, reduction) if squeeze_excitation else None
         self.activation = activation
+        for gate in (self.conv_g, self.conv_G, self.se.fc2 if self.se is not None else None):
+            if gate is not None:
+                nn.init.constant_(gate.bias, self.GATE_BIAS_INIT)
 
     def forward_with_gates(self, x: torch.Tensor):
         """Return ``(o, gates)`` with gates = {"g": (N,C_in,H,W), "G": (N,C_out,H',W'), "s": (N,C_out)}."""

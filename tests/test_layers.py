@@ -189,3 +189,14 @@ def test_dilated_res_blocks_keep_shape_and_mask():
     assert y.shape == x.shape and m3 is None
     with pytest.raises(ValueError, match="Unknown block kind"):
         make_block("deformable", 3, 3, 3)
+
+
+def test_cfs_gates_start_open():
+    torch.manual_seed(0)
+    blk = CFSBlock(8, 32, 3, 1, 1)
+    _, gates = blk.forward_with_gates(torch.zeros(2, 8, 8, 8))   # zero input: each gate is sigmoid(bias)
+    open_ = torch.sigmoid(torch.tensor(2.0)).item()                # 0.881
+    for name in ("g", "G"):
+        torch.testing.assert_close(gates[name], torch.full_like(gates[name], open_))
+    assert bool((gates["s"] - open_).abs().max() < 0.05)          # W2's bias, plus a small W2 relu(W1 z)
+    assert bool((CFSBlock(8, 32, 3, 1, 1, squeeze_excitation=False).conv_G.bias == 2.0).all())
