@@ -31,3 +31,13 @@ def test_suffix_is_kept_for_writers_that_read_it(tmp_path):
         assert tmp.name.endswith(".tmp.png") and tmp.parent == tmp_path
         tmp.write_bytes(b"png")
     assert (tmp_path / "grid.png").read_bytes() == b"png"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    umask = os.umask(0o022)
+    try:
+        p = atomic_write_text(tmp_path / "a.txt", "x")
+        assert oct(p.stat().st_mode & 0o777) == oct(0o644)
+    finally:
+        os.umask(umask)
