@@ -82,3 +82,15 @@ def draw_pipeline(stage1_shapes, stage2_shapes, image_size: int, title: str | No
         ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def save_figure(fig, name: str, folder, dpi: int = 110):
+    """Write ``fig`` to ``folder/name.png`` atomically (notebooks keep their figures under the run dir)."""
+    from pathlib import Path
+
+    from .files import atomic_path
+
+    path = Path(folder) / f"{name}.png"
+    with atomic_path(path, suffix=".tmp.png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    return path
