@@ -9,13 +9,33 @@ import numpy as np
 
 
 def to_numpy_image(t) -> np.ndarray:
-    """(C, H, W) / (1, C, H, W) tensor or (H, W[, C]) array in [0, 1] -> (H, W) or (H, W, 3) float array."""
+    """An image in any of the kit's forms -> (H, W) or (H, W, 3) float32 array in [0, 1], ready for ``imshow``.
+
+    Accepts a (C, H, W) / (1, C, H, W) tensor or an (H, W[, C]) array. The value range follows the
+    dtype, as scikit-image's ``img_as_float`` reads it: floats are taken to be in [0, 1] already
+    (and clipped there), ``uint8`` (the widget's and PIL's images) is divided by 255, ``uint16`` by
+    65535, ``bool`` becomes 0 / 1. Other integer arrays must hold 0-255 values (or 0 / 1 masks).
+    """
     if hasattr(t, "detach"):
-        t = t.detach().float().cpu().numpy()
+        t = t.detach().cpu()
+        if t.dtype.is_floating_point:
+            t = t.float()
+        t = t.numpy()
         if t.ndim == 4:
             t = t[0]
-        t = np.moveaxis(t, 0, -1) if t.ndim == 3 else t
-    a = np.asarray(t, dtype=np.float32)
+        t = np.moveaxis(t, 0, -1) if t.ndim == 3 else t                  # (H, W, C)
+    a = np.asarray(t)
+    if a.dtype == np.bool_:
+        a = a.astype(np.float32)
+    elif np.issubdtype(a.dtype, np.integer):
+        if a.dtype in (np.uint8, np.uint16):
+            a = a.astype(np.float32) / np.iinfo(a.dtype).max                 # 255 or 65535 -> 1
+        elif a.size and (a.min() < 0 or a.max() > 255):
+            raise ValueError(f"an integer image of dtype {a.dtype} with values in [{a.min()}, {a.max()}]: "
+                             "convert it to uint8 (0-255) or to floats in [0, 1] first.")
+        else:
+            a = a.astype(np.float32) / (1.0 if a.size and a.max() <= 1 else 255.0)
+    a = a.astype(np.float32, copy=False)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]
     return np.clip(a, 0.0, 1.0)
