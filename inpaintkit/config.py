@@ -5,6 +5,11 @@ Three profiles, as data (DESIGN.md, "Conventions"):
 * ``smoke``  -- tests and nbval: seconds per notebook on 2 CPU cores.
 * ``quick``  -- the tutorial default on a laptop CPU: minutes per notebook.
 * ``full``   -- the paper: 256x256 Places2 images, full widths (64), batch 6, a GPU.
+* ``gpu``    -- the full profile's networks, size and batch for a few hundred steps: proves the chain on
+  one GPU in minutes (``benchmarks/gpu_check.sh``); its numbers are not Table 1's.
+
+``batch_size`` is the batch of one optimiser step over **all** processes: under
+``torchrun --nproc_per_node=N`` each process takes ``batch_size / N`` (the paper's 6 on 1, 2, 3 or 6 GPUs).
 
 Every notebook starts from ``profile = os.environ.get("INPAINTKIT_PROFILE", "quick")``
 and reads everything else from :func:`get_profile`. Change a profile with
@@ -20,7 +25,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-PROFILES = ("smoke", "quick", "full")
+PROFILES = ("smoke", "quick", "full", "gpu")
 
 
 @dataclass(frozen=True)
@@ -93,6 +98,10 @@ class Profile:
     stage1_loss: Stage1LossWeights = field(default_factory=Stage1LossWeights)
     stage2_loss: Stage2LossWeights = field(default_factory=Stage2LossWeights)
     seed: int = 0
+    # the paper's experiment: no demo photographs (Places2 from data_scripts/prepare_places2.py), and the
+    # VGG of Eq. 14's perceptual/style terms ("imagenet": torchvision's VGG19, no silent fallback to HED's VGG16)
+    needs_real_data: bool = False
+    vgg: str = "auto"
 
     def __post_init__(self) -> None:
         if self.image_size % 16:
@@ -145,6 +154,15 @@ _PROFILES = {
         batch_size=6, stage1_steps=500_000, stage2_steps=500_000,
         log_every=100, sample_every=2000, checkpoint_every=2000,
         eval_images=2000, ablation_steps=50_000, ablation_seeds=(0, 1, 2),
+        needs_real_data=True, vgg="imagenet",
+    ),
+    "gpu": Profile(
+        name="gpu", image_size=256, demo_patch_stride=128, num_workers=8,
+        gs_channels=64, gi_channels=64, d_channels=64,
+        batch_size=6, stage1_steps=300, stage2_steps=300,
+        log_every=20, sample_every=100, checkpoint_every=100,
+        eval_images=100, ablation_steps=50, ablation_seeds=(0,),
+        needs_real_data=True, vgg="imagenet",
     ),
 }
 
@@ -157,7 +175,7 @@ def get_profile(name: str | None = None) -> Profile:
     except KeyError:
         raise ValueError(
             f"Unknown profile {name!r}. Choose one of {', '.join(PROFILES)} "
-            "(smoke: tests, quick: laptop tutorial, full: the paper on a GPU)."
+            "(smoke: tests, quick: laptop tutorial, full: the paper on a GPU, gpu: a short check of the full chain)."
         ) from None
 
 

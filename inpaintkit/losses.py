@@ -299,9 +299,13 @@ def balanced_bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Class-balanced binary cross-entropy (HED's loss, Xie & Tu [16]): edge pixels weighted by the
     fraction of non-edge pixels and vice versa, so a sparse sketch cannot be matched by predicting
     nothing. ``pred`` probabilities in (0, 1), ``target`` in {0, 1}, both (N, 1, H, W)."""
-    pos = target.mean(dim=(1, 2, 3), keepdim=True)                                 # (N, 1, 1, 1) edge fraction
-    weight = torch.where(target > 0.5, 1.0 - pos, pos)
-    return F.binary_cross_entropy(pred.float(), target.float(), weight=weight.float())
+    # float32 with autocast off: on CUDA, autocast refuses F.binary_cross_entropy outright ("unsafe to
+    # autocast"), even on float32 inputs, and the trainer's step runs under bf16 autocast there.
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        pred, target = pred.float(), target.float()
+        pos = target.mean(dim=(1, 2, 3), keepdim=True)                             # (N, 1, 1, 1) edge fraction
+        weight = torch.where(target > 0.5, 1.0 - pos, pos)
+        return F.binary_cross_entropy(pred, target, weight=weight)
 
 
 def stage1_generator_loss(

@@ -25,9 +25,19 @@ def test_full_profile_is_the_paper():
 
 
 def test_profiles_grow_from_smoke_to_full():
-    s, q, f = (get_profile(n) for n in PROFILES)
+    s, q, f = (get_profile(n) for n in ("smoke", "quick", "full"))
     assert s.image_size < q.image_size < f.image_size
     assert s.stage1_steps < q.stage1_steps < f.stage1_steps
+
+
+def test_gpu_profile_is_the_full_networks_for_a_few_hundred_steps():
+    g, f = get_profile("gpu"), get_profile("full")
+    same = ("image_size", "gs_channels", "gi_channels", "d_channels", "batch_size", "lr", "stage1_loss", "stage2_loss",
+            "needs_real_data", "vgg")
+    assert {k: getattr(g, k) for k in same} == {k: getattr(f, k) for k in same}
+    assert 100 <= g.stage1_steps <= 1000 and 100 <= g.stage2_steps <= 1000
+    assert (f.needs_real_data, f.vgg) == (True, "imagenet")              # Places2 and torchvision's VGG19
+    assert not get_profile("quick").needs_real_data
 
 
 def test_env_var_picks_the_profile(monkeypatch):
