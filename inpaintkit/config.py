@@ -1,6 +1,6 @@
 """Profiles: the one place for sizes, widths, step counts, batch sizes and loss weights.
 
-Three profiles, as data (DESIGN.md, "Conventions"):
+Four profiles, as data (docs/paper_reading.md, "Conventions"):
 
 * ``smoke``  -- tests and nbval: seconds per notebook on 2 CPU cores.
 * ``quick``  -- the tutorial default on a laptop CPU: minutes per notebook.

@@ -1,6 +1,6 @@
 """Data sets: image folders, EdgeConnect-style ``.flist`` files, the Places365 layout, the embedded demo set.
 
-Each item is what both stages need (DESIGN.md conventions)::
+Each item is what both stages need (docs/paper_reading.md, "Conventions")::
 
     {"image":  (3, S, S) float in [0, 1],
      "gray":   (1, S, S) float, skimage rgb2gray of the image,

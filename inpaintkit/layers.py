@@ -57,7 +57,7 @@ class PartialConv2d(nn.Conv2d):
         x' = 0                                     otherwise
         m' = 1 if sum(m) > 0 else 0                                     (Eq. 2)
 
-    Our reading (DESIGN.md): one single-channel mask shared by all input channels; the bias is
+    Our reading (docs/paper_reading.md): one single-channel mask shared by all input channels; the bias is
     added after the scaling. At the image border the zero padding is *outside the image*,
     neither known nor hole: Kx*Ky and sum(m) both count only the window's in-image taps. In the
     interior that is exactly Eq. 1; at the border it makes an all-ones mask give exactly the

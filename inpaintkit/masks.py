@@ -1,6 +1,6 @@
 """Irregular masks: a free-form generator, Liu et al.'s mask set, hole-ratio buckets.
 
-Convention (DESIGN.md): a mask is the paper's M, **1 = known pixel, 0 = hole**. Arrays here
+Convention (docs/paper_reading.md): a mask is the paper's M, **1 = known pixel, 0 = hole**. Arrays here
 are (H, W) uint8 in {0, 1}; :func:`mask_to_tensor` gives the (1, H, W) float tensor the
 networks take.
 
@@ -47,7 +47,7 @@ BUCKETS: dict[str, tuple[float, float]] = {
 TABLE1_BUCKETS: tuple[str, ...] = ("10-20", "20-30", "30-40", "40-50")
 
 # Free-form strokes in DeepFill v2's style, in pixels at 256x256 (scaled with min(H, W) / 256):
-STROKE_WIDTH = (12.0, 40.0)      # brush width range (DESIGN.md: 12-40 px at 256)
+STROKE_WIDTH = (12.0, 40.0)      # brush width range (DeepFill v2: 12-40 px at 256; docs/paper_reading.md)
 STROKE_VERTICES = (4, 12)        # vertices per stroke, [lo, hi)
 STROKE_LENGTH = (10.0, 60.0)     # length of one segment
 STROKE_MAX_TURN = 2.0            # max change of direction between segments, radians

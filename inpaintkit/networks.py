@@ -1,6 +1,6 @@
 """The networks of Section 3.1 (Fig. 2): sketch generator Gs, image generator Gi, discriminators.
 
-Both generators share one shape (DESIGN.md, "Paper interpretation"):
+Both generators share one shape (docs/paper_reading.md, "The networks"):
 
     4 stride-2 encoder layers          widths base x (1, 2, 4, 8)    H -> H/16
     n dilated residual blocks          at base x 8                   (Gs: 4 PartialConv, Gi: 8 CFS)

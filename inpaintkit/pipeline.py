@@ -8,7 +8,7 @@
 
 ``M`` is the paper's mask: 1 = known pixel, 0 = hole. The sketch is taken from the full image and
 masked afterwards, never the other way round: HED draws thick outlines along a hole's border
-otherwise (DESIGN.md, "Reference facts").
+otherwise (docs/paper_reading.md, "Sketches").
 
 :class:`Inpainter` accepts a numpy image (HxWx3 uint8, or float in [0, 1]; RGBA is composited on
 white and grayscale repeated to RGB) or a tensor (3, H, W) / (N, 3, H, W) of any size: it pads to a
