@@ -35,6 +35,7 @@ from skimage.color import rgb2gray
 
 from inpaintkit import masks as _masks
 from inpaintkit.config import cache_dir
+from inpaintkit.limits import MAX_PIXELS, ImageSizeError, check_image_size
 from inpaintkit.sketches import SketchSpec
 from .files import atomic_write_text  # noqa: F401  (also used by the data scripts)
 
@@ -80,6 +81,39 @@ class BadImageError(ValueError):
 
 # --------------------------------------------------------------------------------------------- one image
 
+def open_image(path, size: int | None = None) -> Image.Image:
+    """Decode an image file as a Pillow image, mode "RGB" (8 bit) or "F" (16/32-bit grayscale in [0, 1]).
+
+    The guard every file goes through (:func:`load_image`, the widget's upload): the header's size is checked
+    with :func:`inpaintkit.limits.check_image_size` *before* any pixel is decoded (empty, over
+    :data:`~inpaintkit.limits.MAX_PIXELS`, or more elongated than :data:`~inpaintkit.limits.MAX_ASPECT`), and
+    Pillow's decompression-bomb guard is reported the same way: as :class:`BadImageError` naming the limit.
+    Memory: at most ``MAX_PIXELS`` x 4 bytes (200 MB) for the decoded pixels. With ``size``, a JPEG is decoded
+    at a reduced scale (Pillow's ``Image.draft``: 1/2, 1/4 or 1/8, both sides still >= ``size``).
+    Conversions as described in :func:`load_image`.
+    """
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our lower limit is checked below
+            with Image.open(path) as img:
+                check_image_size(*img.size, what=str(path))
+                if size is not None and img.format == "JPEG":
+                    img.draft(img.mode, (size, size))   # DCT-domain downscale while decoding
+                img.load()                      # decode now: truncated files fail here
+                img = ImageOps.exif_transpose(img)
+                return _to_rgb_image(img)
+    except FileNotFoundError:
+        raise BadImageError(f"{path}: no such file.") from None
+    except ImageSizeError as e:
+        raise BadImageError(str(e)) from None
+    except Image.DecompressionBombError as e:
+        raise BadImageError(f"{path}: refused by Pillow's decompression-bomb guard ({e}); the kit decodes at "
+                            f"most {MAX_PIXELS / 1e6:.0f} Mpx (inpaintkit.limits.MAX_PIXELS).") from None
+    except (OSError, ValueError, SyntaxError) as e:   # UnidentifiedImageError is an OSError
+        raise BadImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from None
+
+
 def load_image(path, size: int | None = None) -> np.ndarray:
     """Read an image file as float32 (H, W, 3) RGB in [0, 1]; with ``size``, centre crop + resize to (size, size).
 
@@ -91,20 +125,15 @@ def load_image(path, size: int | None = None) -> np.ndarray:
     Resizing: centre crop to the largest square, then Pillow's LANCZOS (anti-aliased) to ``size``. An image
     whose shorter side is below ``size`` is **not upscaled**: BadImageError says so, and data sets skip and
     list it. ``size=None`` returns the full image, uncropped. Any unreadable, truncated or non-image file raises
-    BadImageError naming the path and the reason.
+    BadImageError naming the path and the reason; so does an image over the size limits of
+    :mod:`inpaintkit.limits`, checked from the header before decoding (see :func:`open_image`).
+    Memory: with ``size``, the decoded 8-bit pixels (<= 200 MB) plus the (size, size) result; without it, the
+    full image as float32 too (12 bytes a pixel).
     """
     path = Path(path)
     if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
         raise ValueError(f"load_image: size must be a positive int or None, got {size!r}.")
-    try:
-        with Image.open(path) as img:
-            img.load()                      # decode now: truncated files fail here
-            img = ImageOps.exif_transpose(img)
-            img = _to_rgb_image(img)
-    except FileNotFoundError:
-        raise BadImageError(f"{path}: no such file.") from None
-    except (OSError, ValueError, SyntaxError) as e:   # UnidentifiedImageError is an OSError
-        raise BadImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from None
+    img = open_image(path, size)
 
     if size is not None:
         w, h = img.size
@@ -189,12 +218,16 @@ def read_flist(path) -> list[Path]:
     path = Path(path)
     base = path.resolve().parent
     out = []
-    with open(path) as f:
-        for line in f:
-            line = line.strip()
-            if line and not line.startswith("#"):
-                p = Path(line).expanduser()
-                out.append(p if p.is_absolute() else base / p)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for line in f:
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    p = Path(line).expanduser()
+                    out.append(p if p.is_absolute() else base / p)
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not a text .flist (one image path per line): it holds binary data. Give "
+                         "an image folder, a .flist or a Places365 root.") from None
     return out
 
 
@@ -203,10 +236,29 @@ def write_flist(paths, out) -> Path:
     return atomic_write_text(out, "".join(f"{Path(p).resolve()}\n" for p in paths))
 
 
+def split_source(source, split: str) -> tuple[Path, str | None]:
+    """Where the ``split`` ("train", "val", "test") images of ``source`` are: ``(path, split or None)`` for
+    :func:`list_images`.
+
+    * the output folder of ``data_scripts/prepare_places2.py`` (it holds ``<split>.flist``): that flist;
+    * a Places365 root: the root with ``split``; for "test" without ``test_256/``, the ``val`` split;
+    * anything else (an image folder, a ``.flist``): itself, whatever the split.
+    """
+    source = Path(source).expanduser()
+    if source.is_dir() and (source / f"{split}.flist").is_file():
+        return source / f"{split}.flist", None
+    if is_places_root(source):
+        if split == "test" and not any((source / d).is_dir() for d in PLACES_IMAGE_DIRS["test"]):
+            return source, "val"
+        return source, split
+    return source, None
+
+
 def list_images(source, split: str | None = None) -> list[Path]:
     """The image paths named by ``source``:
 
     * a ``.flist`` / ``.txt`` file: one path per line (relative to the file's folder);
+    * one image file (extensions IMAGE_EXTENSIONS): that image alone;
     * a Places365 root (see PLACES_IMAGE_DIRS): the ``split`` ("train", "val", "test"; required);
     * any other folder: every image file below it (recursive; extensions IMAGE_EXTENSIONS), sorted.
 
@@ -218,7 +270,9 @@ def list_images(source, split: str | None = None) -> list[Path]:
             f"Image source {source} does not exist. Give an image folder, a .flist file (one path per line) "
             "or a Places365 root; or use the demo set (inpaintkit.data.demo_dataset)."
         )
-    if source.is_file():
+    if source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS:
+        paths = [source]
+    elif source.is_file():
         paths = read_flist(source)
     elif is_places_root(source):
         if split is None:

@@ -81,6 +81,53 @@ def test_load_image_bad_files(tmp_path):
         load_image(tmp_path / "full.jpg", 0)
 
 
+def png_header_only(path, width, height):
+    """A PNG whose header claims width x height (8-bit RGB) with a tiny IDAT: what a decompression bomb's
+    header looks like, without spending the memory to write one."""
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def test_load_image_refuses_huge_empty_and_elongated_images_from_the_header(tmp_path):
+    from inpaintkit.limits import MAX_PIXELS
+
+    # 200 Mpx: past Pillow's own bomb guard (2 x MAX_IMAGE_PIXELS), which raises DecompressionBombError
+    with pytest.raises(BadImageError, match="decompression-bomb guard.*50 Mpx"):
+        load_image(png_header_only(tmp_path / "bomb200.png", 20000, 10000), 64)
+    # 100 Mpx: under Pillow's error threshold, over ours; refused before a single pixel is decoded
+    with pytest.raises(BadImageError, match=r"10000x10000 = 100,000,000 px, over the limit of 50,000,000 px"):
+        load_image(png_header_only(tmp_path / "big100.png", 10000, 10000))
+    assert MAX_PIXELS == 50_000_000
+    with pytest.raises(BadImageError, match="aspect ratio of 200:1; the limit is 64:1"):
+        load_image(_save(tmp_path / "strip.png", _rgb(1, 200)))
+    with pytest.raises(BadImageError, match="strip.png"):
+        data.open_image(tmp_path / "strip.png")
+    # 64:1 is still an image
+    assert load_image(_save(tmp_path / "ok.png", _rgb(2, 128))).shape == (2, 128, 3)
+
+
+def test_load_image_decodes_large_jpegs_at_a_reduced_scale(tmp_path):
+    yy, xx = np.mgrid[0:1200, 0:1600]
+    smooth = np.stack([xx / 1600, yy / 1200, (xx + yy) / 2800], -1) * 255          # a smooth photo-like ramp
+    p = _save(tmp_path / "big.jpg", smooth.astype(np.uint8), quality=95)
+    with Image.open(p) as img:
+        img.draft(img.mode, (64, 64))
+        assert img.size == (200, 150)                     # 1/8 scale: both sides still >= 64
+    got = load_image(p, 64)
+    with Image.open(p) as img:                          # full decode, crop, resize: the slow reference
+        ref = np.asarray(img.convert("RGB").crop((200, 0, 1400, 1200)).resize((64, 64), Image.LANCZOS),
+                         np.float32) / 255
+    assert got.shape == (64, 64, 3) and np.abs(got - ref).mean() < 0.01
+
+
 # ------------------------------------------------------------------------------------- image lists
 
 def test_list_images_folder_and_flist(tmp_path):
@@ -99,6 +146,14 @@ def test_list_images_folder_and_flist(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="no image files"):
         list_images(tmp_path / "empty")
+
+
+def test_one_image_file_is_a_list_of_one_and_a_binary_file_is_no_flist(tmp_path):
+    photo = _save(tmp_path / "photo.png", _rgb(40, 40))
+    assert list_images(photo) == [photo]
+    (tmp_path / "weights.bin").write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ValueError, match="weights.bin is not a text .flist"):
+        list_images(tmp_path / "weights.bin")
 
 
 def make_fake_places(root, n_train_per_class=2, n_val=3, n_test=2, file_lists=True, size=40):
