@@ -161,7 +161,7 @@ _PROFILES = {
         gs_channels=64, gi_channels=64, d_channels=64,
         batch_size=6, stage1_steps=300, stage2_steps=300,
         log_every=20, sample_every=100, checkpoint_every=100,
-        eval_images=100, ablation_steps=50, ablation_seeds=(0,),
+        eval_images=25, ablation_steps=50, ablation_seeds=(0,),
         needs_real_data=True, vgg="imagenet",
     ),
 }

@@ -149,17 +149,15 @@ def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
 # ---------------------------------------------------------------------------------------------- images
 
 def resolve_data(data, size: int, stride: int | None) -> tuple[list[Path], str]:
-    """The test image paths and a description: the demo test split (``data=None``) or a folder / flist / Places."""
-    from .data import demo_patch_size, ensure_demo_dataset, is_places_root, list_images
+    """The test image paths and a description: the demo test split (``data=None``) or a folder / flist / Places
+    root (its test split, else val) / prepare_places2.py's output folder (its test.flist)."""
+    from .data import demo_patch_size, ensure_demo_dataset, list_images, split_source
 
     if data is None:
         folder = ensure_demo_dataset(patch_size=demo_patch_size(size), stride=stride)
         return list_images(folder / "test.flist"), f"demo test split ({folder / 'test.flist'})"
-    data = Path(data).expanduser()
-    split = None
-    if is_places_root(data):
-        split = "test" if any((data / d).is_dir() for d in ("test_256", "test_large")) else "val"
-    return list_images(data, split), f"{data}" + (f" (Places365 {split} split)" if split else "")
+    source, split = split_source(data, "test")
+    return list_images(source, split), f"{source}" + (f" (Places365 {split} split)" if split else "")
 
 
 def evenly_spaced(n: int, k: int) -> list[int]:
@@ -275,6 +273,15 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}: choose one of {PROTOCOLS}.")
     prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    if data is None and prof.needs_real_data:
+        raise ValueError(f"The {prof.name} profile is evaluated on Places2, not on the demo photographs: prepare it "
+                         "with `python data_scripts/prepare_places2.py --root /data/places365 --out data/places2` "
+                         "and pass data='data/places2' (--data).")
+    if weights == "demo" and prof.needs_real_data:
+        raise ValueError(f"The {prof.name} profile evaluates the run's own generators (weights='run'), never the "
+                         "shipped 64-px demo weights.")
+    if weights == "auto" and prof.needs_real_data:
+        weights = "run"
     per_bucket = int(per_bucket if per_bucket is not None else prof.eval_images)
     if per_bucket < 1:
         raise ValueError(f"per_bucket must be >= 1, got {per_bucket}.")

@@ -215,9 +215,14 @@ class VGGFeatures(nn.Module):
         if source in ("auto", "imagenet"):
             ok, why = imagenet_vgg19_status()
             if not ok and source == "imagenet":
+                from torchvision.models import VGG19_Weights
+
                 raise FileNotFoundError(
-                    f"ImageNet VGG19 weights unavailable ({why}). Copy {IMAGENET_VGG19_FILE} into "
-                    f"{Path(torch.hub.get_dir()) / 'checkpoints'}, or use source='hed' (or 'auto')."
+                    f"ImageNet VGG19 weights unavailable ({why}). Eq. 14's perceptual and style terms (and the full "
+                    f"profile) need torchvision's VGG19: put {IMAGENET_VGG19_FILE} (from "
+                    f"{VGG19_Weights.IMAGENET1K_V1.url}) into {Path(torch.hub.get_dir()) / 'checkpoints'}, or choose "
+                    "HED's VGG16 explicitly with --vgg hed (vgg='hed'; recorded in config.json and the report as a "
+                    "departure from the paper)."
                 )
         if source == "imagenet" or (source == "auto" and ok):
             self._setup(_imagenet_backbone(), _imagenet_normalize, VGG19_PERCEPTUAL, VGG19_STYLE, "imagenet")

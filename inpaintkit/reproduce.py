@@ -1,11 +1,15 @@
 """Run the whole course headless: every ``notebooks/NN_*.ipynb`` in order, through papermill.
 
     python -m inpaintkit.reproduce --profile quick --run-dir runs/quick
-    python -m inpaintkit.reproduce --profile full --run-dir runs/full --device cuda
+    python -m inpaintkit.reproduce --profile full --run-dir runs/full --device cuda \
+        --data data/places2 --masks data/liu_masks
     python -m inpaintkit.reproduce --profile smoke --only 02,03
 
 Each notebook gets the parameters ``profile``, ``run_dir`` and ``device`` (its cell tagged
-``parameters``), runs with its working directory set to ``notebooks/`` (papermill's ``cwd=``, as
+``parameters``), and, when given, ``data`` (training images: an image folder, .flist, Places365 root or
+``data_scripts/prepare_places2.py``'s output folder), ``test_data`` (default: ``data``'s test split),
+``masks`` (a mask folder, e.g. Liu et al.'s, for training and testing) and ``vgg`` (the VGG of Eq. 14). The
+full and gpu profiles refuse to start without ``data``. Each notebook runs with its working directory set to ``notebooks/`` (papermill's ``cwd=``, as
 JupyterLab does) and is written, executed, to ``<run_dir>/notebooks/``. The run stops at the
 first failing notebook: papermill's ``PapermillExecutionError`` names the cell and its error,
 and the executed copy up to that cell stays in the run directory. At the end ``report.md`` and
@@ -24,7 +28,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import PROFILES, default_run_dir, repo_root
+from .config import PROFILES, default_run_dir, get_profile, repo_root
 from .files import atomic_write_text
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
@@ -110,6 +114,7 @@ def write_report(run_dir: Path, profile: str, results: list[NotebookResult]) -> 
     table = run_dir / "table1.md"
     if table.exists():
         text = table.read_text()
+        lines += [""] + experiment_lines(run_dir)
         lines += [""] + ([] if text.lstrip().startswith("#") else ["## Table 1", ""]) + [text]
     path = run_dir / "report.md"
     _atomic_write(path, "\n".join(lines) + "\n")
@@ -119,22 +124,74 @@ def write_report(run_dir: Path, profile: str, results: list[NotebookResult]) -> 
 _atomic_write = atomic_write_text
 
 
+def experiment_lines(run_dir: Path) -> list[str]:
+    """What the trained stages were trained on, from their config.json: data, masks, batch and the VGG of
+    Eq. 14, with a departure from the paper's ImageNet VGG19 said in bold (shown beside Table 1)."""
+    lines = ["## How this run's generators were trained", ""]
+    found = False
+    for stage in (1, 2):
+        f = Path(run_dir) / f"stage{stage}" / "config.json"
+        if not f.is_file():
+            continue
+        found = True
+        c = json.loads(f.read_text())
+        batch = c.get("batch_size_total", c.get("profile", {}).get("batch_size"))
+        desc = (f"- stage {stage}: data {c.get('data') or 'demo photographs'}; masks {c.get('masks', 'not recorded')}; "
+                f"batch {batch} per step over {c.get('world_size', 1)} process(es); {c.get('precision', '?')} on {c.get('device')}")
+        if stage == 2:
+            vgg = c.get("vgg_source") or "not recorded"
+            desc += f"; VGG of Eq. 14: {vgg}"
+            if not vgg.startswith("imagenet"):
+                desc += " -- **a departure from the paper's ImageNet VGG19**"
+        lines.append(desc)
+    return lines if found else []
+
+
+def data_parameters(profile: str, data=None, test_data=None, masks=None, vgg: str | None = None) -> dict:
+    """The data parameters every notebook gets (absolute paths; only those given); checks them first.
+
+    A profile with ``needs_real_data`` (full, gpu) without ``data`` is an error naming prepare_places2.py.
+    """
+    prof = get_profile(profile)
+    if data is None and prof.needs_real_data:
+        raise ValueError(
+            f"The {profile} profile reproduces the paper on Places2 and will not train on the demo photographs. "
+            "Prepare the data set with `python data_scripts/prepare_places2.py --root /data/places365 --out "
+            "data/places2`, then pass --data data/places2 (and Liu et al.'s masks with --masks DIR).")
+    params = {}
+    for name, value in (("data", data), ("test_data", test_data), ("masks", masks)):
+        if value is not None:
+            path = Path(value).expanduser().resolve()
+            if not path.exists():
+                raise FileNotFoundError(f"--{name.replace('_', '-')} {value}: no such file or folder.")
+            params[name] = str(path)
+    if vgg is not None:
+        if vgg not in ("auto", "imagenet", "hed"):
+            raise ValueError(f"--vgg {vgg!r}: choose auto, imagenet or hed.")
+        params["vgg"] = vgg
+    return params
+
+
 def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device: str = "auto",
               only: list[str] | None = None, notebook_dir: str | Path | None = None,
-              echo=print) -> list[NotebookResult]:
-    """Run the notebooks in order; stop at (and re-raise) the first failure after writing the report."""
+              echo=print, data=None, test_data=None, masks=None, vgg: str | None = None) -> list[NotebookResult]:
+    """Run the notebooks in order; stop at (and re-raise) the first failure after writing the report.
+
+    ``data``, ``test_data``, ``masks``, ``vgg``: passed to every notebook (see the module docstring)."""
     import papermill as pm
 
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
+    extra = data_parameters(profile, data, test_data, masks, vgg)
     run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
     notebooks = find_notebooks(notebook_dir, only)
-    echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}")
+    echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}"
+         + "".join(f", {k}={v}" for k, v in extra.items()))
     results: list[NotebookResult] = []
     for nb in notebooks:
         t0 = time.perf_counter()
         try:
-            res = run_notebook(nb, run_dir, profile, device)
+            res = run_notebook(nb, run_dir, profile, device, extra_parameters=extra)
         except pm.PapermillExecutionError as e:
             out = run_dir / "notebooks" / nb.name
             err = f"cell {e.cell_index} (execution count {e.exec_count}): {e.ename}: {e.evalue}"
@@ -158,11 +215,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 02,03")
     ap.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the checkout's notebooks/)")
+    ap.add_argument("--data", default=None, help="training images: prepare_places2.py's output folder, a Places365 "
+                                                 "root, an image folder or .flist (default: the demo set; "
+                                                 "required by the full and gpu profiles)")
+    ap.add_argument("--test-data", default=None, help="test images (default: --data's test split)")
+    ap.add_argument("--masks", default=None, help="mask folder, e.g. Liu et al.'s irregular masks, for training "
+                                                  "and Table 1 (default: generated strokes / our seeded test set)")
+    ap.add_argument("--vgg", default=None, choices=("auto", "imagenet", "hed"),
+                    help="VGG of Eq. 14 (default: the profile's; full: imagenet). hed is a departure, "
+                         "recorded in config.json and the report")
     args = ap.parse_args(argv)
     import papermill as pm
 
     try:
-        reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks)
+        reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks,
+                  data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg)
     except pm.PapermillExecutionError as e:
         print(e, file=sys.stderr)          # papermill's message names the cell and shows its traceback
         return 1

@@ -33,12 +33,14 @@ from tqdm.auto import tqdm
 
 from inpaintkit.config import resolve_device
 from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
+from inpaintkit.limits import check_image_size
 from .files import atomic_path, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
 METHODS = ("hed", "canny")
 CANNY_SIGMA = 2.0  # EdgeConnect's default
+HED_MAX_SIDE = 512  # HED's working size never exceeds this long side (bounded memory; see hed_sketch)
 
 
 @dataclass(frozen=True)
@@ -47,7 +49,8 @@ class SketchSpec:
     soft) and ``thin`` (thin the binary map to 1 px); ``canny_sigma`` for Canny (EdgeConnect: 2);
     ``hed_min_side``: images whose short side is smaller are upsampled (bilinear) to it for HED and the
     probability map is averaged back down. HED was trained on ~400 px photographs: run on a 64 px
-    image its side outputs are blurred blobs; at 128 px and back down the outlines are clean.
+    image its side outputs are blurred blobs; at 128 px and back down the outlines are clean. The long side
+    of HED's working size never exceeds :data:`HED_MAX_SIDE` (see :func:`hed_sketch`).
     """
 
     method: str = "hed"
@@ -105,22 +108,42 @@ def canny_sketch(rgb: np.ndarray, sigma: float = CANNY_SIGMA) -> np.ndarray:
     return canny(gray, sigma=sigma).astype(np.float32)
 
 
+def hed_scale(h: int, w: int, spec: SketchSpec = SketchSpec()) -> float:
+    """The factor HED's working size is the image's: short side up to ``spec.hed_min_side``, but the long side
+    never above :data:`HED_MAX_SIDE` (large images are shrunk to it). 1 when the image fits as it is."""
+    up = spec.hed_min_side / min(h, w)
+    cap = HED_MAX_SIDE / max(h, w)
+    return min(max(up, 1.0), cap)
+
+
 @torch.no_grad()
 def hed_sketch(rgb: torch.Tensor, hed: HED, spec: SketchSpec = SketchSpec()) -> torch.Tensor:
     """HED sketches of RGB images (N, 3, H, W) in [0, 1] -> (N, 1, H, W) float32: {0, 1}, or soft if
-    ``spec.threshold`` is None. On CUDA it runs under bf16 autocast (the caller picks channels_last)."""
+    ``spec.threshold`` is None. On CUDA it runs under bf16 autocast (the caller picks channels_last).
+
+    HED runs at a bounded working size (:func:`hed_scale`): the short side is upsampled to
+    ``spec.hed_min_side`` and the map averaged back down, but the long side is at most :data:`HED_MAX_SIDE`
+    px, so one image costs HED at most ~512 x 512 px (about 0.3 GB on the CPU); a larger image is shrunk
+    (area) to it and the edge map resized back (bilinear) before thresholding. Empty images and those
+    beyond :data:`inpaintkit.limits.MAX_ASPECT` are refused with a ValueError.
+    """
     if spec.method != "hed":
         raise ValueError(f"hed_sketch got SketchSpec(method={spec.method!r}); use sketch_image or canny_sketch.")
     h, w = rgb.shape[-2:]
-    up = spec.hed_min_side / min(h, w)
+    check_image_size(w, h, "hed_sketch's image")
+    scale = hed_scale(h, w, spec)
     x = rgb
-    if up > 1:
-        size = (round(h * up), round(w * up))
+    size = (max(1, round(h * scale)), max(1, round(w * scale)))                  # HED's working size (h', w')
+    if scale > 1:
         x = torch.nn.functional.interpolate(rgb, size=size, mode="bilinear", align_corners=False)  # (N, 3, h', w')
+    elif scale < 1:
+        x = torch.nn.functional.interpolate(rgb, size=size, mode="area")  # anti-aliased shrink: (N, 3, h', w')
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=rgb.is_cuda):
         prob = hed(x).float()  # (N, 1, h', w')
-    if up > 1:
+    if scale > 1:
         prob = torch.nn.functional.interpolate(prob, size=(h, w), mode="area")  # (N, 1, H, W)
+    elif scale < 1:
+        prob = torch.nn.functional.interpolate(prob, size=(h, w), mode="bilinear", align_corners=False)
     if spec.threshold is None:
         return prob
     return binarize(prob, spec.threshold, spec.thin)
@@ -132,6 +155,7 @@ def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
         rgb = np.stack([rgb] * 3, axis=-1)  # gray -> (H, W, 3)
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ValueError(f"Expected an RGB image HxWx3 (or HxW gray); got shape {rgb.shape}. Drop alpha first.")
+    check_image_size(rgb.shape[1], rgb.shape[0])
     if rgb.dtype == np.uint8:
         return rgb.astype(np.float32) / 255.0
     rgb = rgb.astype(np.float32)

@@ -67,7 +67,7 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import losses, networks
-from .config import Profile, get_profile, resolve_device
+from .config import PROFILES, Profile, get_profile, resolve_device
 from .files import atomic_path, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
@@ -114,21 +114,34 @@ def build_discriminator(stage: int, profile: Profile) -> networks.PatchDiscrimin
 # ---------------------------------------------------------------------------------------------- data
 
 def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, device="cpu",
-                  progress: bool = True) -> Dataset:
-    """``None`` -> the demo set's train split; a path -> :class:`~inpaintkit.data.InpaintingDataset`;
-    a Dataset -> itself. ``sketch``: "hed" or "canny" for the sketches of the first two."""
+                  progress: bool = True, masks=None, split: str = "train") -> Dataset:
+    """``None`` -> the demo set's ``split``; a path -> :class:`~inpaintkit.data.InpaintingDataset` of its
+    ``split`` images (:func:`~inpaintkit.data.split_source`; masks fixed per item unless "train"); a Dataset -> itself. ``sketch``: "hed" or "canny"
+    for the sketches of the first two. ``masks``: a mask folder (Liu et al.'s) for the training masks of the
+    first two, default generated strokes. A profile with ``needs_real_data`` (full, gpu) refuses the demo set."""
     if isinstance(data, Dataset):
+        if masks is not None:
+            raise ValueError("masks= applies to a data set built here from a path; give your Dataset its own masks.")
         return data
-    from .data import InpaintingDataset, demo_dataset
+    from .data import InpaintingDataset, demo_dataset, split_source
 
     spec = profile.sketch_spec(sketch)
+    mask_source = "generate" if masks is None else masks
     if data is None:
-        return demo_dataset("train", profile.image_size, stride=profile.demo_patch_stride, sketch=spec,
-                            seed=seed, device=device, progress=progress)
+        if profile.needs_real_data:
+            raise ValueError(
+                f"The {profile.name} profile trains on Places2, not on the demo photographs: prepare it with "
+                "`python data_scripts/prepare_places2.py --root /data/places365 --out data/places2`, then pass "
+                "--data data/places2 (or the Places365 root).")
+        return demo_dataset(split, profile.image_size, stride=profile.demo_patch_stride, sketch=spec,
+                            seed=seed, device=device, progress=progress, masks=mask_source)
     if not Path(data).exists():
         raise FileNotFoundError(f"--data {data}: no such folder or .flist file. Give an image folder, an "
-                                ".flist file or a Places365 root, or leave it out for the demo set.")
-    return InpaintingDataset(data, profile.image_size, sketch=spec, seed=seed, device=device, progress=progress)
+                                ".flist file, a Places365 root or the output folder of "
+                                "data_scripts/prepare_places2.py, or leave it out for the demo set.")
+    source, places_split = split_source(data, split)
+    return InpaintingDataset(source, profile.image_size, sketch=spec, seed=seed, device=device, progress=progress,
+                             split=places_split, masks=mask_source, deterministic_masks=split != "train")
 
 
 class _Scheduled(Dataset):
@@ -271,6 +284,11 @@ class Trainer:
     ``resume``: continue from ``checkpoint.pt`` if there is one. ``overwrite``: start over even if there is.
     ``vgg`` (stage 2): a :class:`~inpaintkit.losses.VGGFeatures` or its ``source`` ("auto", "imagenet", "hed").
     ``sketch``: "hed" or "canny", for the sketches of a data set built here from None or a path.
+    ``masks``: a mask folder (Liu et al.'s irregular masks) for the training masks of such a data set.
+    ``precision``: "auto" (bf16 autocast on CUDA, float32 on the CPU), "bf16" (also on the CPU: how the tests
+    catch an op that CUDA's autocast refuses) or "fp32". ``vgg="auto"`` is the profile's ``vgg``.
+    Batch: ``profile.batch_size`` images per optimiser step over all processes, ``batch_size / world_size``
+    per process (config.json records both).
 
     On CUDA: bf16 autocast and channels_last. On the CPU: float32 and deterministic algorithms during
     :meth:`fit`. Under torchrun: DistributedDataParallel for G and D, one shard of the data per process,
@@ -280,7 +298,7 @@ class Trainer:
     def __init__(self, stage: int, profile: Profile | str, run_dir, device="auto", data=None, block: str = "cfs",
                  seed: int | None = None, sketch_from_generator=None, compile: bool = False, progress: bool = True,
                  steps: int | None = None, resume: bool = False, overwrite: bool = False, vgg="auto",
-                 sketch: str = "hed"):
+                 sketch: str = "hed", masks=None, precision: str = "auto"):
         _check_stage(stage)
         self.stage = stage
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
@@ -303,7 +321,17 @@ class Trainer:
         self.world_size = dist.get_world_size() if self.distributed else 1
         self.is_main = self.rank == 0
         cuda = self.device.type == "cuda"
-        self.autocast = (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if cuda else contextlib.nullcontext
+        if precision not in ("auto", "bf16", "fp32"):
+            raise ValueError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on the CPU), 'bf16' or 'fp32'.")
+        self.precision = ("bf16" if cuda else "fp32") if precision == "auto" else precision
+        dev_type = self.device.type
+        self.autocast = ((lambda: torch.autocast(dev_type, dtype=torch.bfloat16)) if self.precision == "bf16"
+                         else contextlib.nullcontext)
+        if p.batch_size % self.world_size:
+            raise ValueError(f"batch_size={p.batch_size} is the batch over all {self.world_size} processes and must "
+                             f"divide evenly: use a number of processes that divides {p.batch_size} "
+                             "(the paper's 6: 1, 2, 3 or 6 GPUs), or a profile with another batch_size.")
+        self.batch_per_process = p.batch_size // self.world_size
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
 
         # networks and optimisers (same seed on every rank: identical initial weights)
@@ -318,12 +346,13 @@ class Trainer:
         self.vgg = None
         self.sketch_generator = None
         self.sketch_from = None
+        self.vgg_requested = p.vgg if vgg == "auto" else (vgg if isinstance(vgg, str) else "module")
         if stage == 2:
             if isinstance(vgg, nn.Module):
                 self.vgg = vgg
             else:
                 with self._rank0_first():                   # rank 0 fetches/converts weights once
-                    self.vgg = losses.VGGFeatures(source=vgg)
+                    self.vgg = losses.VGGFeatures(source=self.vgg_requested)
             self.vgg = self.vgg.to(self.device, memory_format=self.memory_format)
             if sketch_from_generator is not None:
                 if isinstance(sketch_from_generator, nn.Module):
@@ -365,9 +394,10 @@ class Trainer:
         # data (rank 0 first: it fills the sketch cache the others then read)
         with self._rank0_first():
             dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
-                                    progress=progress and self.is_main)
+                                    progress=progress and self.is_main, masks=masks)
         self.dataset = _Scheduled(dataset, self.seed)
         self.data_description = data if data is None or isinstance(data, (str, os.PathLike)) else type(data).__name__
+        self.masks_description = "generated strokes (inpaintkit.masks.irregular_mask)" if masks is None else str(masks)
         n = min(SAMPLE_COUNT, len(self.dataset))
         fixed = [self.dataset[(0, i, i)] for i in range(n)]
         self._sample_batch = torch.utils.data.default_collate(fixed)
@@ -474,7 +504,7 @@ class Trainer:
     def _loader(self) -> DataLoader:
         sampler = DistributedSampler(self.dataset, num_replicas=self.world_size, rank=self.rank,
                                      shuffle=True, seed=self.seed, drop_last=True)
-        batches = _StepBatches(sampler, self.profile.batch_size, self.rank, self.step)
+        batches = _StepBatches(sampler, self.batch_per_process, self.rank, self.step)
         workers = self.profile.num_workers
         return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers, worker_init_fn=_worker_init,
                           generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.step),
@@ -584,7 +614,10 @@ class Trainer:
     def _write_config(self) -> None:
         cfg = {**self._meta(), "device": str(self.device), "world_size": self.world_size,
                "data": None if self.data_description is None else str(self.data_description),
-               "sketch_from_generator": self.sketch_from, "torch": torch.__version__}
+               "sketch_from_generator": self.sketch_from, "torch": torch.__version__,
+               "masks": self.masks_description, "precision": self.precision, "vgg_requested": self.vgg_requested,
+               "batch_size_total": self.profile.batch_size, "batch_size_per_process": self.batch_per_process,
+               "batch_semantics": "profile batch_size = images per optimiser step over all processes"}
         cfg.pop("step")
         _atomic_write_text(self.stage_dir / CONFIG_JSON, json.dumps(cfg, indent=2) + "\n")
 
@@ -719,7 +752,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", type=int, choices=(1, 2), required=True, help="1: sketch generator Gs, 2: image generator Gi")
-    ap.add_argument("--profile", default="quick", choices=("smoke", "quick", "full"))
+    ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--run-dir", required=True, help="files go to RUN_DIR/stage{1,2}/")
     ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo set)")
     ap.add_argument("--sketch", default="hed", choices=("hed", "canny"), help="sketches of --data (default hed)")
@@ -731,7 +764,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="train to exactly this many steps instead of the profile's (e.g. longer demo weights)")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
-    ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"), help="VGG of the stage-2 losses")
+    ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
+                    help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
+                         "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json)")
+    ap.add_argument("--masks", default=None, help="mask folder for the training masks, e.g. Liu et al.'s irregular "
+                                                  "mask set (default: generated strokes)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                    help="auto: bf16 autocast on CUDA, float32 on the CPU")
     ap.add_argument("--compile", action="store_true", help="torch.compile the networks")
     ap.add_argument("--seed", type=int, default=None, help="default: the profile's seed")
     ap.add_argument("--no-progress", action="store_true")
@@ -753,7 +792,7 @@ def main(argv=None) -> int:
         trainer = Trainer(args.stage, profile, args.run_dir, device=args.device, data=args.data, block=args.block,
                           seed=args.seed, sketch_from_generator=args.sketch_from, compile=args.compile,
                           progress=not args.no_progress, steps=steps, resume=args.resume, overwrite=args.overwrite,
-                          vgg=args.vgg, sketch=args.sketch)
+                          vgg=args.vgg, sketch=args.sketch, masks=args.masks, precision=args.precision)
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)

@@ -126,6 +126,32 @@ def test_hed_sketch_binary_and_soft(rand_hed):
         hed_sketch(x, rand_hed, SketchSpec(method="canny"))
 
 
+def test_hed_runs_at_a_bounded_working_size_and_refuses_empty_or_strip_images(rand_hed):
+    from inpaintkit.sketches import HED_MAX_SIDE, hed_scale
+
+    assert HED_MAX_SIDE == 512
+    assert hed_scale(64, 64) == 2.0 and hed_scale(256, 256) == 1.0
+    assert hed_scale(7, 400) == 512 / 400              # upscaling stops where the long side reaches 512
+    assert hed_scale(5000, 5000) == 512 / 5000          # large images are shrunk to 512
+    seen = []
+    hook = rand_hed.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[-2:])))
+    try:
+        strip = hed_sketch(torch.rand(1, 3, 7, 400), rand_hed, SketchSpec(threshold=None))
+        big = hed_sketch(torch.rand(1, 3, 1500, 900), rand_hed, SketchSpec(threshold=None))
+    finally:
+        hook.remove()
+    # 7 x 400 used to go to HED as 128 x 7314 (and 1 x 400 as 128 x 51200: gigabytes); now 9 x 512
+    assert seen == [(9, 512), (512, 307)]
+    assert strip.shape == (1, 1, 7, 400) and big.shape == (1, 1, 1500, 900)
+    assert 0 <= float(big.min()) and float(big.max()) <= 1
+    with pytest.raises(ValueError, match="0x0 px: it has no pixels"):
+        hed_sketch(torch.rand(1, 3, 0, 0), rand_hed)
+    with pytest.raises(ValueError, match="aspect ratio of 200:1; the limit is 64:1"):
+        sketch_image(np.zeros((1, 200, 3), np.uint8), SketchSpec(), hed=rand_hed)
+    with pytest.raises(ValueError, match="aspect ratio of 400:1"):
+        sketch_image(np.zeros((400, 1, 3), np.uint8), SketchSpec(method="canny"))
+
+
 def test_sketch_image_input_types(rand_hed):
     img = data.coffee()[:40, :50]
     a = sketch_image(img, SketchSpec(threshold=None), hed=rand_hed)
