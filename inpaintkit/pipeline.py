@@ -11,7 +11,10 @@ masked afterwards, never the other way round: HED draws thick outlines along a h
 otherwise (docs/paper_reading.md, "Sketches").
 
 :class:`Inpainter` accepts a numpy image (HxWx3 uint8, or float in [0, 1]; RGBA is composited on
-white and grayscale repeated to RGB) or a tensor (3, H, W) / (N, 3, H, W) of any size: it pads to a
+white and grayscale repeated to RGB) or a tensor (3, H, W) / (N, 3, H, W) of any size up to
+:data:`inpaintkit.limits.INPAINT_MAX_PIXELS` (2048 x 2048) per image and aspect ratio
+:data:`~inpaintkit.limits.MAX_ASPECT` (64:1); larger, empty or more elongated images are refused with a
+ValueError naming the limit (shrink them first, e.g. ``inpaintkit.widgets.fit_image``). It pads to a
 multiple of 16 (reflect) and crops back. It loads its generators from a training run
 (:meth:`Inpainter.from_run`) or the shipped demo weights (:meth:`Inpainter.from_pretrained`, which
 describe themselves through :class:`WeightsInfo`, as torchvision's weights objects do).
@@ -35,6 +38,7 @@ from .config import Profile, resolve_device
 from .metrics import rgb_to_gray
 from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
                        image_generator, sketch_generator)
+from .limits import INPAINT_MAX_PIXELS, check_image_size
 from .sketches import SketchSpec, canny_sketch, hed_sketch
 from .files import atomic_path, atomic_write_text
 
@@ -201,6 +205,7 @@ def _image_to_tensor(image) -> tuple[torch.Tensor, _Layout]:
         if image.dim() not in (3, 4) or image.shape[-3] != 3:
             raise ValueError(f"A tensor image must be (3, H, W) or (N, 3, H, W) RGB; got shape {tuple(image.shape)}. "
                              "Convert grayscale with x.expand(3, -1, -1) and drop an alpha channel first.")
+        check_image_size(image.shape[-1], image.shape[-2], "image", INPAINT_MAX_PIXELS)
         x = image if batched else image[None]
         layout = _Layout("tensor", batched, image, image.dtype, image.device)
         x = _to_unit_float(x.detach().cpu(), "image")
@@ -214,6 +219,7 @@ def _image_to_tensor(image) -> tuple[torch.Tensor, _Layout]:
         a = np.repeat(a[..., None], 3, axis=-1)          # (H, W, 3)
     if a.ndim != 3 or a.shape[-1] not in (3, 4):
         raise ValueError(f"A numpy image must be HxWx3 (RGB), HxWx4 (RGBA) or HxW (gray); got shape {image.shape}.")
+    check_image_size(a.shape[1], a.shape[0], "image", INPAINT_MAX_PIXELS)
     x = _to_unit_float(torch.from_numpy(np.ascontiguousarray(a)), "image")  # (H, W, C) in [0, 1]
     if x.shape[-1] == 4:                                 # RGBA -> RGB on white, as data.load_image does
         rgb, alpha = x[..., :3], x[..., 3:]

@@ -26,7 +26,10 @@ Sizes: the image the widget works on has its long side <= ``max_side`` (default:
 ``work_size`` when it has one, else :data:`MAX_SIDE` = 256 px, the paper's training size); larger images are
 shrunk (Pillow LANCZOS, aspect ratio kept, never upscaled) and :attr:`InpaintWidget.full_result` scales the
 result back to the original size, keeping the original's known pixels. A file that is not an image gives a
-message inside the widget, not a traceback.
+message inside the widget, not a traceback; so does one over :data:`inpaintkit.limits.MAX_PIXELS` (read from
+its header, before decoding), or one so elongated that its working image would be under :data:`MIN_SIDE`
+px on its short side. Memory: the original as uint8 (<= 150 MB) and the working image; the networks only
+ever see the working size.
 
 Any object with ``__call__(image, mask)``, ``complete(image, sketch, mask)`` (both returning something with
 ``.image``, ``.sketch`` and ``.seconds``) works as the inpainter: :class:`inpaintkit.pipeline.Inpainter`, or
@@ -45,7 +48,8 @@ import numpy as np
 from PIL import Image
 from skimage.draw import disk, polygon
 
-from inpaintkit.data import BadImageError, load_image
+from inpaintkit.data import BadImageError, open_image
+from inpaintkit.limits import check_image_size
 
 log = logging.getLogger(__name__)
 
@@ -115,6 +119,7 @@ def as_uint8_rgb(image) -> np.ndarray:
         a = np.round(a[..., :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
     if min(a.shape[:2]) < MIN_SIDE:
         raise ValueError(f"image is {a.shape[1]}x{a.shape[0]} px; give at least {MIN_SIDE} px on each side.")
+    check_image_size(a.shape[1], a.shape[0])
     return np.ascontiguousarray(a)
 
 
@@ -164,20 +169,25 @@ def example_image(name: str = EXAMPLES[0]) -> np.ndarray:
 def decode_image(data: bytes, name: str = "upload") -> np.ndarray:
     """Bytes of an image file -> uint8 (H, W, 3), with :func:`inpaintkit.data.load_image`'s conversions.
 
-    Raises :class:`inpaintkit.data.BadImageError` naming ``name`` when the bytes are not an image.
+    Raises :class:`inpaintkit.data.BadImageError` naming ``name`` when the bytes are not an image, or when the
+    header says it is over :data:`inpaintkit.limits.MAX_PIXELS` or :data:`~inpaintkit.limits.MAX_ASPECT`
+    (checked before decoding: :func:`inpaintkit.data.open_image`). Memory: the decoded 8-bit pixels, at most
+    ``MAX_PIXELS`` x 4 bytes (200 MB), never a float copy.
     """
-    # load_image reads paths; a temporary file lets uploads share its conversions (EXIF, alpha, 16 bit).
+    # open_image reads paths; a temporary file lets uploads share its guard and conversions (EXIF, alpha, 16 bit).
     fd, tmp = tempfile.mkstemp(suffix=os.path.splitext(name)[1] or ".img")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(bytes(data))
         try:
-            rgb = load_image(tmp)
+            img = open_image(tmp)
         except BadImageError as e:
             raise BadImageError(str(e).replace(tmp, name)) from None
     finally:
         os.unlink(tmp)
-    return as_uint8_rgb(np.round(rgb * 255).astype(np.uint8))
+    if img.mode == "F":                                   # 16/32-bit grayscale in [0, 1]
+        return as_uint8_rgb(np.round(np.asarray(img) * 255).astype(np.uint8))
+    return as_uint8_rgb(np.asarray(img))
 
 
 def render_mask_view(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -327,8 +337,14 @@ class InpaintWidget:
     # ------------------------------------------------------------------ image
     def set_image(self, image) -> None:
         """Show a new image (array, uint8 or float [0, 1]); shrinks it to the working size, resets everything."""
-        self.original = as_uint8_rgb(image)
-        self.image = fit_image(self.original, self.max_side)
+        original = as_uint8_rgb(image)
+        work = fit_image(original, self.max_side)
+        if min(work.shape[:2]) < MIN_SIDE:
+            raise ValueError(
+                f"image is {original.shape[1]}x{original.shape[0]} px: shrunk to the working size {self.max_side} "
+                f"px it would be {work.shape[1]}x{work.shape[0]}, under {MIN_SIDE} px on its short side. Crop it to "
+                f"an aspect ratio of at most {self.max_side // MIN_SIDE}:1.")
+        self.original, self.image = original, work
         h, w = self.image.shape[:2]
         self.mask = np.ones((h, w), np.uint8)
         self._full_sketch = None          # the image's sketch: made on the first run, reused for every mask
@@ -348,11 +364,10 @@ class InpaintWidget:
     def load_bytes(self, data: bytes, name: str = "upload") -> bool:
         """Load an uploaded file's bytes. Not an image: a message in the widget, False; else True."""
         try:
-            image = decode_image(data, name)
+            self.set_image(decode_image(data, name))
         except (BadImageError, ValueError) as e:
             self._say(f"Could not use {name!r}: {e} Upload a PNG or JPEG photo.", error=True)
             return False
-        self.set_image(image)
         return True
 
     # ------------------------------------------------------------------ drawing

@@ -191,6 +191,20 @@ def test_bad_inputs_raise_clear_errors(inp, image, mask, match):
         inp(image, mask)
 
 
+def test_empty_elongated_and_oversized_images_are_refused_naming_the_limit(inp):
+    from inpaintkit.limits import INPAINT_MAX_PIXELS
+
+    assert INPAINT_MAX_PIXELS == 2048 * 2048
+    with pytest.raises(ValueError, match="0x0 px: it has no pixels"):
+        inp(np.zeros((0, 0, 3), np.uint8), np.ones((0, 0), np.uint8))
+    with pytest.raises(ValueError, match="aspect ratio of 200:1; the limit is 64:1"):
+        inp(np.zeros((1, 200, 3), np.uint8), np.ones((1, 200), np.uint8))
+    with pytest.raises(ValueError, match="2049x2048 = 4,196,352 px, over the limit of 4,194,304 px"):
+        inp.sketch(torch.zeros(3, 2048, 2049, dtype=torch.uint8))      # refused before any float copy
+    out = inp(photo(2, 128), hole_mask(2, 128, (0, 1, 60, 70)))         # 64:1 still runs
+    assert out.image.shape == (2, 128, 3)
+
+
 def test_bad_constructor_and_sketch_args(nets, inp):
     gs, gi = nets
     with pytest.raises(ValueError, match="SketchGenerator"):

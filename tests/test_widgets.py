@@ -270,6 +270,33 @@ def test_tiny_upload_is_a_message(widget):
     assert "at least 16 px" in widget.status.value
 
 
+def test_huge_and_strip_uploads_are_a_message_naming_the_limit(widget):
+    import struct
+    import zlib
+
+    def chunk(kind, body):
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    def header_only_png(w, h):          # what a decompression bomb's header says, in a few hundred bytes
+        return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+                + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+    before = widget.image.copy()
+    assert not widget.load_bytes(header_only_png(20000, 10000), "bomb.png")        # 200 Mpx: Pillow's guard
+    assert "bomb.png" in widget.status.value and "decompression-bomb guard" in widget.status.value
+    assert not widget.load_bytes(header_only_png(10000, 10000), "big.png")          # 100 Mpx: ours
+    assert "over the limit of 50,000,000 px" in widget.status.value
+    buf = io.BytesIO()
+    Image.fromarray(photo(20, 5000)).save(buf, format="PNG")                        # 5000 x 20: was 256 x 1
+    assert not widget.load_bytes(buf.getvalue(), "strip.png")
+    assert "aspect ratio of 250:1; the limit is 64:1" in widget.status.value
+    buf = io.BytesIO()
+    Image.fromarray(photo(20, 1000)).save(buf, format="PNG")                        # 50:1, working 256 x 5
+    assert not widget.load_bytes(buf.getvalue(), "wide.png")
+    assert "256x5, under 16 px on its short side" in widget.status.value
+    np.testing.assert_array_equal(widget.image, before)
+
+
 def test_examples_and_float_images():
     w = InpaintWidget(MeanFill(), image="chelsea")
     assert max(w.image.shape[:2]) == widgets.MAX_SIDE and w.original.shape == (300, 451, 3)
