@@ -1,4 +1,6 @@
-"""Atomic writes: a failure mid-write leaves the old file and no temporary behind."""
+"""Atomic writes: a failure mid-write leaves the old file and no temporary behind. The run folder's lock."""
+
+import os
 
 import pytest
 
@@ -41,3 +43,42 @@ def test_written_files_get_the_usual_permissions(tmp_path):
         assert oct(p.stat().st_mode & 0o777) == oct(0o644)
     finally:
         os.umask(umask)
+
+
+def test_run_lock_refuses_a_second_holder_naming_it_and_releases(tmp_path):
+    import json
+    import socket
+
+    from inpaintkit.files import RunLock, RunLockedError
+
+    with RunLock(tmp_path / "run") as lock:
+        info = json.loads(lock.path.read_text())
+        assert info["pid"] == os.getpid() and info["host"] == socket.gethostname()
+        with pytest.raises(RunLockedError, match=f"in use by another run: process {os.getpid()} on "
+                                                 f"{socket.gethostname()}"):
+            RunLock(tmp_path / "run").acquire()
+    assert not lock.path.exists() and not lock.held                       # released and deleted
+    with RunLock(tmp_path / "run"):                                      # free again
+        pass
+
+
+def test_run_lock_of_a_killed_process_is_taken_over(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from inpaintkit.files import RunLock, RunLockedError
+
+    code = ("import sys, time; from inpaintkit.files import RunLock; RunLock(sys.argv[1]).acquire(); "
+            "print('locked', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(RunLockedError, match=f"process {proc.pid} on"):
+            RunLock(tmp_path).acquire()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert (tmp_path / RunLock.NAME).exists()                            # left behind by the dead process
+    with RunLock(tmp_path) as lock:                                      # ... and taken over
+        assert f'"pid": {os.getpid()}' in lock.path.read_text()
