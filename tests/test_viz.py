@@ -81,3 +81,83 @@ def test_to_numpy_image_shapes_and_ranges():
 def test_to_numpy_image_rejects_integers_out_of_range():
     with pytest.raises(ValueError, match="uint8"):
         to_numpy_image(np.array([[0, 1000]], np.int32))
+
+
+# ---- figures drawn from the modules ------------------------------------------------------------------
+
+from inpaintkit.layers import CFSBlock  # noqa: E402
+from inpaintkit.networks import image_generator, sketch_generator  # noqa: E402
+from inpaintkit.viz import cfs_figure, layer_label, pipeline_figure  # noqa: E402
+
+
+def texts(fig) -> list[str]:
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
+
+
+def test_layer_label_reads_kind_kernel_stride_dilation():
+    gi, gs = image_generator(8), sketch_generator(8)
+    assert [layer_label(l) for _, l, _ in gs.named_layers()][:5] == [
+        "PConv 5x5 /2", "PConv 3x3 /2", "PConv 3x3 /2", "PConv 3x3 /2", "Res(PConv 3x3 d2)"]
+    labels = [layer_label(l) for _, l, _ in gi.named_layers()]
+    assert labels[0] == "CFS 5x5 /2" and labels[4] == "Res(CFS 3x3 d2)" and labels[-1] == "conv 3x3"
+    assert layer_label(image_generator(8, block="gated").encoder[0]) == "gated 5x5 /2"
+
+
+def test_pipeline_figure_labels_every_layer_with_its_live_shape():
+    gs, gi = sketch_generator(8), image_generator(8)
+    fig = pipeline_figure(gs, gi, 32)
+    try:
+        t = texts(fig)
+        n_layers = len(list(gs.named_layers())) + len(list(gi.named_layers()))
+        assert sum(s in ("CFS 5x5 /2", "PConv 5x5 /2") for s in t) == 2
+        assert sum(s.startswith(("encoder", "res", "decoder")) for s in t) == n_layers
+        assert "64\n2x2" in t                      # the widest layer: 8 x 8 channels at 32 / 16 px
+        assert "1\n32x32" in t and "3\n32x32" in t  # Gs's and Gi's outputs
+        assert not any("U-Net" in s for s in t)
+    finally:
+        plt.close(fig)
+
+
+def test_pipeline_figure_draws_skips_when_the_generators_have_them():
+    try:
+        gs, gi = sketch_generator(8, skips=True), image_generator(8, skips=True)
+    except TypeError:
+        pytest.skip("this version of the generators has no skips option")
+    fig = pipeline_figure(gs, gi, 32)
+    try:
+        assert sum("with U-Net skips" in s for s in texts(fig)) == 2
+    finally:
+        plt.close(fig)
+
+
+def test_cfs_figure_of_a_residual_block_shows_gates_se_and_the_residual_path():
+    block = image_generator(16).middle[0]
+    fig = cfs_figure(block, (1, 128, 4, 4))
+    try:
+        t = "\n".join(texts(fig))
+        assert "conv_g 3x3 d2\n128->128" in t and "conv_G 3x3 d2\n128->128" in t and "conv_f 3x3 d2\n128->128" in t
+        assert "sigmoid -> g\n128x4x4" in t and "sigmoid -> G\n128x4x4" in t
+        assert "fc 128->8, ReLU" in t                       # SE with r = 16
+        assert "residual path (identity)" in t and "y = x + B2(B1(x))\n128x4x4" in t
+        assert "no activation, no SE" in t                   # B2, read from the module
+        assert "gate biases start at 2" in t
+    finally:
+        plt.close(fig)
+
+
+def test_cfs_figure_follows_the_module(monkeypatch):
+    fig = cfs_figure(image_generator(8, block="gated").encoder[0], (1, 5, 32, 32))
+    try:
+        t = "\n".join(texts(fig))
+        assert "no input gate g" in t and "no SE on this layer" in t and "conv_f 5x5 /2\n5->8" in t
+        assert "o\n8x16x16" in t
+    finally:
+        plt.close(fig)
+    monkeypatch.setattr(CFSBlock, "GATE_BIAS_INIT", 0.0)
+    fig = cfs_figure(CFSBlock(4, 4, 3, padding=1), (1, 4, 8, 8))
+    try:
+        assert any("gate biases start at 0 (sigmoid = 0.50" in s for s in texts(fig))
+    finally:
+        plt.close(fig)
+    with pytest.raises(ValueError, match="CFSBlock"):
+        cfs_figure(sketch_generator(8).encoder[0])
