@@ -10,10 +10,11 @@ DEVICE  ?= auto
 ONLY    ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: help install reproduce test test-unit test-notebooks notebook-outputs bench clean
+.PHONY: help install reproduce html test test-unit test-notebooks notebook-outputs bench clean
 
 help:
 	@echo "make reproduce   run every notebook headless (PROFILE=$(PROFILE)), report under $(RUN_DIR)/"
+	@echo "make html         the executed notebooks of make reproduce as a static site: $(RUN_DIR)/html/index.html"
 	@echo "make test        unit tests + every notebook under nbval (smoke profile)"
 	@echo "make bench       speed measurements in benchmarks/"
 	@echo "make notebook-outputs NB=notebooks/02_x.ipynb   refresh the kept nbval outputs"
@@ -28,6 +29,10 @@ install: $(VENV)/.installed
 
 reproduce: install
 	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY))
+
+# The executed notebooks of `make reproduce` (same PROFILE / RUN_DIR) as static HTML pages, figures embedded.
+html: install
+	$(PY) -m inpaintkit.site --run-dir $(RUN_DIR)
 
 # One pytest run, one summary: unit tests and the notebooks (nbval compares only the cells
 # marked NBVAL_CHECK_OUTPUT).
