@@ -326,6 +326,39 @@ def load_results(run_dir) -> dict:
     return json.loads(path.read_text())
 
 
+def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | None = None,
+                   kinds=BLOCK_KINDS) -> dict | None:
+    """The finished ablation of ``run_dir`` when it is the one asked for, else ``None``.
+
+    Returns ``<run_dir>/ablation/results.json`` (see :func:`run_ablation`) if it was written for this
+    profile, ``steps`` (default ``profile.ablation_steps``), ``seeds`` (default ``profile.ablation_seeds``)
+    and ``kinds``, and every variant's trained generator is still there (notebook 03 reads their gates).
+    A notebook shows a finished quick run from this without training anything; delete
+    ``<run_dir>/ablation`` (or use another run directory) to regenerate it.
+    """
+    from .train import stage_dir
+
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    path = Path(run_dir) / ABLATION_DIR / RESULTS_JSON
+    if not path.is_file():
+        return None
+    try:
+        res = json.loads(path.read_text())
+    except ValueError:
+        return None
+    want = {"profile": p.name, "steps": int(p.ablation_steps if steps is None else steps),
+            "seeds": list(p.ablation_seeds if seeds is None else seeds), "kinds": list(kinds)}
+    if any(res.get(k) != v for k, v in want.items()):
+        return None
+    for v in res.get("variants", []):
+        vdir = variant_dir(run_dir, v["kind"], v["seed"])
+        if not any((stage_dir(vdir, 2) / f).is_file() for f in ("generator.pt", "checkpoint.pt")):
+            return None
+    for v in res.get("variants", []):
+        v["retrained"] = False
+    return res
+
+
 def loss_curves(run_dir, results: dict | None = None, term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
     """{kind: [(steps, values) per seed]} of one logged loss term, from each variant's losses.csv under
     ``run_dir`` (``results`` default: :func:`load_results`)."""

@@ -132,6 +132,22 @@ def test_tiny_ablation_end_to_end_then_resume_without_retraining(tmp_path, monke
     assert strip(again) == strip(res)
 
 
+def test_cached_results_only_for_the_run_asked_for(tmp_path):
+    """Notebook 03 shows a finished run without training: cached_results returns it only when it matches."""
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2, kinds=("cfs", "gated")) is None
+    res = run(tmp_path, 2)
+    got = ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2, kinds=("cfs", "gated"))
+    assert got is not None and [v["retrained"] for v in got["variants"]] == [False, False]
+    assert [v["eval"] for v in got["variants"]] == json.loads(json.dumps([v["eval"] for v in res["variants"]]))
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=3, kinds=("cfs", "gated")) is None
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0, 1), steps=2, kinds=("cfs", "gated")) is None
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2) is None                 # other kinds
+    assert ablation.cached_results(tmp_path, get_profile("quick"), seeds=(0,), steps=2, kinds=("cfs", "gated")) is None
+    for f in ("generator.pt", "checkpoint.pt"):                                                 # weights gone
+        (tmp_path / "ablation" / "gated_seed0" / "stage2" / f).unlink(missing_ok=True)
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2, kinds=("cfs", "gated")) is None
+
+
 def test_unfinished_variant_is_resumed_not_restarted(tmp_path):
     first = run(tmp_path, 1, kinds=("cfs",))
     assert first["variants"][0]["timed_steps"] == 1
