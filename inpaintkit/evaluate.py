@@ -65,6 +65,65 @@ PROTOCOL_NOTES = {
 }
 
 
+# ---------------------------------------------------------------------------------------------- LPIPS, FID
+# Reported only from weights already in torch hub's cache (never downloaded here): LPIPS (Zhang et al.) with
+# the ``lpips`` package's AlexNet variant, FID with ``pytorch-fid``'s Inception. Otherwise metrics.json and
+# table1.md say "not computed: weights absent (...)" -- a missing metric is never dropped silently.
+LPIPS_ALEXNET_FILE = "alexnet-owt-7be5be79.pth"           # torchvision's AlexNet, which lpips.LPIPS(net="alex") loads
+FID_INCEPTION_FILE = "pt_inception-2015-12-05-6726825d.pth"
+
+
+def extra_metric_status() -> dict[str, str]:
+    """{"lpips": ..., "fid": ...}: "computed" when the package imports and its weights are cached, else
+    "not computed: weights absent (<what is missing, where>)"."""
+    hub = Path(torch.hub.get_dir()) / "checkpoints"
+    out = {}
+    for name, package, file in (("lpips", "lpips", LPIPS_ALEXNET_FILE), ("fid", "pytorch_fid", FID_INCEPTION_FILE)):
+        missing = []
+        try:
+            __import__(package)
+        except ImportError:
+            missing.append(f"package {package.replace('_', '-')} not installed")
+        if not (hub / file).is_file():
+            missing.append(f"{file} not in {hub}")
+        out[name] = "computed" if not missing else f"not computed: weights absent ({'; '.join(missing)})"
+    return out
+
+
+def hole_at_border(mask: np.ndarray) -> bool:
+    """True if the hole reaches the image's outermost row or column (mask HxW, 1 = known, 0 = hole): Liu et
+    al.'s test set has masks with and without holes at the border, split here by this measured property."""
+    return bool((mask[0] == 0).any() or (mask[-1] == 0).any() or (mask[:, 0] == 0).any() or (mask[:, -1] == 0).any())
+
+
+class _FidFeatures:
+    """Inception pool features of outputs and originals per (method, bucket), for FID at the end."""
+
+    def __init__(self, device):
+        from pytorch_fid.inception import InceptionV3
+
+        self.net = InceptionV3([InceptionV3.BLOCK_INDEX_BY_DIM[2048]]).to(device).eval()
+        self.feats = defaultdict(lambda: {"fake": [], "real": []})
+
+    @torch.no_grad()
+    def add(self, method: str, buckets: list[str], fake: torch.Tensor, real: torch.Tensor) -> None:
+        f, r = (self.net(t)[0].flatten(1).double().cpu().numpy() for t in (fake, real))   # (B, 2048)
+        for j, b in enumerate(buckets):
+            self.feats[(method, b)]["fake"].append(f[j])
+            self.feats[(method, b)]["real"].append(r[j])
+
+    def scores(self) -> dict[str, dict[str, float]]:
+        from pytorch_fid.fid_score import calculate_frechet_distance
+
+        out: dict = defaultdict(dict)
+        for (method, b), d in self.feats.items():
+            fake, real = np.stack(d["fake"]), np.stack(d["real"])
+            if len(fake) > 1:
+                out[method][b] = float(calculate_frechet_distance(fake.mean(0), np.cov(fake, rowvar=False),
+                                                                  real.mean(0), np.cov(real, rowvar=False)))
+        return dict(out)
+
+
 # ---------------------------------------------------------------------------------------------- masks
 
 def default_mask_dir(size: int, seed: int = 0) -> Path:
@@ -290,7 +349,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     clock = _Clock()
     source = "given"
     if inpainter is None and (methods is None or any(m in methods for m in ("no sketch", "Canny sketch",
-                                                                            "oracle sketch", "ours"))):
+                                                                            "oracle sketch", "emptied sketch", "ours"))):
         inpainter, source = load_inpainter(weights, run_dir, device)
     clock.add("load model")
     runnable, skipped_methods = available_methods(inpainter, methods)
@@ -305,7 +364,9 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     clock.add("masks and pairing")
 
     # compute order: "ours" before "oracle sketch" so HED runs once per batch; the table keeps METHOD_ORDER
-    order = sorted(runnable, key=lambda n: (n == "oracle sketch", METHOD_ORDER.index(n)))
+    # ("ours" and "oracle sketch" yield the ground-truth sketch that "emptied sketch" reuses)
+    order = sorted(runnable, key=lambda n: (("oracle sketch", "emptied sketch").index(n) + 1
+                                            if n in ("oracle sketch", "emptied sketch") else 0, METHOD_ORDER.index(n)))
     bs = batch_size or max(EVAL_BATCH_SIZE, prof.batch_size)
     loader = torch.utils.data.DataLoader(_Pairs(pairs, size), batch_size=bs, shuffle=False,
                                          num_workers=prof.num_workers, collate_fn=_collate)
@@ -314,6 +375,13 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     records: list[dict] = []
     skipped_images: dict[str, str] = {}
     ssim_warnings: set[str] = set()
+    extra = extra_metric_status()
+    lpips_net = None
+    if extra["lpips"] == "computed":
+        import lpips
+
+        lpips_net = lpips.LPIPS(net="alex", verbose=False).to(metric_device).eval()
+    fid = _FidFeatures(metric_device) if extra["fid"] == "computed" else None
     bar = tqdm(total=len(pairs), desc="evaluating", unit="img", disable=not progress)
     clock.lap()
     for batch, bad in loader:
@@ -325,8 +393,8 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
             clock.lap()
             continue
         x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
-        base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"])}
-                for i in batch["index"]]
+        base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"]),
+                "hole_at_border": hole_at_border(pairs[i]["mask"])} for i in batch["index"]]
         gt_sketch = None
         for name in order:
             fn = runnable[name]
@@ -334,7 +402,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
             sketch = None
             if isinstance(fn, ModelVariant):
                 out, sketch, start = fn.batch(x, m, gt_sketch if fn.uses_gt_sketch else None)
-                if name == "ours":
+                if name in ("ours", "oracle sketch"):
                     gt_sketch = start                                                # HED of the full images
             else:
                 out = torch.stack([torch.from_numpy(fn(img.permute(1, 2, 0).double().numpy(), mk[0].numpy()))
@@ -346,6 +414,11 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
                 scores = {"psnr": psnr(out, target, protocol), "ssim": ssim(out, target, protocol),
                           "mae": relative_mae(out, target, protocol)}
             ssim_warnings.update(str(w.message) for w in caught)
+            if lpips_net is not None:
+                with torch.no_grad():
+                    scores["lpips"] = lpips_net(out * 2 - 1, target * 2 - 1).flatten().cpu()
+            if fid is not None:
+                fid.add(name, [r["bucket"] for r in base], out, target)
             if name == "ours":
                 sk = sketch_scores(sketch, gt_sketch, m, per_image=True)
                 scores |= {"sketch_accuracy": sk["accuracy"], "sketch_f1": sk["f1"]}
@@ -365,6 +438,10 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     records.sort(key=lambda r: (METHOD_ORDER.index(r["method"]), TABLE1_BUCKETS.index(r["bucket"])))
     clock.lap()
     summary = aggregate_by_bucket(records)
+    by_border = {group: aggregate_by_bucket([r for r in records if r["hole_at_border"] == flag], METRIC_KEYS)
+                 for group, flag in (("hole at the border", True), ("hole inside", False))
+                 if any(r["hole_at_border"] == flag for r in records)}
+    extra_scores = {"fid": fid.scores()} if fid is not None else {}
     clock.add("bootstrap")
     result = {
         "protocol": protocol,
@@ -383,6 +460,9 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         "seconds": dict(clock.wall),
         "cpu_seconds": dict(clock.cpu),
         "summary": summary,
+        "summary_by_border": by_border,
+        "extra_metrics": extra,
+        "extra_scores": extra_scores,
         "records": records,
     }
     if write:
@@ -451,6 +531,26 @@ def format_table1(metrics: dict) -> str:
             cells = [_fmt(summary.get(m, {}).get(b, {}).get(metric), metric) for m in methods]
             label = TABLE1_LABELS[b] if metric == "psnr" else ""
             lines.append(f"| {label} | {metric.upper()} | " + " | ".join(cells) + " |")
+    for name, status in metrics.get("extra_metrics", {}).items():
+        lines += ["", f"{name.upper()}: {status}"]
+        if status != "computed":
+            continue
+        for m in methods:
+            if name == "lpips":
+                vals = [_fmt(summary.get(m, {}).get(b, {}).get("lpips"), "lpips") for b in TABLE1_BUCKETS]
+            else:
+                fids = metrics.get("extra_scores", {}).get("fid", {}).get(m, {})
+                vals = [f"{fids[b]:.2f}" if b in fids else "n/a" for b in TABLE1_BUCKETS]
+            lines.append(f"- {m}: " + ", ".join(f"{TABLE1_LABELS[b]} {v}" for b, v in zip(TABLE1_BUCKETS, vals)))
+    borders = metrics.get("summary_by_border", {})
+    if len(borders) == 2:
+        m = "ours" if "ours" in methods else methods[-1]
+        lines += ["", f"PSNR of {m} by where the hole lies (Liu et al.'s test masks come with and without holes "
+                      "at the border; mean, images in brackets):"]
+        for group, summ in borders.items():
+            cells = [f"{TABLE1_LABELS[b]} {_fmt(summ.get(m, {}).get(b, {}).get('psnr'), 'psnr')} "
+                     f"({summ.get(m, {}).get(b, {}).get('psnr', {}).get('n', 0)})" for b in TABLE1_BUCKETS]
+            lines.append(f"- {group}: " + ", ".join(cells))
     for name, why in metrics.get("skipped_methods", {}).items():
         lines.append("")
         lines.append(f"Not run: {name} ({why})")

@@ -132,6 +132,36 @@ def test_trainer_and_evaluator_use_the_given_places_tree_and_masks(places, tmp_p
     assert {r["method"] for r in res["records"]} == set(methods)
     if "ours" in methods:
         assert res["model"]["source"] == "run"                       # this run's generators, never the demo weights
+    # Liu's masks with and without holes at the border: every record in exactly one group
+    n = {g: sum(v["n"] for b in summ["biharmonic"].values() for k, v in b.items() if k == "psnr")
+         for g, summ in res["summary_by_border"].items()}
+    assert sum(n.values()) == len([r for r in res["records"] if r["method"] == "biharmonic"])
+    assert n.get("hole at the border", 0) == sum(r["hole_at_border"] for r in res["records"] if r["method"] == "biharmonic")
+
+
+def test_hole_at_border_is_measured_on_the_mask():
+    from inpaintkit.evaluate import hole_at_border
+
+    m = np.ones((8, 8), np.uint8)
+    m[3:5, 3:5] = 0
+    assert not hole_at_border(m)
+    m[3:5, 6:8] = 0                                                  # reaches the last column
+    assert hole_at_border(m)
+
+
+def test_lpips_and_fid_are_marked_when_their_weights_are_absent(tmp_path, monkeypatch):
+    import inpaintkit.evaluate as ev
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
+    status = ev.extra_metric_status()
+    hub = tmp_path / "hub" / "checkpoints"
+    assert status["lpips"].startswith("not computed: weights absent (") and f"{ev.LPIPS_ALEXNET_FILE} not in {hub}" in status["lpips"]
+    assert status["fid"].startswith("not computed: weights absent (") and ev.FID_INCEPTION_FILE in status["fid"]
+    res = evaluate(run_dir=tmp_path, profile="smoke", methods=["biharmonic"], per_bucket=1, progress=False)
+    assert res["extra_metrics"] == status
+    table = (tmp_path / "table1.md").read_text()
+    assert f"LPIPS: {status['lpips']}" in table and f"FID: {status['fid']}" in table
 
 
 def test_prepared_folder_splits_go_to_their_stage(tmp_path, monkeypatch):
