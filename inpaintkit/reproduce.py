@@ -87,7 +87,9 @@ def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
 
     out = run_dir / "notebooks" / path.name
     out.parent.mkdir(parents=True, exist_ok=True)
-    params = {"profile": profile, "run_dir": str(run_dir), "device": device, **(extra_parameters or {})}
+    declared = pm.inspect_notebook(str(path))              # the names in its cell tagged "parameters"
+    extra = {k: v for k, v in (extra_parameters or {}).items() if k in declared}   # data/masks/vgg where taken
+    params = {"profile": profile, "run_dir": str(run_dir), "device": device, **extra}
     t0 = time.perf_counter()
     pm.execute_notebook(
         str(path), str(out), parameters=params, cwd=str(path.parent),

@@ -221,3 +221,25 @@ def test_notebooks_take_the_data_parameters(nb):
     assert (ns["data"], ns["test_data"], ns["masks"]) == (None, None, None)
     body = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "demo_dataset(\"train\"" not in body and "demo_dataset(\"test\"" not in body
+
+
+def test_reproduce_passes_the_data_flags_to_the_notebooks_that_take_them(tmp_path):
+    from inpaintkit.reproduce import reproduce
+
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    body = 'import json, pathlib\npathlib.Path(run_dir, "{n}.json").write_text(json.dumps({{k: v for k, v in globals().items() if k in ("data", "masks", "vgg", "profile")}}))'
+    for n, extra in (("01", "data = None\nmasks = None\nvgg = 'auto'"), ("02", "")):
+        nb = nbformat.v4.new_notebook()
+        params = nbformat.v4.new_code_cell(f"profile = 'quick'\nrun_dir = None\ndevice = 'auto'\n{extra}")
+        params.metadata["tags"] = ["parameters"]
+        nb.cells = [params, nbformat.v4.new_code_cell(body.format(n=n))]
+        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nbformat.write(nb, nbs / f"{n}_x.ipynb")
+    data, masks = tmp_path / "places365", tmp_path / "liu"
+    data.mkdir(), masks.mkdir()
+    run = tmp_path / "run"
+    reproduce("gpu", run, "cpu", notebook_dir=nbs, echo=lambda s: None, data=data, masks=masks, vgg="hed")
+    assert json.loads((run / "01.json").read_text()) == {"profile": "gpu", "data": str(data), "masks": str(masks),
+                                                         "vgg": "hed"}
+    assert json.loads((run / "02.json").read_text()) == {"profile": "gpu"}      # takes none: gets none
