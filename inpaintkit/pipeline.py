@@ -463,11 +463,10 @@ def _load_run_generator(run_dir: Path, stage: int):
         raise FileNotFoundError(
             f"{folder} does not exist: train it first with `python -m inpaintkit.train --stage {stage} "
             f"--run-dir {run_dir}` (or use Inpainter.from_pretrained() for the shipped demo weights).")
-    from .train import load_generator  # train -> pipeline would be a cycle; pipeline -> train is not
+    from .train import CHECKPOINT, GENERATOR, load_generator, read_generator_file  # pipeline -> train, no cycle
 
     net = load_generator(run_dir, stage)
-    path = next((p for p in (folder / "generator.pt", folder / "checkpoint.pt") if p.is_file()))
-    meta = torch.load(path, map_location="cpu", weights_only=True)
+    meta, _ = read_generator_file([folder / GENERATOR, folder / CHECKPOINT], stage, run_dir)
     profile = Profile.from_dict(meta["profile"])
     sketch = meta.get("sketch")
     if isinstance(sketch, dict):

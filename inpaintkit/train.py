@@ -29,6 +29,8 @@ Files, under ``<run_dir>/stage{N}/``:
 
     checkpoint.pt   networks, optimisers, step, RNG states, profile, loss accumulator (atomic, weights_only)
     generator.pt    the generator's state dict + what is needed to rebuild it (for inference)
+    *.prev.pt       the previous checkpoint.pt / generator.pt: read, with a warning, when the latest is corrupt
+    run.lock        while a process writes the folder (Trainer.__init__'s clean-up, fit): a second one is refused
     losses.csv      step, each loss term (mean over the last log_every steps), seconds_per_step
     config.json     profile, block, VGG source, seed, device, world size, data
     samples/step_000100.png   rows: input, mask, sketch, prediction, ground truth
@@ -54,8 +56,10 @@ import csv
 import json
 import os
 import random
+import shutil
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -68,7 +72,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from . import losses, networks
 from .config import PROFILES, Profile, get_profile, resolve_device
-from .files import atomic_path, atomic_write_text
+from .files import RunLock, RunLockedError, atomic_path, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
 GENERATOR = "generator.pt"
@@ -262,9 +266,70 @@ def init_distributed(device: torch.device) -> torch.device:
     return device
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
+def previous_path(path) -> Path:
+    """Where the file a checkpoint replaced is kept: ``checkpoint.pt`` -> ``checkpoint.prev.pt``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.prev{path.suffix}")
+
+
+def _atomic_torch_save(obj, path: Path, keep_previous: bool = False) -> None:
+    """``torch.save`` atomically. ``keep_previous``: the file it replaces stays beside it as
+    :func:`previous_path` (a hard link, else a copy, made before the new file goes in, so ``path`` always
+    exists); without it a stale previous file is removed."""
+    prev = previous_path(path)
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+        if keep_previous and path.exists():
+            with atomic_path(prev) as ptmp:
+                ptmp.unlink()
+                try:
+                    os.link(path, ptmp)
+                except OSError:             # a file system without hard links
+                    shutil.copyfile(path, ptmp)
+        elif not keep_previous:
+            prev.unlink(missing_ok=True)
+
+
+def read_checkpoint(path, map_location="cpu") -> dict:
+    """A checkpoint or generator file written by this module, read with ``weights_only=True``.
+
+    A truncated, empty or foreign file raises ValueError saying so (never torch's raw unpickling error).
+    """
+    path = Path(path)
+    try:
+        obj = torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise
+    except Exception as e:   # torch raises many types here (RuntimeError, UnpicklingError, EOFError, ...)
+        first = str(e).strip().split(". ")[0][:120]     # torch's first sentence, without its weights_only advice
+        raise ValueError(f"{path} cannot be read as an inpaintkit checkpoint: it is truncated, empty or not one "
+                         f"({type(e).__name__}: {first}). Delete it (resume then falls back to "
+                         f"{previous_path(path).name} when there is one) or train again with --overwrite.") from None
+    if not isinstance(obj, dict) or not {"format", "stage", "generator"} <= set(obj):
+        raise ValueError(f"{path} is not a checkpoint written by inpaintkit.train (no format/stage/generator "
+                         "entries). Give a run dir trained with python -m inpaintkit.train.")
+    return obj
+
+
+def read_with_fallback(path, map_location="cpu") -> tuple[dict, Path]:
+    """(:func:`read_checkpoint` of ``path``, the path read); when ``path`` is missing or unreadable and
+    :func:`previous_path` reads, that one, with a warning. Raises the first error when neither does."""
+    path = Path(path)
+    try:
+        return read_checkpoint(path, map_location), path
+    except (ValueError, FileNotFoundError) as first:
+        prev = previous_path(path)
+        if not prev.is_file():
+            raise
+        try:
+            obj = read_checkpoint(prev, map_location)
+        except ValueError:
+            raise first from None
+        msg = (f"{path.name} in {path.parent} cannot be used ({first}); falling back to the previous one, "
+               f"{prev.name} (step {obj.get('step', '?')}).")
+        warnings.warn(msg, stacklevel=2)
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+        return obj, prev
 
 
 _atomic_write_text = atomic_write_text
@@ -382,12 +447,17 @@ class Trainer:
         self._acc_count = 0
         self._columns: list[str] | None = None
         self.history: list[dict] = []
+        if self.is_main:
+            RunLock(self.stage_dir).acquire().release()      # refused now if another process writes this stage
         ckpt = self.stage_dir / CHECKPOINT
-        if ckpt.exists() and not resume and not overwrite:
+        has_ckpt = ckpt.exists() or previous_path(ckpt).exists()
+        if has_ckpt and not resume and not overwrite:
             raise FileExistsError(f"{ckpt} exists (a previous run). Pass resume=True (--resume) to continue it, "
                                   "overwrite=True (--overwrite) to start over, or another run_dir.")
-        if resume and ckpt.exists():
+        self._keep_previous = False     # the first save of a fresh run must not keep another run's file as previous
+        if resume and has_ckpt:
             self._load_checkpoint(ckpt)
+            self._keep_previous = True
         elif resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
 
@@ -403,11 +473,12 @@ class Trainer:
         self._sample_batch = torch.utils.data.default_collate(fixed)
 
         if self.is_main:
-            (self.stage_dir / "samples").mkdir(parents=True, exist_ok=True)
-            for stale in self.stage_dir.glob(".*.tmp"):      # left by a run killed while writing
-                stale.unlink(missing_ok=True)
-            self._truncate_losses(self.step)
-            self._write_config()
+            with RunLock(self.stage_dir):                    # never a live run's temporary files or losses
+                (self.stage_dir / "samples").mkdir(parents=True, exist_ok=True)
+                for stale in self.stage_dir.glob(".*.tmp"):  # left by a run killed while writing
+                    stale.unlink(missing_ok=True)
+                self._truncate_losses(self.step)
+                self._write_config()
 
     @contextlib.contextmanager
     def _rank0_first(self):
@@ -532,6 +603,7 @@ class Trainer:
         self.generator.train()
         self.discriminator.train()
         batches = iter(self._loader())
+        lock = RunLock(self.stage_dir).acquire() if self.is_main else None   # one writer per stage folder
         try:
             t0, n0 = time.perf_counter(), self.step
             while self.step < target:
@@ -550,6 +622,8 @@ class Trainer:
                 if self.step % p.checkpoint_every == 0 or self.step == target:
                     self.save_checkpoint()
         finally:
+            if lock is not None:
+                lock.release()
             bar.close()
             torch.use_deterministic_algorithms(deterministic)
             del batches
@@ -630,18 +704,22 @@ class Trainer:
                 "log_acc": self._acc.cpu(), "log_count": self._acc_count, "log_columns": self._columns or []}
 
     def save_checkpoint(self) -> None:
-        """Atomically write checkpoint.pt and generator.pt (rank 0; the others wait at a barrier)."""
+        """Atomically write checkpoint.pt and generator.pt (rank 0; the others wait at a barrier); the files they
+        replace stay beside them as checkpoint.prev.pt and generator.prev.pt, the fallback of a corrupt latest one."""
         if self.distributed:
             dist.barrier()
         if self.is_main:
             self.stage_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_torch_save(self.state_dict(), self.stage_dir / CHECKPOINT)
-            _atomic_torch_save({**self._meta(), "generator": self.generator.state_dict()}, self.stage_dir / GENERATOR)
+            keep = self._keep_previous
+            _atomic_torch_save(self.state_dict(), self.stage_dir / CHECKPOINT, keep_previous=keep)
+            _atomic_torch_save({**self._meta(), "generator": self.generator.state_dict()}, self.stage_dir / GENERATOR,
+                               keep_previous=keep)
+            self._keep_previous = True
         if self.distributed:
             dist.barrier()
 
     def _load_checkpoint(self, path: Path) -> None:
-        ckpt = torch.load(path, map_location=self.device, weights_only=True)
+        ckpt, path = read_with_fallback(path, map_location=self.device)
         if ckpt.get("stage") != self.stage:
             raise ValueError(f"{path} is a stage-{ckpt.get('stage')} checkpoint, this trainer is stage {self.stage}.")
         saved = Profile.from_dict(ckpt["profile"])
@@ -712,7 +790,8 @@ def _int_or_none(s: str):
 
 def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.Generator:
     """Rebuild a trained generator in eval mode from ``<run_dir>/stage{stage}/generator.pt`` (or
-    ``checkpoint.pt``), or from a ``.pt`` file given directly (``stage`` then optional)."""
+    ``checkpoint.pt``, then their ``.prev.pt``, with a warning, when the latest is corrupt), or from a ``.pt``
+    file given directly (``stage`` then optional). A file that is not an inpaintkit checkpoint: ValueError."""
     path = Path(run_dir)
     if path.is_file():
         candidates = [path]
@@ -720,16 +799,36 @@ def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.
         if stage is None:
             raise ValueError("load_generator(run_dir, stage): give stage=1 (Gs) or 2 (Gi), or a .pt file.")
         candidates = [stage_dir(path, stage) / GENERATOR, stage_dir(path, stage) / CHECKPOINT]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        raise FileNotFoundError(f"No trained generator at {' or '.join(map(str, candidates))}. Train it first: "
-                                f"python -m inpaintkit.train --stage {stage or 1} --run-dir {run_dir}")
-    obj = torch.load(found, map_location="cpu", weights_only=True)
+    obj, found = read_generator_file(candidates, stage, run_dir)
     if stage is not None and obj.get("stage") != stage:
         raise ValueError(f"{found} holds a stage-{obj.get('stage')} generator, not stage {stage}.")
     g = build_generator(obj["stage"], Profile.from_dict(obj["profile"]), obj.get("block", "cfs"))
     g.load_state_dict(obj["generator"])
     return g.to(resolve_device(device)).eval()
+
+
+def read_generator_file(candidates: list[Path], stage: int | None = None, run_dir=None) -> tuple[dict, Path]:
+    """(contents, path) of the first readable file of ``candidates`` or their previous versions
+    (:func:`previous_path`, tried after every latest one): a corrupt one is skipped with a warning."""
+    order = [*candidates, *(previous_path(c) for c in candidates if c.name in (GENERATOR, CHECKPOINT))]
+    errors = []
+    for c in order:
+        if not c.is_file():
+            continue
+        try:
+            obj = read_checkpoint(c)
+        except ValueError as e:
+            errors.append(str(e))
+            continue
+        if errors:
+            msg = f"{' '.join(errors)} Using {c} instead."
+            warnings.warn(msg, stacklevel=3)
+            print(f"warning: {msg}", file=sys.stderr, flush=True)
+        return obj, c
+    if errors:
+        raise ValueError(" ".join(errors))
+    raise FileNotFoundError(f"No trained generator at {' or '.join(map(str, candidates))}. Train it first: "
+                            f"python -m inpaintkit.train --stage {stage or 1} --run-dir {run_dir}")
 
 
 def read_losses(run_dir, stage: int) -> dict[str, list]:
@@ -796,6 +895,12 @@ def main(argv=None) -> int:
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)
+    except (ValueError, OSError, RunLockedError) as e:   # bad input: one line, as evaluate prints it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except NonFiniteLossError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     finally:
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()

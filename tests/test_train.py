@@ -302,6 +302,66 @@ def test_existing_checkpoint_needs_resume_or_overwrite(tmp_path):
         trainer(1, tmp_path, resume=True, profile=replace(SMOKE, gs_channels=16))
 
 
+def test_a_second_trainer_is_refused_while_a_run_writes_its_folder(tmp_path, monkeypatch):
+    from inpaintkit.files import RunLockedError
+
+    first = trainer(1, tmp_path)
+    live_tmp = first.stage_dir / ".checkpoint.pt.live.tmp"             # the live run's half-written checkpoint
+    seen = {}
+    orig = Trainer.train_step
+
+    def step(self, batch):
+        if self is first and self.step == 2:
+            live_tmp.write_bytes(b"being written")
+            with pytest.raises(RunLockedError, match=f"in use by another run: process {os.getpid()} on "):
+                trainer(1, tmp_path, resume=True)                       # would delete live_tmp as stale
+            seen["refused"] = live_tmp.exists()
+        return orig(self, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", step)
+    first.fit(3)
+    assert seen == {"refused": True}
+    assert not (first.stage_dir / "run.lock").exists()                 # released after fit
+    assert trainer(1, tmp_path, resume=True).step == 3                 # and the folder is free again
+    assert not live_tmp.exists()                                       # now it is a stale temporary, removed
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, capsys):
+    t = trainer(1, tmp_path)
+    t.fit(6)                                                           # checkpoints at steps 3 and 6
+    sd = t.stage_dir
+    assert train.read_checkpoint(sd / "checkpoint.prev.pt")["step"] == 3
+    assert train.read_checkpoint(sd / "generator.prev.pt")["step"] == 3
+    good = (sd / "checkpoint.pt").read_bytes()
+    (sd / "checkpoint.pt").write_bytes(good[: len(good) // 2])         # truncated
+    with pytest.warns(UserWarning, match="falling back to the previous one, checkpoint.prev.pt"):
+        resumed = trainer(1, tmp_path, resume=True)
+    assert resumed.step == 3
+    (sd / "checkpoint.pt").write_bytes(good)
+    (sd / "generator.pt").write_bytes(b"")                             # empty
+    with pytest.warns(UserWarning, match=r"generator.pt cannot be read.*Using .*checkpoint.pt"):
+        g = load_generator(tmp_path, 1)
+    assert isinstance(g, networks.SketchGenerator)
+    for name in ("checkpoint.pt", "checkpoint.prev.pt"):
+        torch.save({"not": "ours"}, sd / name)                         # foreign
+    with pytest.raises(ValueError, match="checkpoint.pt is not a checkpoint written by inpaintkit.train"):
+        trainer(1, tmp_path, resume=True)
+    capsys.readouterr()
+    (sd / "checkpoint.pt").write_bytes(b"PK\x03\x04 garbage")
+    with pytest.raises(ValueError, match="cannot be read as an inpaintkit checkpoint: it is truncated, empty") as e:
+        train.read_checkpoint(sd / "checkpoint.pt")
+    assert "weights_only=False" not in str(e.value)
+
+
+def test_a_fresh_run_does_not_keep_another_runs_checkpoint_as_previous(tmp_path):
+    trainer(1, tmp_path).fit(3)
+    t = trainer(1, tmp_path, overwrite=True)
+    t.fit(3)
+    assert not (t.stage_dir / "checkpoint.prev.pt").exists()          # the old run's step 3 is not "previous"
+    t.fit(6)
+    assert train.read_checkpoint(t.stage_dir / "checkpoint.prev.pt")["step"] == 3
+
+
 def test_resume_after_crash_continues_on_the_same_numbers_stage2(tmp_path, monkeypatch):
     profile = replace(SMOKE, stage2_steps=4, log_every=1, checkpoint_every=2, sample_every=100)
     whole = trainer(2, tmp_path / "whole", profile=profile).fit()
@@ -442,6 +502,27 @@ def test_cli_refuses_a_second_run_without_resume(uninterrupted):
     out = subprocess.run([sys.executable, "-m", "inpaintkit.train", *CLI_ARGS, "--data", str(data),
                           "--run-dir", str(tmp / "whole")], env=_env(tmp), capture_output=True, text=True, timeout=300)
     assert out.returncode != 0 and "--resume" in out.stderr
+
+
+@pytest.mark.slow
+def test_cli_input_errors_are_one_line_and_exit_2(tmp_path):
+    photo = tmp_path / "one.png"
+    Image.fromarray(np.zeros((40, 40, 3), np.uint8)).save(photo)
+    (tmp_path / "blob.bin").write_bytes(bytes(range(256)))
+    (tmp_path / "run" / "stage1").mkdir(parents=True)
+    (tmp_path / "run" / "stage1" / "checkpoint.pt").write_bytes(b"")
+    cases = [(["--data", str(tmp_path / "missing")], "no such folder"),
+             (["--data", str(tmp_path / "blob.bin")], "is not a text .flist"),
+             (["--data", str(photo)], "too few for one batch"),             # one image: read, then refused clearly
+             (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "checkpoint.pt exists"),
+             (["--data", str(photo), "--run-dir", str(tmp_path / "run"), "--resume"],
+              "checkpoint.pt cannot be read as an inpaintkit checkpoint: it is truncated, empty or not one")]
+    for extra, message in cases:
+        out = subprocess.run([sys.executable, "-m", "inpaintkit.train", *CLI_ARGS, "--run-dir", str(tmp_path / "new"),
+                              *extra], env=_env(tmp_path), capture_output=True, text=True, timeout=300)
+        assert out.returncode == 2, (extra, out.stderr[-2000:])
+        assert "Traceback" not in out.stderr and out.stderr.startswith("error: ") and message in out.stderr, \
+            (extra, out.stderr[-2000:])
 
 
 DDP_SCRIPT = textwrap.dedent("""
