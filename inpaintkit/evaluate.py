@@ -202,7 +202,19 @@ def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
     for b, v in out.items():
         if len(v) < per_bucket:
             notes.append(f"bucket {b}: only {len(v)} mask(s) for {per_bucket} images; masks are reused in turn.")
+    resized = sorted({_png_size(root / mask_id) for v in out.values() for mask_id, _ in v} - {(size, size)})
+    if resized:      # square, or LiuMaskSet refused them; say that they were resized
+        notes.append(f"masks of {', '.join(f'{w}x{h}' for w, h in resized)} px were resized to {size}x{size} "
+                     "px (nearest neighbour).")
     return out, notes
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
 
 
 # ---------------------------------------------------------------------------------------------- images
@@ -226,6 +238,34 @@ def evenly_spaced(n: int, k: int) -> list[int]:
     if k >= n:
         return list(range(n))
     return [int(i) for i in np.linspace(0, n - 1, k).round()]
+
+
+def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dict[str, str]]:
+    """Up to ``k`` images of ``paths`` that decode at ``size``, and {path: why} of those that did not.
+
+    Starts at :func:`evenly_spaced`'s picks; an unreadable pick is replaced by the next readable image after it
+    (wrapping round), so unreadable files never shrink the test set while readable ones are left. ValueError
+    when no image can be read.
+    """
+    from .data import BadImageError, load_image
+
+    chosen: list[int] = []
+    bad: dict[str, str] = {}
+    for start in evenly_spaced(len(paths), k):
+        for j in [*range(start, len(paths)), *range(start)]:
+            if j in chosen or str(paths[j]) in bad:
+                continue
+            try:
+                load_image(paths[j], size)
+            except BadImageError as e:
+                bad[str(paths[j])] = str(e)
+                continue
+            chosen.append(j)
+            break
+    if not chosen:
+        shown = "\n".join(f"  {p}: {why}" for p, why in list(bad.items())[:5])
+        raise ValueError(f"No image could be read: all {len(paths)} failed at {size} px. First reasons:\n{shown}")
+    return [paths[j] for j in sorted(chosen)], bad
 
 
 def make_pairs(paths: list[Path], masks: dict[str, list[tuple[str, np.ndarray]]], per_bucket: int) -> list[dict]:
@@ -277,16 +317,32 @@ def _collate(items):
 
 # ---------------------------------------------------------------------------------------------- the model
 
-def load_inpainter(weights: str, run_dir: Path | None, device: str = "auto"):
-    """(Inpainter, description): ``weights`` "demo" (shipped), "run" (``run_dir``'s stages) or "auto" (run if trained)."""
-    from .pipeline import Inpainter
-
+def weights_choice(weights: str, run_dir: Path | None) -> tuple[str, str]:
+    """("run" or "demo", a sentence saying which weights are scored and why): ``weights`` "demo" (shipped),
+    "run" (``run_dir``'s stages) or "auto" (the run's when both stages are trained, else the demo weights)."""
     if weights not in ("demo", "run", "auto"):
         raise ValueError(f"weights={weights!r}: choose 'demo' (the shipped weights), 'run' (the run dir's) or 'auto'.")
     trained = run_dir is not None and all((Path(run_dir) / f"stage{s}" / "generator.pt").is_file() for s in (1, 2))
     if weights == "run" or (weights == "auto" and trained):
         if run_dir is None:
             raise ValueError("weights='run' needs a run dir holding stage1/ and stage2/ (pass run_dir).")
+        return "run", f"scoring the generators trained in {run_dir} (stage1/ and stage2/)"
+    if weights == "demo":
+        return "demo", "scoring the shipped demo weights (inpaintkit/weights/, weights='demo')"
+    why = "does not exist (a typo?)" if run_dir is not None and not Path(run_dir).exists() else \
+        "has no trained stage1/generator.pt and stage2/generator.pt"
+    return "demo", (f"scoring the shipped demo weights (inpaintkit/weights/): the run dir {run_dir} {why}; "
+                    "pass --weights run to insist on a run's own generators")
+
+
+def load_inpainter(weights: str, run_dir: Path | None, device: str = "auto"):
+    """(Inpainter, description): ``weights`` "demo" (shipped), "run" (``run_dir``'s stages) or "auto" (run if
+    trained); prints which weights it loads, and why (:func:`weights_choice`), before loading them."""
+    from .pipeline import Inpainter
+
+    source, sentence = weights_choice(weights, run_dir)
+    print(sentence, flush=True)
+    if source == "run":
         return Inpainter.from_run(run_dir, device=device), "run"
     return Inpainter.from_pretrained(device=device), "demo"
 
@@ -360,7 +416,11 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
     mask_root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, mask_seed, progress=progress)
     mask_sets, notes = load_test_masks(mask_root, size, per_bucket, progress=progress)
-    pairs = make_pairs(paths, mask_sets, per_bucket)
+    images, unreadable = pick_readable(paths, per_bucket, size)      # drop unreadable files before pairing
+    if len(images) < per_bucket:
+        notes.append(f"only {len(images)} readable image(s) of {len(paths)} for {per_bucket} per bucket; "
+                     "images are reused in turn.")
+    pairs = make_pairs(images, mask_sets, per_bucket)
     clock.add("masks and pairing")
 
     # compute order: "ours" before "oracle sketch" so HED runs once per batch; the table keeps METHOD_ORDER
@@ -373,7 +433,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
     metric_device = inpainter.device if inpainter is not None and inpainter.device.type == "cuda" else torch.device("cpu")
     records: list[dict] = []
-    skipped_images: dict[str, str] = {}
+    skipped_images: dict[str, str] = dict(unreadable)
     ssim_warnings: set[str] = set()
     extra = extra_metric_status()
     lpips_net = None
@@ -633,6 +693,8 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     print(format_table1(res))
+    for note in res["notes"]:                  # masks resized, images reused, ...: said, not only stored
+        print(f"note: {note}")
     print(f"wrote {Path(args.run_dir) / 'metrics.json'} and {Path(args.run_dir) / 'table1.md'}")
     return 0
 

@@ -235,6 +235,9 @@ def _read_binary_png(path: Path, size: int | None) -> np.ndarray:
     """A mask PNG as bool "white" (H, W); nearest-neighbour resize to (size, size) keeps it binary."""
     try:
         with Image.open(path) as img:
+            if size is not None and img.size != (size, size) and img.width != img.height:
+                raise ValueError(f"Mask file {path} is {img.width}x{img.height} px, not square: resizing it to "
+                                 f"{size}x{size} would stretch its holes. Crop it square first, or remove it.")
             img = img.convert("L")
             if size is not None and img.size != (size, size):
                 img = img.resize((size, size), Image.NEAREST)
@@ -248,7 +251,7 @@ class LiuMaskSet:
 
     ``root``: a folder searched recursively for ``*.png`` (sorted by path, so indices are stable).
     ``size``: resize each mask to (size, size) with nearest-neighbour (keeps it binary); None keeps
-    the file's size. ``invert``: True if white (255) is the **hole** in the files (Liu's test set,
+    the file's size. A non-square mask is never stretched to a square: reading it raises ValueError. ``invert``: True if white (255) is the **hole** in the files (Liu's test set,
     converted here to 1 = known); False if white is **known** (ours); ``"auto"``: False when the
     folder (or its parent) holds our ``masks.json`` manifest, else True (Liu's convention).
     """

@@ -172,18 +172,20 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
     res = ev.evaluate(tiny, run_dir=run, data=data, profile="smoke", per_bucket=6, progress=False)
     methods = ["biharmonic", "no sketch", "Canny sketch", "oracle sketch", "ours"]
     assert [m for m in res["methods"] if m != "Telea"] == methods
-    # 6 evenly spaced of the 6 listed images: the broken one is reported and its pairs skipped
+    # 6 evenly spaced of the 6 listed images: the broken one is reported and dropped before pairing, so the 5
+    # readable ones are taken in turn and every bucket has the 6 pairs the report says
     broken = str(data / "test_256" / "Places365_test_00000006.jpg")
     assert list(res["skipped_images"]) == [broken]
+    assert any("only 5 readable image(s) of 6" in n for n in res["notes"])
     n_methods = len(res["methods"])
-    assert len(res["records"]) == n_methods * 4 * 5
+    assert len(res["records"]) == n_methods * 4 * 6
     for r in res["records"]:
         lo, hi = BUCKETS[r["bucket"]]
         assert lo <= r["hole_ratio"] < hi
     on_disk = json.loads((run / "metrics.json").read_text())
     assert on_disk["records"] == res["records"] and on_disk["protocol"] == "edgeconnect"
     assert (run / "table1.md").read_text() == ev.format_table1(res)
-    assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 5
+    assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 6 == on_disk["per_bucket"]
     assert "sketch_f1" in on_disk["summary"]["ours"]["10-20"]
     assert any("31x31" in n for n in res["notes"])           # 32 px images: SSIM window note, not a warning flood
 
@@ -194,6 +196,56 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
     out = np.round(biharmonic(image, mask).astype(np.float32) * 255) / 255
     want = peak_signal_noise_ratio(rgb2gray(image), rgb2gray(out.astype(np.float32)), data_range=1)
     assert rec["psnr"] == pytest.approx(want, abs=1e-4)
+
+
+def test_unreadable_images_are_dropped_before_the_test_images_are_picked(cache, tmp_path):
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    y, x = np.mgrid[0:40, 0:40] / 39.0
+    for k in range(11):                                   # 6 readable, 5 broken, interleaved
+        if k % 2 == 0:
+            Image.fromarray((np.stack([x, y, (x + k / 11) % 1], -1) * 255).astype(np.uint8)).save(folder / f"{k:02d}.png")
+        else:
+            (folder / f"{k:02d}.png").write_bytes(b"not a png")
+    res = ev.evaluate(run_dir=tmp_path / "run", data=folder, profile="smoke", per_bucket=4, methods=["biharmonic"],
+                      progress=False, write=False)
+    assert res["per_bucket"] == 4
+    assert all(res["summary"]["biharmonic"][b]["psnr"]["n"] == 4 for b in TABLE1_BUCKETS)   # was 2
+    used = {r["image"] for r in res["records"]}
+    assert len(used) == 4 and all(int(p[-6:-4]) % 2 == 0 for p in used)
+    assert res["skipped_images"] and all(int(p[-6:-4]) % 2 == 1 for p in res["skipped_images"])
+    for k in range(0, 11, 2):
+        (folder / f"{k:02d}.png").write_bytes(b"broken too")
+    with pytest.raises(ValueError, match="No image could be read: all 11 failed at 32 px"):
+        ev.evaluate(run_dir=tmp_path / "run", data=folder, profile="smoke", per_bucket=4, methods=["biharmonic"],
+                    progress=False, write=False)
+
+
+def test_which_weights_are_scored_is_said_first(tmp_path, capsys, monkeypatch):
+    typo = tmp_path / "runs" / "quik"
+    assert ev.weights_choice("auto", typo) == (
+        "demo", f"scoring the shipped demo weights (inpaintkit/weights/): the run dir {typo} does not exist (a typo?); "
+                "pass --weights run to insist on a run's own generators")
+    typo.mkdir(parents=True)
+    assert "has no trained stage1/generator.pt" in ev.weights_choice("auto", typo)[1]
+    assert ev.weights_choice("run", typo)[0] == "run"
+    monkeypatch.setattr(Inpainter, "from_pretrained", classmethod(lambda cls, device="auto": "DEMO"))
+    assert ev.load_inpainter("auto", typo) == ("DEMO", "demo")
+    assert capsys.readouterr().out.startswith("scoring the shipped demo weights")
+
+
+def test_masks_are_never_stretched_and_resizing_is_noted(tmp_path):
+    folder = tmp_path / "liu"
+    folder.mkdir()
+    for name, r in {"a.png": 0.15, "b.png": 0.25, "c.png": 0.35, "d.png": 0.45}.items():
+        png = np.zeros((40, 40), np.uint8)
+        png[: int(round(r * 40))] = 255                   # white = hole, whole rows: the ratio survives resizing
+        Image.fromarray(png).save(folder / name)
+    masks, notes = ev.load_test_masks(folder, 20, 1, progress=False)
+    assert "masks of 40x40 px were resized to 20x20 px (nearest neighbour)." in notes
+    Image.fromarray(np.zeros((40, 60), np.uint8)).save(folder / "e.png")
+    with pytest.raises(ValueError, match="e.png is 60x40 px, not square: resizing it to 20x20 would stretch"):
+        ev.load_test_masks(folder, 20, 2, progress=False)
 
 
 def test_evaluate_demo_split_rgb_protocol(cache, tmp_path, tiny):
