@@ -8,6 +8,10 @@ PROFILE ?= quick
 RUN_DIR ?= runs/$(PROFILE)
 DEVICE  ?= auto
 ONLY    ?=
+DATA    ?=
+TEST_DATA ?=
+MASKS   ?=
+VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
 .PHONY: help install reproduce html test test-unit test-notebooks notebook-outputs bench clean
@@ -28,7 +32,8 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 reproduce: install
-	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY))
+	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) \
+	  $(if $(DATA),--data $(DATA)) $(if $(TEST_DATA),--test-data $(TEST_DATA)) $(if $(MASKS),--masks $(MASKS)) $(if $(VGG),--vgg $(VGG))
 
 # The executed notebooks of `make reproduce` (same PROFILE / RUN_DIR) as static HTML pages, figures embedded.
 html: install

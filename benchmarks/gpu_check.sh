@@ -6,6 +6,7 @@
 # Prepare on a machine with network (both paths are gitignored; together well under 64 MiB):
 #   pip download papermill ipykernel ipywidgets ipycanvas -d .whl/ \
 #       --only-binary=:all: --python-version 3.X          # the GPU machine's Python version
+#   rm .whl/numpy-*.whl .whl/pillow-*.whl                 # torch's machine has them: keeps .whl/ ~46 MiB
 #   python benchmarks/gpu_check.py --export-hed-fp16 .whl/hed_bsds500_fp16.pt
 # Run on the GPU machine:
 #   benchmarks/gpu_check.sh                                   # profile gpu, cuda, everything under runs/gpu_check
