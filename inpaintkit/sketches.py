@@ -123,7 +123,7 @@ def hed_sketch(rgb: torch.Tensor, hed: HED, spec: SketchSpec = SketchSpec()) -> 
 
     HED runs at a bounded working size (:func:`hed_scale`): the short side is upsampled to
     ``spec.hed_min_side`` and the map averaged back down, but the long side is at most :data:`HED_MAX_SIDE`
-    px, so one image costs HED at most ~512 x 512 px (about 0.3 GB on the CPU); a larger image is shrunk
+    px, so one image costs HED at most ~512 x 512 px (about 0.1 GB on the CPU); a larger image is shrunk
     (area) to it and the edge map resized back (bilinear) before thresholding. Empty images and those
     beyond :data:`inpaintkit.limits.MAX_ASPECT` are refused with a ValueError.
     """
