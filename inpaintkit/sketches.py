@@ -33,7 +33,7 @@ from tqdm.auto import tqdm
 
 from inpaintkit.config import resolve_device
 from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
-from inpaintkit.limits import check_image_size
+from inpaintkit.limits import INPAINT_MAX_PIXELS, check_image_size
 from .files import atomic_path, atomic_write_bytes
 
 log = logging.getLogger(__name__)
@@ -166,9 +166,15 @@ def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def sketch_image(rgb: np.ndarray, spec: SketchSpec = SketchSpec(), hed: HED | None = None,
                  device: str = "cpu") -> np.ndarray:
-    """The sketch of one image (HxWx3 uint8, or float in [0, 1]) -> float32 HxW in [0, 1]."""
+    """The sketch of one image (HxWx3 uint8, or float in [0, 1]) -> float32 HxW in [0, 1].
+
+    Memory: the image as float32 (12 bytes a pixel, up to :data:`inpaintkit.limits.MAX_PIXELS`) plus, for HED,
+    its bounded working size (:func:`hed_sketch`); Canny runs at full size (tens of bytes a pixel), so for
+    Canny images over :data:`inpaintkit.limits.INPAINT_MAX_PIXELS` are refused. Empty or > 64:1: ValueError.
+    """
     rgb = _as_float_rgb(rgb)
     if spec.method == "canny":
+        check_image_size(rgb.shape[1], rgb.shape[0], "image (Canny runs at full size)", INPAINT_MAX_PIXELS)
         return canny_sketch(rgb, spec.canny_sigma)
     dev = resolve_device(device)
     hed = hed if hed is not None else load_hed(device=dev)

@@ -150,6 +150,8 @@ def test_hed_runs_at_a_bounded_working_size_and_refuses_empty_or_strip_images(ra
         sketch_image(np.zeros((1, 200, 3), np.uint8), SketchSpec(), hed=rand_hed)
     with pytest.raises(ValueError, match="aspect ratio of 400:1"):
         sketch_image(np.zeros((400, 1, 3), np.uint8), SketchSpec(method="canny"))
+    with pytest.raises(ValueError, match=r"Canny runs at full size\) is 2049x2048"):
+        sketch_image(np.zeros((2048, 2049, 3), np.uint8), SketchSpec(method="canny"))
 
 
 def test_sketch_image_input_types(rand_hed):
