@@ -21,7 +21,9 @@ def to_numpy_image(t) -> np.ndarray:
     Accepts a (C, H, W) / (1, C, H, W) tensor or an (H, W[, C]) array. The value range follows the
     dtype, as scikit-image's ``img_as_float`` reads it: floats are taken to be in [0, 1] already
     (and clipped there), ``uint8`` (the widget's and PIL's images) is divided by 255, ``uint16`` by
-    65535, ``bool`` becomes 0 / 1. Other integer arrays must hold 0-255 values (or 0 / 1 masks).
+    65535, ``bool`` becomes 0 / 1. One exception, the kit's own masks: an integer array holding only
+    0 and 1 (``inpaintkit.masks`` returns (H, W) uint8 in {0, 1}) is a mask, shown black / white.
+    Other integer arrays must hold 0-255 values.
     """
     if hasattr(t, "detach"):
         t = t.detach().cpu()
@@ -35,13 +37,15 @@ def to_numpy_image(t) -> np.ndarray:
     if a.dtype == np.bool_:
         a = a.astype(np.float32)
     elif np.issubdtype(a.dtype, np.integer):
-        if a.dtype in (np.uint8, np.uint16):
+        if a.size and a.min() >= 0 and a.max() <= 1:                       # a 0 / 1 mask (masks.py: uint8)
+            a = a.astype(np.float32)
+        elif a.dtype in (np.uint8, np.uint16):
             a = a.astype(np.float32) / np.iinfo(a.dtype).max                 # 255 or 65535 -> 1
         elif a.size and (a.min() < 0 or a.max() > 255):
             raise ValueError(f"an integer image of dtype {a.dtype} with values in [{a.min()}, {a.max()}]: "
                              "convert it to uint8 (0-255) or to floats in [0, 1] first.")
         else:
-            a = a.astype(np.float32) / (1.0 if a.size and a.max() <= 1 else 255.0)
+            a = a.astype(np.float32) / 255.0
     a = a.astype(np.float32, copy=False)
     if a.ndim == 3 and a.shape[-1] == 1:
         a = a[..., 0]

@@ -47,6 +47,8 @@ def test_show_images_renders_the_colour_that_went_in(name):
     (np.full((6, 6), 128 / 255, np.float32), 128),
     (np.ones((6, 6), bool), 255),
     (np.zeros((6, 6), np.int64), 0),
+    (np.ones((6, 6), np.uint8), 255),          # the kit's masks: uint8 in {0, 1}, 1 = known -> white
+    (np.ones((6, 6), np.int64), 255),
     (torch.full((1, 1, 6, 6), 0.5), 128),
 ])
 def test_show_images_renders_gray_levels(gray, expected):
@@ -55,6 +57,14 @@ def test_show_images_renders_gray_levels(gray, expected):
         np.testing.assert_allclose(rendered_centre(fig, fig.axes[0]), [expected] * 3, atol=2)
     finally:
         plt.close(fig)
+
+
+def test_a_uint8_mask_from_the_mask_generator_renders_black_and_white():
+    from inpaintkit.masks import irregular_mask
+
+    m = irregular_mask(32, 32, (0.2, 0.3), rng=0)              # (H, W) uint8 in {0, 1}
+    a = to_numpy_image(m)
+    assert set(np.unique(a)) == {0.0, 1.0} and a.mean() == pytest.approx(m.mean())
 
 
 def test_uint8_white_hole_is_white_not_clipped_to_one_level():
