@@ -243,3 +243,20 @@ def test_reproduce_passes_the_data_flags_to_the_notebooks_that_take_them(tmp_pat
     assert json.loads((run / "01.json").read_text()) == {"profile": "gpu", "data": str(data), "masks": str(masks),
                                                          "vgg": "hed"}
     assert json.loads((run / "02.json").read_text()) == {"profile": "gpu"}      # takes none: gets none
+
+
+def test_clis_take_the_masks_and_refuse_the_full_profile_without_data(places, tmp_path, capsys):
+    from inpaintkit import reproduce, train
+
+    masks = liu_style_masks(tmp_path / "liu")
+    run = tmp_path / "cli"
+    assert train.main(["--stage", "1", "--profile", "smoke", "--run-dir", str(run), "--data", str(places),
+                       "--masks", str(masks), "--sketch", "canny", "--steps", "1", "--device", "cpu",
+                       "--no-progress"]) == 0
+    cfg = json.loads((run / "stage1" / "config.json").read_text())
+    assert (cfg["data"], cfg["masks"], cfg["precision"]) == (str(places), str(masks), "fp32")
+    capsys.readouterr()
+    assert reproduce.main(["--profile", "full", "--run-dir", str(tmp_path / "full")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "data_scripts/prepare_places2.py" in err
+    assert not (tmp_path / "full").exists()                          # stopped before any notebook ran
