@@ -14,11 +14,12 @@ MASKS   ?=
 VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: help install reproduce html test test-unit test-notebooks notebook-outputs bench clean
+.PHONY: help install reproduce html student test test-unit test-notebooks notebook-outputs bench clean
 
 help:
 	@echo "make reproduce   run every notebook headless (PROFILE=$(PROFILE)), report under $(RUN_DIR)/"
 	@echo "make html         the executed notebooks of make reproduce as a static site: $(RUN_DIR)/html/index.html"
+	@echo "make student     student versions of the notebooks with exercises (solutions removed) -> student/"
 	@echo "make test        unit tests + every notebook under nbval (smoke profile)"
 	@echo "make bench       speed measurements in benchmarks/"
 	@echo "make notebook-outputs NB=notebooks/02_x.ipynb   refresh the kept nbval outputs"
@@ -38,6 +39,11 @@ reproduce: install
 # The executed notebooks of `make reproduce` (same PROFILE / RUN_DIR) as static HTML pages, figures embedded.
 html: install
 	$(PY) -m inpaintkit.site --run-dir $(RUN_DIR)
+
+# The answered notebooks are the source; the student versions (solutions between ### BEGIN SOLUTION and
+# ### END SOLUTION replaced by `raise NotImplementedError`, outputs cleared) are generated, never edited.
+student: install
+	$(PY) -m inpaintkit.exercises notebooks student
 
 # One pytest run, one summary: unit tests and the notebooks (nbval compares only the cells
 # marked NBVAL_CHECK_OUTPUT).

@@ -212,12 +212,13 @@ def cfs_figure(block, input_shape=(1, 16, 32, 32), title: str | None = None):
             o2, gates2 = second.forward_with_gates(o1)
 
     fig = plt.figure(figsize=(13, 7.6 if residual else 4.6))
+    top = 0.91 if title else 0.97                     # room for the suptitle
     if residual:
-        ax_res = fig.add_axes([0.02, 0.63, 0.96, 0.33])
-        ax = fig.add_axes([0.02, 0.02, 0.96, 0.58])
+        ax_res = fig.add_axes([0.02, top - 0.33, 0.96, 0.33])
+        ax = fig.add_axes([0.02, 0.02, 0.96, top - 0.38])
         _draw_residual(ax_res, block, first, second, tuple(x.shape), tuple(o1.shape), tuple(o2.shape))
     else:
-        ax = fig.add_axes([0.02, 0.02, 0.96, 0.9])
+        ax = fig.add_axes([0.02, 0.02, 0.96, top - 0.04])
     _draw_cfs(ax, first, tuple(x.shape), gates1, tuple(o1.shape),
               "B1, " if residual else "")
     if title:
@@ -337,7 +338,7 @@ def _draw_residual(ax, block, b1, b2, xs, s1, s2):
     _arrow(ax, (9.1, 0.2), (10.23, 0.2))
     _arrow(ax, (10.57, 0.2), (11.15, 0.2))
     _arrow(ax, (0.1, 0.55), (10.4, 0.37), color="tab:blue", rad=-0.18)
-    ax.text(5.4, 1.2, "residual path (identity)", ha="center", fontsize=7, color="tab:blue")
+    ax.text(5.4, 0.78, "residual path (identity)", ha="center", fontsize=7, color="tab:blue")
     ax.text(-0.7, 1.35, "a dilated residual block of Gi (the paper's middle section); B1 in detail below",
             fontsize=8.5, weight="bold")
 

@@ -1,0 +1,206 @@
+"""Fill-in exercises: the answered notebooks pass their checks, the student versions are the answered ones
+minus the solutions, an unanswered gap fails with one message, and common mistakes get a specific hint."""
+
+import nbformat
+import pytest
+import torch
+import torch.nn.functional as F
+
+from inpaintkit import exercises as ex
+from inpaintkit.config import repo_root
+from inpaintkit.exercises import BEGIN, END, ExerciseError
+
+NB_DIR = repo_root() / "notebooks"
+
+
+def answered(name):
+    return nbformat.read(NB_DIR / f"{name}.ipynb", as_version=4)
+
+
+def run_exercises(nb, cells=None) -> list[str]:
+    """Exec every exercise cell (``cells``, default: those with solution markers) and the check cell after
+    it in one namespace; return the names defined, or raise what the checks raise."""
+    ns = {}
+    for i in (ex.exercise_cells(nb) if cells is None else cells):
+        exec(nb.cells[i].source, ns)                         # noqa: S102 - the notebook's own cells
+        check = nb.cells[i + 1].source
+        assert "check_" in check, f"cell {i + 1} after an exercise must be its check cell"
+        exec(check, ns)                                      # noqa: S102
+    return list(ns)
+
+
+@pytest.mark.parametrize("name", ex.EXERCISE_NOTEBOOKS)
+def test_answered_notebooks_pass_their_checks(name, capsys):
+    nb = answered(name)
+    assert ex.exercise_cells(nb), f"{name} holds no exercise"
+    run_exercises(nb)
+    out = capsys.readouterr().out
+    assert out.count("OK: ") >= len(ex.exercise_cells(nb)) and "ExerciseError" not in out
+
+
+@pytest.mark.parametrize("name", ex.EXERCISE_NOTEBOOKS)
+def test_student_version_is_the_answered_one_minus_solutions(name):
+    nb = answered(name)
+    st = ex.student_notebook(nb)
+    assert len(st.cells) == len(nb.cells)
+    gaps = set(ex.exercise_cells(nb))
+    for i, (a, s) in enumerate(zip(nb.cells, st.cells)):
+        assert a.cell_type == s.cell_type and a.get("id") == s.get("id")
+        if s.cell_type == "code":
+            assert s.outputs == [] and s.execution_count is None
+        if i in gaps:
+            assert BEGIN not in s.source and END not in s.source and "raise NotImplementedError" in s.source
+            solution = a.source.split(BEGIN)[1].split(END)[0].strip().splitlines()
+            assert not any(line.strip() and line.strip() in s.source for line in solution[1:]), "a solution line leaked"
+            # everything outside the markers is kept: the signature and docstring the student needs
+            assert s.source.split("# YOUR CODE HERE")[0] == a.source.split(BEGIN)[0]
+        else:
+            assert s.source == a.source
+
+
+@pytest.mark.parametrize("name", ex.EXERCISE_NOTEBOOKS)
+def test_an_unanswered_gap_fails_with_a_message(name):
+    nb = answered(name)
+    st = ex.student_notebook(nb)
+    with pytest.raises(ExerciseError, match="is not written yet") as info:
+        run_exercises(st, ex.exercise_cells(nb))
+    assert "raise NotImplementedError" in str(info.value)
+    assert info.value.__cause__ is None and info.value.__suppress_context__     # no chained traceback
+
+
+def test_make_student_writes_the_student_versions(tmp_path):
+    written = ex.make_student(NB_DIR, tmp_path)
+    assert sorted(p.stem for p in written) == sorted(ex.EXERCISE_NOTEBOOKS)
+    for p in written:
+        got = nbformat.read(p, as_version=4)
+        want = ex.student_notebook(answered(p.stem))
+        assert [c.source for c in got.cells] == [c.source for c in want.cells]
+
+
+def test_strip_solutions_keeps_the_indentation_and_refuses_unbalanced_markers():
+    src = f"def f(x):\n    \"\"\"doc\"\"\"\n    {BEGIN}\n    return x + 1\n    {END}\n\n\ndef g():\n    {BEGIN}\n    pass\n    {END}\n"
+    out = ex.strip_solutions(src)
+    assert out.count("    raise NotImplementedError(") == 2 and "return x + 1" not in out and '"""doc"""' in out
+    ns = {}
+    exec(out, ns)                                            # noqa: S102 - still valid Python
+    with pytest.raises(NotImplementedError):
+        ns["f"](1)
+    with pytest.raises(ValueError, match="unbalanced"):
+        ex.strip_solutions(f"def f():\n    {BEGIN}\n    return 1\n")
+
+
+# ---- the checks say what is wrong ------------------------------------------------------------------
+
+def pconv(bias_first=False, nine=False, no_zero=False):
+    def fn(x, mask, weight, bias, stride=1, padding=1):
+        ones = torch.ones(1, 1, 3, 3, dtype=x.dtype)
+        known = F.conv2d(mask, ones, None, stride, padding)
+        taps = torch.full_like(known, 9.0) if nine else F.conv2d(torch.ones_like(mask), ones, None, stride, padding)
+        new = (known > 0).to(x.dtype)
+        scale = taps / known.clamp(min=1) * (1 if no_zero else new)
+        conv = F.conv2d(x * mask, weight, None, stride, padding)
+        if bias_first:
+            return (conv + bias.view(1, -1, 1, 1)) * scale, new
+        return conv * scale + bias.view(1, -1, 1, 1) * (1 if no_zero else new), new
+    return fn
+
+
+@pytest.mark.parametrize("kw, hint", [
+    ({"bias_first": True}, "bias is added before the scaling"),
+    ({"nine": True}, "image border"),
+    ({"no_zero": True}, "no known pixel"),
+])
+def test_partial_conv_hints(kw, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        ex.check_partial_conv(pconv(**kw))
+
+
+def test_partial_conv_shape_and_crash_messages():
+    with pytest.raises(ExerciseError, match="two tensors"):
+        ex.check_partial_conv(lambda *a: a[0])
+    with pytest.raises(ExerciseError, match="raised RuntimeError"):
+        ex.check_partial_conv(lambda x, m, w, b: (F.conv2d(x, w[:, :2]), m))
+
+
+def cfs(skip):
+    def fn(block, x):
+        g = torch.sigmoid(block.conv_g(x))
+        G = torch.sigmoid(block.conv_G(x))
+        f = G * F.leaky_relu(block.conv_f(x if skip == "g" else g * x), 0.2)
+        if skip == "se":
+            return f
+        return f * torch.sigmoid(block.se.fc2(F.relu(block.se.fc1(f.mean((2, 3))))))[:, :, None, None]
+    return fn
+
+
+@pytest.mark.parametrize("skip, hint", [("g", "input gate g is missing"), ("se", "SE .* is missing")])
+def test_cfs_hints(skip, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        ex.check_cfs_block(cfs(skip))
+
+
+@pytest.mark.parametrize("d_fn, hint", [
+    (lambda r, f: F.relu(1 - r).mean() + F.relu(1 - f).mean(), "sign inside the fake term"),
+    (lambda r, f: (1 - r).mean() + (1 + f).mean(), "hinge max"),
+])
+def test_hinge_hints(d_fn, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        ex.check_hinge(d_fn, lambda f: -f.mean())
+    with pytest.raises(ExerciseError, match="wrong sign"):
+        ex.check_hinge(lambda r, f: F.relu(1 - r).mean() + F.relu(1 + f).mean(), lambda f: f.mean())
+
+
+def test_feature_matching_hints():
+    with pytest.raises(ExerciseError, match="not a sum"):
+        ex.check_feature_matching(lambda rs, fs: sum((r - f).abs().sum() for r, f in zip(rs, fs)))
+    with pytest.raises(ExerciseError, match="detach them"):
+        ex.check_feature_matching(lambda rs, fs: sum((f - r).abs().mean() for r, f in zip(rs, fs)))
+
+
+def step(freeze=True, detach=True, unfreeze=True):
+    from inpaintkit.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss
+
+    def fn(gs, ds, g_opt, d_opt, gray, sketch, mask, w):
+        s = gs(gray, sketch, mask)
+        real, fake = torch.cat([sketch, gray], 1), torch.cat([s, gray], 1)
+        ds.requires_grad_(not freeze)
+        fl, ff = ds(fake)
+        _, rf = ds(real)
+        g_loss = w.adversarial * hinge_g_loss(fl) + w.feature_matching * feature_matching_loss(rf, ff)
+        if unfreeze:
+            ds.requires_grad_(True)
+        g_opt.zero_grad()
+        g_loss.backward(retain_graph=not detach)
+        g_opt.step()
+        d_loss = hinge_d_loss(ds(real)[0], ds(fake.detach() if detach else fake)[0])
+        d_opt.zero_grad()
+        d_loss.backward()
+        d_opt.step()
+        return g_loss.detach(), d_loss.detach()
+    return fn
+
+
+@pytest.mark.parametrize("kw, hint", [
+    ({"freeze": False}, "D was not frozen"),
+    ({"unfreeze": False}, "unfreeze D"),
+    ({"detach": False}, "undetached fake"),
+])
+def test_gan_step_hints(kw, hint):
+    with pytest.raises(ExerciseError, match=hint):
+        ex.check_gan_step(step(**kw))
+
+
+def test_gan_step_reference_passes(capsys):
+    ex.check_gan_step(step())
+    assert "OK: gan_step" in capsys.readouterr().out
+
+
+def test_gram_and_style_hints():
+    def gram_hw(f):
+        n, c, h, w = f.shape
+        f = f.reshape(n, c, h * w)
+        return torch.bmm(f, f.transpose(1, 2)) / (h * w)
+    with pytest.raises(ExerciseError, match="3x too large: divide by C\\*H\\*W, not by H\\*W"):
+        ex.check_gram(gram_hw)
+    with pytest.raises(ExerciseError, match="perceptual loss"):
+        ex.check_style(lambda a, b: sum(F.l1_loss(x, y) for x, y in zip(a, b)))
