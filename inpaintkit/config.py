@@ -297,8 +297,13 @@ def departures(profile: "Profile | str | None" = None, vgg_source: str | None = 
     skips = [f.name for f in p.__dataclass_fields__.values() if "skip" in f.name and getattr(p, f.name)]
     if skips:
         add("networks", "U-Net skip connections", "none", ", ".join(f"{s}={getattr(p, s)}" for s in skips),
-            "not in the paper: a short CPU run of the deep encoder-decoder learns faster with skips "
-            "(see the profile's comments in config.py)")
+            "not in the paper (nor in EdgeConnect): a CPU-sized run of the deep encoder-decoder learns more with "
+            "them; see the comment on these fields in config.py")
+    if getattr(p, "prefill", False):
+        add("networks", "what Gi starts from in the hole", "I * M: zeros in the hole (Eq. 10)",
+            "a smooth fill of the hole, which Gi corrects (prefill=True)",
+            "not in the paper: painting a hole from zeros is slow to learn in a CPU-sized run; see the comment "
+            "on these fields in config.py")
 
     # CFS gate bias, measured on a block, not read from a constant that could drift from the init
     block = CFSBlock(4, 4, 3, padding=1)

@@ -120,3 +120,14 @@ def test_departures_table_is_markdown_and_topics_filter():
     assert all(line.count(" | ") - line.count("\\|") >= 3 for line in lines[2:])
     with pytest.raises(ValueError, match="unknown topics"):
         departures("quick", topics=("losses",))
+
+
+def test_departures_list_architecture_switches_of_the_profile():
+    q = get_profile("quick")
+    names = {f.name for f in dataclasses.fields(q)}
+    if not {"skips", "prefill"} <= names:
+        pytest.skip("this Profile has no skips / prefill switches")
+    on = _rows(dataclasses.replace(q, skips=True, prefill=True), vgg_source="imagenet")
+    off = _rows(dataclasses.replace(q, skips=False, prefill=False), vgg_source="imagenet")
+    assert on["U-Net skip connections"].profile == "skips=True" and "U-Net skip connections" not in off
+    assert "prefill=True" in on["what Gi starts from in the hole"].profile and "what Gi starts from in the hole" not in off
