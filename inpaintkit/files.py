@@ -62,8 +62,8 @@ class RunLock:
     (``fcntl.flock``) on that file, which holds the holder's pid, host name and start time for the message
     another process gets (:class:`RunLockedError`, naming them). The operating system drops the lock when its
     process dies, however it dies, so a lock left by a dead process is simply taken over; a clean release
-    also deletes the file. POSIX only (Linux, macOS); on a network file system, flock's guarantees are the
-    file system's.
+    also deletes the file. POSIX (Linux, macOS; elsewhere a warning and no lock); on a network file system,
+    flock's guarantees are the file system's.
     """
 
     NAME = "run.lock"
@@ -73,11 +73,18 @@ class RunLock:
         self._fd: int | None = None
 
     def acquire(self) -> "RunLock":
-        import fcntl
         import json
         import socket
         import time
 
+        try:
+            import fcntl
+        except ImportError:                    # Windows: no flock; run unlocked rather than not at all
+            import warnings
+
+            warnings.warn(f"{self.path.parent} is not locked: fcntl.flock is not available on this platform.",
+                          stacklevel=2)
+            return self
         self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
