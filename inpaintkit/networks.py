@@ -7,7 +7,9 @@ Both generators share one shape (docs/paper_reading.md, "The networks"):
     4 decoder layers (upsample x2 + conv), mirroring the encoder; the 4th produces the output
 
 LeakyReLU(0.2) after every layer but the output, no batch norm, spectral norm on every conv
-(``torch.nn.utils.parametrizations.spectral_norm``), no skip connections.
+(``torch.nn.utils.parametrizations.spectral_norm``). No skip connections in the paper's reading;
+``skips=True`` adds U-Net skips (each decoder layer also sees the encoder output of its size, the
+last one the network's input), the variant the CPU-sized profiles train (docs/training_recipe.md).
 
 A network here only computes its forward pass; trainers (``train.py``) own optimisers and
 losses. Builders: :func:`sketch_generator`, :func:`image_generator`, :func:`discriminator`.
@@ -57,15 +59,18 @@ class Generator(nn.Module):
 
     ``block`` is one of :data:`inpaintkit.layers.BLOCK_KINDS`; with ``"partial"`` the mask
     travels through the network and is updated by every layer (Eq. 2).
+    ``skips``: U-Net skip connections (not in the paper): decoder layer i takes
+    ``cat[upsampled x, encoder output of the same size]`` (the last one the input itself); with
+    partial convolutions the two masks are joined by their union (a pixel is known if either knows it).
     """
 
     def __init__(self, in_channels: int, out_channels: int, base_channels: int = 64,
-                 n_res_blocks: int = 8, block: str = "cfs", dilation: int = 2):
+                 n_res_blocks: int = 8, block: str = "cfs", dilation: int = 2, skips: bool = False):
         super().__init__()
         if block not in BLOCK_KINDS:
             raise ValueError(f"Unknown block kind {block!r}; choose one of {', '.join(BLOCK_KINDS)}.")
         self.in_channels, self.out_channels, self.block = in_channels, out_channels, block
-        self.base_channels = base_channels
+        self.base_channels, self.skips = base_channels, bool(skips)
         b = base_channels
         widths = [b, 2 * b, 4 * b, 8 * b]
         self.encoder = nn.ModuleList([
@@ -78,11 +83,12 @@ class Generator(nn.Module):
         # The output layer of the mask-free kinds is a plain conv: an output gate and SE on 1-3
         # channels would only rescale the prediction.
         out_kind = "partial" if block == "partial" else "conv"
+        extra = [widths[2], widths[1], widths[0], in_channels] if self.skips else [0, 0, 0, 0]
         self.decoder = nn.ModuleList([
-            make_block(block, widths[3], widths[2], 3, 1, 1),     # (N, 4b, H/8, W/8)
-            make_block(block, widths[2], widths[1], 3, 1, 1),     # (N, 2b, H/4, W/4)
-            make_block(block, widths[1], widths[0], 3, 1, 1),     # (N, b,  H/2, W/2)
-            make_block(out_kind, widths[0], out_channels, 3, 1, 1, activation=False),  # (N, out, H, W)
+            make_block(block, widths[3] + extra[0], widths[2], 3, 1, 1),     # (N, 4b, H/8, W/8)
+            make_block(block, widths[2] + extra[1], widths[1], 3, 1, 1),     # (N, 2b, H/4, W/4)
+            make_block(block, widths[1] + extra[2], widths[0], 3, 1, 1),     # (N, b,  H/2, W/2)
+            make_block(out_kind, widths[0] + extra[3], out_channels, 3, 1, 1, activation=False),  # (N, out, H, W)
         ])
         apply_spectral_norm(self)
 
@@ -102,12 +108,20 @@ class Generator(nn.Module):
         (notebook 02 draws how the hole shrinks through Gs).
         """
         m = mask if self.block == "partial" else None
+        saved = [(x, m)]                                   # U-Net skips: the input, then encoder outputs
         for name, layer, upsample in self.named_layers():
             if upsample:
                 x = F.interpolate(x, scale_factor=2, mode="nearest")           # (N, C, 2h, 2w)
                 if m is not None:
                     m = F.interpolate(m, scale_factor=2, mode="nearest")       # (N, 1, 2h, 2w)
+                if self.skips:
+                    skip_x, skip_m = saved.pop()
+                    x = torch.cat([x, skip_x], dim=1)                          # (N, C + C_skip, 2h, 2w)
+                    if m is not None:
+                        m = torch.maximum(m, skip_m)                           # union of the known pixels
             x, m = layer(x, m)
+            if self.skips and name.startswith("encoder") and name != "encoder4":
+                saved.append((x, m))
             if trace is not None:
                 trace.append((name, None if m is None else m.detach()))
         return x
@@ -121,8 +135,8 @@ class SketchGenerator(Generator):
     Returns the predicted sketch (N, 1, H, W) in (0, 1) (sigmoid output).
     """
 
-    def __init__(self, base_channels: int = 64, n_res_blocks: int = 4, block: str = "partial"):
-        super().__init__(2, 1, base_channels, n_res_blocks, block)
+    def __init__(self, base_channels: int = 64, n_res_blocks: int = 4, block: str = "partial", skips: bool = False):
+        super().__init__(2, 1, base_channels, n_res_blocks, block, skips=skips)
 
     def forward(self, gray: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         check_input(gray, 1, "gray")
@@ -137,21 +151,35 @@ class ImageGenerator(Generator):
     """Gi, Eq. 10: I_pred = Gi([I * M, S_comp, M]); CFS blocks everywhere, 8 residual blocks.
 
     ``forward(image, sketch, mask)``: image (N, 3, H, W) in [0, 1], sketch (N, 1, H, W) the
-    composite sketch S_comp, mask (N, 1, H, W) with 1 = known. Returns (N, 3, H, W) in (0, 1)
+    composite sketch S_comp, mask (N, 1, H, W) with 1 = known. Returns (N, 3, H, W) in [0, 1]
     (``(tanh + 1) / 2`` of the last layer, as EdgeConnect). Composite it yourself with
     :func:`composite` (the trainers and :class:`~inpaintkit.pipeline.Inpainter` do).
+
+    ``prefill`` (not in the paper; the CPU-sized profiles): the hole is first filled by
+    :func:`smooth_fill`, Gi sees ``[I * M + fill * (1 - M), S_comp, M]`` and its last layer is a
+    correction added to the fill: ``I_pred = clamp(fill + gain * out, 0, 1)``, ``gain`` a learned
+    scalar starting at 0.1. A minutes-long CPU run cannot learn the smooth interpolation a
+    classical fill gets for free; with it, training is spent on what the sketch adds
+    (docs/training_recipe.md has the measured ladder).
     """
 
-    def __init__(self, base_channels: int = 64, n_res_blocks: int = 8, block: str = "cfs"):
-        super().__init__(5, 3, base_channels, n_res_blocks, block)
+    def __init__(self, base_channels: int = 64, n_res_blocks: int = 8, block: str = "cfs", skips: bool = False,
+                 prefill: bool = False):
+        super().__init__(5, 3, base_channels, n_res_blocks, block, skips=skips)
+        self.prefill = bool(prefill)
+        self.residual_gain = nn.Parameter(torch.tensor(0.1)) if self.prefill else None
 
     def forward(self, image: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         check_input(image, 3, "image")
         check_input(sketch, 1, "sketch")
         check_size(image)
         check_mask(mask, image)
-        x = torch.cat([image * mask, sketch, mask], dim=1)                     # (N, 5, H, W)
-        return (torch.tanh(self.features(x, mask)) + 1) / 2                    # (N, 3, H, W)
+        if not self.prefill:
+            x = torch.cat([image * mask, sketch, mask], dim=1)                 # (N, 5, H, W)
+            return (torch.tanh(self.features(x, mask)) + 1) / 2                # (N, 3, H, W)
+        start = smooth_fill(image, mask)                                       # (N, 3, H, W), hole filled
+        x = torch.cat([start, sketch, mask], dim=1)                            # (N, 5, H, W)
+        return (start + self.residual_gain * self.features(x, mask)).clamp(0, 1)  # (N, 3, H, W)
 
 
 class PatchDiscriminator(nn.Module):
@@ -186,14 +214,16 @@ class PatchDiscriminator(nn.Module):
 
 # ---- builders (torchvision style) ----------------------------------------------------------
 
-def sketch_generator(base_channels: int = 64) -> SketchGenerator:
-    """Gs at the given width (64 = the paper's reading)."""
-    return SketchGenerator(base_channels)
+def sketch_generator(base_channels: int = 64, skips: bool = False) -> SketchGenerator:
+    """Gs at the given width (64 = the paper's reading); ``skips``: U-Net skips (not in the paper)."""
+    return SketchGenerator(base_channels, skips=skips)
 
 
-def image_generator(base_channels: int = 64, block: str = "cfs") -> ImageGenerator:
-    """Gi at the given width; ``block`` picks the conv block (notebook 03's ablation)."""
-    return ImageGenerator(base_channels, block=block)
+def image_generator(base_channels: int = 64, block: str = "cfs", skips: bool = False,
+                    prefill: bool = False) -> ImageGenerator:
+    """Gi at the given width; ``block`` picks the conv block (notebook 03's ablation);
+    ``skips``: U-Net skips, ``prefill``: correct a smooth fill (neither in the paper)."""
+    return ImageGenerator(base_channels, block=block, skips=skips, prefill=prefill)
 
 
 def sketch_discriminator(base_channels: int = 64) -> PatchDiscriminator:
@@ -224,3 +254,30 @@ def activation_shapes(generator: Generator, *inputs) -> list[tuple[str, tuple[in
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (spectral norm's u/v vectors are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def smooth_fill(image: torch.Tensor, mask: torch.Tensor, smoothing: int = 8) -> torch.Tensor:
+    """A cheap smooth fill of the hole ("push-pull", Gortler et al. 1996), the start Gi corrects.
+
+    Pull: halve the image repeatedly with a masked average (a coarse pixel is known if any of its four
+    fine pixels is) until no hole is left; push: from the coarsest level down, fill each level's hole with
+    the bilinear upsampling of the level below; then ``smoothing`` Jacobi sweeps of a 3x3 average inside
+    the hole. ``image`` (N, C, H, W), ``mask`` (N, 1, H, W), 1 = known. Known pixels are returned as given.
+    Hand-written because no library here has a batched torch fill (scikit-image's biharmonic is per
+    image on the CPU, ~100x slower); it costs a few 3x3 convolutions per image.
+    """
+    levels = [(image * mask, mask)]
+    while bool((levels[-1][1] == 0).any()) and min(levels[-1][1].shape[-2:]) > 1:
+        x, m = levels[-1]
+        num = F.avg_pool2d(x * m, 2, ceil_mode=True)                           # (N, C, h/2, w/2)
+        den = F.avg_pool2d(m, 2, ceil_mode=True)                               # (N, 1, h/2, w/2)
+        levels.append((num / den.clamp_min(1e-8) * (den > 0), (den > 0).to(m.dtype)))
+    filled = levels[-1][0]
+    for x, m in reversed(levels[:-1]):
+        up = F.interpolate(filled, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        filled = x * m + up * (1 - m)                                          # (N, C, h, w)
+    hole = 1 - mask
+    for _ in range(smoothing):
+        blurred = F.avg_pool2d(F.pad(filled, (1, 1, 1, 1), mode="replicate"), 3, stride=1)
+        filled = image * mask + blurred * hole
+    return filled

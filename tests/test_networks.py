@@ -5,6 +5,7 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
+from inpaintkit import networks
 from inpaintkit.layers import BLOCK_KINDS, PartialConv2d
 from inpaintkit.networks import (
     composite, count_parameters, image_discriminator, image_generator, sketch_discriminator, sketch_generator,
@@ -123,3 +124,44 @@ def test_bad_inputs_name_the_fix():
         d(gray)
     with pytest.raises(ValueError, match="Unknown block kind"):
         image_generator(4, block="transformer")
+
+
+# ---- the kit's architecture switches (U-Net skips, Gi correcting a smooth fill) -----------------------------
+
+def test_smooth_fill_keeps_known_pixels_and_stays_within_their_range():
+    torch.manual_seed(0)
+    x = torch.rand(2, 3, 40, 56)
+    m = torch.ones(2, 1, 40, 56)
+    m[0, :, 5:30, 10:50] = 0                                                   # one big hole
+    m[1, :, ::3, :] = 0                                                        # thin stripes
+    out = networks.smooth_fill(x, m)
+    assert torch.equal(out * m, x * m)                                         # known pixels as given
+    lo, hi = x.amin(dim=(2, 3), keepdim=True), x.amax(dim=(2, 3), keepdim=True)
+    assert ((out >= lo - 1e-6) & (out <= hi + 1e-6)).all()                     # averages only: no overshoot
+    flat = torch.full_like(x, 0.3)
+    torch.testing.assert_close(networks.smooth_fill(flat, m), flat)           # a constant fills to itself
+    assert torch.equal(networks.smooth_fill(x, torch.ones_like(m)), x)        # nothing to fill
+    # a left-to-right ramp with a hole in the middle: the fill is the ramp to within a few per cent
+    ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+    hole = torch.ones(1, 1, 64, 64)
+    hole[..., 24:40, 24:40] = 0
+    assert (networks.smooth_fill(ramp, hole) - ramp).abs().max() < 0.05
+
+
+def test_skips_and_prefill_keep_shapes_and_start_near_the_fill():
+    torch.manual_seed(0)
+    x, s = torch.rand(2, 3, 32, 32), (torch.rand(2, 1, 32, 32) > 0.9).float()
+    m = torch.ones(2, 1, 32, 32)
+    m[:, :, 8:24, 8:24] = 0
+    gs = networks.sketch_generator(8, skips=True)
+    gi = networks.image_generator(8, skips=True, prefill=True)
+    assert gs(x[:, :1], s, m).shape == (2, 1, 32, 32)
+    y = gi(x, s, m)
+    assert y.shape == (2, 3, 32, 32) and y.min() >= 0 and y.max() <= 1
+    # the decoder's inputs grow by the skipped widths: 8b + 4b, 4b + 2b, 2b + b, b + the 5 input channels
+    widths = [layer.layer.conv_f.in_channels for layer in list(gi.decoder)[:3]] + [gi.decoder[3].layer.in_channels]
+    assert widths == [64 + 32, 32 + 16, 16 + 8, 8 + 5]
+    with torch.no_grad():
+        gi.residual_gain.zero_()                                               # no correction: the fill itself
+        torch.testing.assert_close(gi(x, s, m), networks.smooth_fill(x, m).clamp(0, 1))
+    assert networks.count_parameters(gi) > networks.count_parameters(networks.image_generator(8))
