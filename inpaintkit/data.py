@@ -22,6 +22,7 @@ scikit-image (no download), split by photograph so that no photograph is in two 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -65,13 +66,15 @@ PLACES_FILE_LISTS = {
 }
 
 # --------------------------------------------------------------------------------------------- demo set
-# Natural colour photographs bundled with scikit-image (no pooch download), split by photograph. The two
-# views of the stereo motorcycle pair are one photograph for this purpose and both stay in train.
+# Natural colour photographs bundled with scikit-image and matplotlib (no download), split by photograph. The
+# two views of the stereo motorcycle pair are one photograph for this purpose and both stay in train. Extra
+# photographs (``photos=DIR``, e.g. the wallpaper collection) are split by demo_split_of.
 DEMO_SPLITS: dict[str, tuple[str, ...]] = {
     "train": ("astronaut", "coffee", "motorcycle_left", "motorcycle_right"),
-    "val": ("chelsea",),
-    "test": ("rocket",),
+    "val": ("rocket",),
+    "test": ("chelsea", "grace_hopper"),
 }
+DEMO_SCALES = (2, 3, 4)  # each photograph's short side is resized to these multiples of the patch size
 DEMO_PATCH_SIZE = 128   # crops are 128 px (or the working size when that is larger), then resized
 
 
@@ -439,15 +442,58 @@ def _verify_images(paths, size: int, progress: bool) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------------------------- demo set
 
-def demo_photos() -> dict[str, np.ndarray]:
-    """The demo photographs as uint8 (H, W, 3), all bundled with scikit-image (no download)."""
+def demo_photos(photos=None) -> dict[str, np.ndarray]:
+    """The demo photographs as uint8 (H, W, 3): every natural colour photograph bundled with the kit's own
+    dependencies (scikit-image's six, matplotlib's ``grace_hopper``; no download), plus every image in the
+    folder ``photos`` (named by file stem; e.g. ``data_scripts/fetch_wallpaper_photos.py``'s collection).
+
+    Left out of the dependencies' images: scikit-image's ``hubble_deep_field`` and ``retina`` (scientific
+    imaging), ``ihc`` (microscopy), textures, colour wheels and grayscale images; matplotlib's rendered icon.
+    """
+    import matplotlib
     from skimage import data
 
     left, right, _ = data.stereo_motorcycle()
-    return {
+    hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
+    out = {
         "astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
         "rocket": data.rocket(), "motorcycle_left": left, "motorcycle_right": right,
+        "grace_hopper": np.asarray(Image.open(hopper).convert("RGB")),
     }
+    for path in _extra_photo_paths(photos):
+        if path.stem in out:
+            raise ValueError(f"{path}: a demo photograph is already called {path.stem!r}; rename the file.")
+        out[path.stem] = (load_image(path) * 255).round().astype(np.uint8)
+    return out
+
+
+def _extra_photo_paths(photos) -> list[Path]:
+    """The extra photographs: ``photos``, else ``$INPAINTKIT_PHOTOS`` (what ``--photos DIR`` sets), else none."""
+    photos = photos if photos is not None else os.environ.get("INPAINTKIT_PHOTOS") or None
+    if photos is None:
+        return []
+    folder = Path(photos)
+    if not folder.is_dir():
+        raise ValueError(f"photos={str(folder)!r} is not a folder of photographs. Give a folder of .jpg/.png files "
+                         "(e.g. `python data_scripts/fetch_wallpaper_photos.py --out data/photos`).")
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    if not paths:
+        raise ValueError(f"{folder} holds no image ({', '.join(IMAGE_EXTENSIONS)}).")
+    return paths
+
+
+def demo_split_of(name: str, photos=None) -> str:
+    """The split ("train", "val" or "test") of demo photograph ``name``: the dependencies' photographs as in
+    :data:`DEMO_SPLITS`; extra photographs (``photos``) sorted by name, the 2nd, 6th, 10th, ... to test, the
+    4th, 12th, 20th, ... to val, the rest to train. A photograph is in exactly one split."""
+    for split, names in DEMO_SPLITS.items():
+        if name in names:
+            return split
+    stems = [p.stem for p in _extra_photo_paths(photos)]
+    if name not in stems:
+        raise ValueError(f"{name!r} is not a demo photograph.")
+    i = stems.index(name)
+    return "test" if i % 4 == 1 else "val" if i % 8 == 3 else "train"
 
 
 def demo_patch_size(size: int) -> int:
@@ -455,38 +501,64 @@ def demo_patch_size(size: int) -> int:
     return max(DEMO_PATCH_SIZE, int(size))
 
 
-def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None) -> Path:
-    """Cut the demo photographs into ``patch_size`` crops on a grid of ``stride`` (default patch_size // 4).
+def _scaled_versions(photo: np.ndarray, patch_size: int) -> list[tuple[int, np.ndarray]]:
+    """(short side, photo resized so) for each of :data:`DEMO_SCALES` (short side = scale x patch size),
+    never upscaled: a scale beyond the photo's own size gives the photo as it is (once)."""
+    h, w = photo.shape[:2]
+    out, seen = [], set()
+    for scale in DEMO_SCALES:
+        short = min(scale * patch_size, min(h, w))
+        if short < patch_size or short in seen:
+            continue
+        seen.add(short)
+        size = (round(w * short / min(h, w)), round(h * short / min(h, w)))   # PIL's (width, height)
+        img = photo if short == min(h, w) else np.asarray(Image.fromarray(photo).resize(size, Image.LANCZOS))
+        out.append((short, img))
+    return out
 
+
+def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None,
+                        photos=None) -> Path:
+    """Cut the demo photographs into ``patch_size`` crops on a grid of ``stride`` (default patch_size // 4),
+    at several scales: each photograph is resized so that its short side is 2, 3 and 4 x ``patch_size``
+    (:data:`DEMO_SCALES`; never upscaled), and cut at each, so a model sees structures at several sizes.
+
+    ``photos``: a folder of extra photographs (:func:`demo_photos`), split by :func:`demo_split_of`.
     Written once under ``root`` (default ``cache_dir()/"demo"``) as
-    ``patch<P>_stride<S>/{train,val,test}/<photo>_<y>_<x>.png`` plus ``train.flist``, ``val.flist``,
-    ``test.flist`` (paths relative to the folder). The folder is built in a temporary directory and renamed
-    into place, so a half-written set is never used; later calls return the existing folder.
+    ``patch<P>_stride<S>[_<photos hash>]/{train,val,test}/<photo>_s<short>_<y>_<x>.png`` plus ``train.flist``,
+    ``val.flist``, ``test.flist`` (paths relative to the folder). The folder is built in a temporary directory
+    and renamed into place, so a half-written set is never used; later calls return the existing folder.
     """
     for name, v in (("patch_size", patch_size), ("stride", stride if stride is not None else 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"ensure_demo_dataset: {name} must be a positive int, got {v!r}.")
     stride = int(stride) if stride is not None else max(int(patch_size) // 4, 1)
     root = Path(root) if root is not None else cache_dir() / "demo"
-    final = root / f"patch{patch_size}_stride{stride}"
+    extra = _extra_photo_paths(photos)
+    tag = ""
+    if extra:   # the folder's name changes with the photo set (names, sizes, dates)
+        key = "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in extra)
+        tag = "_" + hashlib.sha1(key.encode()).hexdigest()[:10]
+    final = root / f"patch{patch_size}_stride{stride}_x{''.join(map(str, DEMO_SCALES))}{tag}"
     if all((final / f"{s}.flist").is_file() for s in DEMO_SPLITS):
         return final
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=root))
     try:
-        photos = demo_photos()
-        for split, names in DEMO_SPLITS.items():
-            (tmp / split).mkdir()
-            lines = []
-            for name in names:
-                photo = photos[name]
-                h, w = photo.shape[:2]
+        lines = {s: [] for s in DEMO_SPLITS}
+        for s in DEMO_SPLITS:
+            (tmp / s).mkdir()
+        for name, photo in demo_photos(photos).items():
+            split = demo_split_of(name, photos)
+            for short, img in _scaled_versions(photo, patch_size):
+                h, w = img.shape[:2]
                 for y in range(0, h - patch_size + 1, stride):
                     for x in range(0, w - patch_size + 1, stride):
-                        rel = f"{split}/{name}_{y:04d}_{x:04d}.png"
-                        Image.fromarray(photo[y:y + patch_size, x:x + patch_size]).save(tmp / rel)
-                        lines.append(rel + "\n")
-            (tmp / f"{split}.flist").write_text("".join(lines))
+                        rel = f"{split}/{name}_s{short:04d}_{y:04d}_{x:04d}.png"
+                        Image.fromarray(img[y:y + patch_size, x:x + patch_size]).save(tmp / rel)
+                        lines[split].append(rel + "\n")
+        for s, ls in lines.items():
+            (tmp / f"{s}.flist").write_text("".join(ls))
         try:
             os.replace(tmp, final)
         except OSError:   # another process finished first (or a stale partial folder): keep/replace it
@@ -498,21 +570,31 @@ def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: in
     return final
 
 
-def demo_split_sizes(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None) -> dict[str, int]:
+def demo_photo_of(path) -> str:
+    """The photograph a demo patch was cut from (``chelsea_s0256_0032_0064.png`` -> ``chelsea``): the unit the
+    evaluation's confidence intervals resample, since overlapping crops of one photograph are not independent."""
+    parts = Path(path).stem.split("_")
+    return "_".join(parts[:-3]) if len(parts) > 3 and parts[-3].startswith("s") else Path(path).stem
+
+
+def demo_split_sizes(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None,
+                     photos=None) -> dict[str, int]:
     """Number of patches per split of the demo set (builds it if needed)."""
-    folder = ensure_demo_dataset(root, patch_size, stride)
+    folder = ensure_demo_dataset(root, patch_size, stride, photos)
     return {s: len(read_flist(folder / f"{s}.flist")) for s in DEMO_SPLITS}
 
 
-def demo_dataset(split: str, size: int, root=None, stride: int | None = None, **kw) -> InpaintingDataset:
+def demo_dataset(split: str, size: int, root=None, stride: int | None = None, photos=None,
+                 **kw) -> InpaintingDataset:
     """The embedded demo set's ``split`` ("train", "val", "test") at ``size`` x ``size``.
 
     Crops are ``demo_patch_size(size)`` px on a grid of ``stride`` (notebooks pass the profile's
-    ``demo_patch_stride``). Masks are deterministic per item for val and test unless ``kw`` says otherwise;
+    ``demo_patch_stride``), at the scales of :func:`ensure_demo_dataset`; ``photos``: a folder of extra
+    photographs. Masks are deterministic per item for val and test unless ``kw`` says otherwise;
     other keywords go to :class:`InpaintingDataset` (e.g. ``sketch=SketchSpec(method="canny")``).
     """
     if split not in DEMO_SPLITS:
         raise ValueError(f"Demo split {split!r}: choose one of {', '.join(DEMO_SPLITS)}.")
-    folder = ensure_demo_dataset(root, demo_patch_size(size), stride)
+    folder = ensure_demo_dataset(root, demo_patch_size(size), stride, photos)
     kw.setdefault("deterministic_masks", split != "train")
     return InpaintingDataset(folder / f"{split}.flist", size, **kw)

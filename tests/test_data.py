@@ -311,24 +311,34 @@ def test_dataset_bad_arguments(folder):
 def test_demo_photos_are_bundled_colour_photographs():
     photos = data.demo_photos()
     assert set(photos) == {n for names in DEMO_SPLITS.values() for n in names}
+    assert "grace_hopper" in photos                                  # matplotlib's sample photograph too
     for name, p in photos.items():
         assert p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 256, name
     split_of = [n for names in DEMO_SPLITS.values() for n in names]
     assert len(split_of) == len(set(split_of))                       # no photograph in two splits
 
 
+def _grid(h, w, short, patch=128, stride=96):
+    """Patches of one scale by hand: the photo resized so its short side is ``short``, then a grid."""
+    s = short / min(h, w)
+    H, W = round(h * s), round(w * s)
+    return ((H - patch) // stride + 1) * ((W - patch) // stride + 1)
+
+
 def test_demo_dataset_build_split_and_reuse(tmp_path):
     folder = ensure_demo_dataset(tmp_path, patch_size=128, stride=96)
     counts = {s: len(read_flist(folder / f"{s}.flist")) for s in DEMO_SPLITS}
-    # grid counts by hand: floor((H - 128) / 96) + 1 rows times the same for columns
-    grid = lambda h, w: ((h - 128) // 96 + 1) * ((w - 128) // 96 + 1)   # noqa: E731
-    assert counts == {"train": grid(512, 512) + grid(400, 600) + 2 * grid(500, 741),
-                      "val": grid(300, 451), "test": grid(427, 640)}
+    # short sides 256, 384, 512 (2, 3, 4 x 128), capped at the photo's own: never upscaled
+    scales = lambda h, w: sorted({min(k * 128, min(h, w)) for k in (2, 3, 4)})   # noqa: E731
+    count = lambda h, w: sum(_grid(h, w, s) for s in scales(h, w))               # noqa: E731
+    assert scales(300, 451) == [256, 300]                            # chelsea: 256 and its own 300
+    assert counts == {"train": count(512, 512) + count(400, 600) + 2 * count(500, 741),
+                      "val": count(427, 640), "test": count(300, 451) + count(600, 512)}
     for s in DEMO_SPLITS:                                            # patches know their photograph
-        photos = {p.name.rsplit("_", 2)[0] for p in read_flist(folder / f"{s}.flist")}
+        photos = {data.demo_photo_of(p) for p in read_flist(folder / f"{s}.flist")}
         assert photos == set(DEMO_SPLITS[s])
-    first = read_flist(folder / "val.flist")[0]
-    assert np.array_equal(np.asarray(Image.open(first)), data.demo_photos()["chelsea"][:128, :128])
+    native = folder / "test" / "chelsea_s0300_0000_0000.png"       # the native scale is cut, not resampled
+    assert np.array_equal(np.asarray(Image.open(native)), data.demo_photos()["chelsea"][:128, :128])
     mtime = (folder / "train.flist").stat().st_mtime_ns
     assert ensure_demo_dataset(tmp_path, patch_size=128, stride=96) == folder   # reused, not rebuilt
     assert (folder / "train.flist").stat().st_mtime_ns == mtime
@@ -339,3 +349,24 @@ def test_demo_dataset_build_split_and_reuse(tmp_path):
     assert ds[0]["image"].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="Demo split"):
         demo_dataset("holdout", 32, root=tmp_path)
+
+
+def test_extra_photos_split_by_photograph(tmp_path, monkeypatch):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(9):
+        Image.fromarray(rng.integers(0, 256, (260, 300, 3), dtype=np.uint8)).save(photos / f"p{i}.png")
+    (photos / "SOURCES.json").write_text("{}")                       # not an image: ignored
+    # sorted by name: the 2nd, 6th, ... to test, the 4th, 12th, ... to val, the rest to train
+    assert [data.demo_split_of(f"p{i}", photos) for i in range(9)] == \
+        ["train", "test", "train", "val", "train", "test", "train", "train", "train"]
+    assert data.demo_split_of("chelsea", photos) == "test"
+    folder = ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128, photos=photos)
+    assert folder != ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128)   # keyed by photo set
+    test = {data.demo_photo_of(p) for p in read_flist(folder / "test.flist")}
+    assert test == {"chelsea", "grace_hopper", "p1", "p5"}
+    monkeypatch.setenv("INPAINTKIT_PHOTOS", str(photos))             # what --photos sets
+    assert ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128) == folder
+    with pytest.raises(ValueError, match="not a folder"):
+        data.demo_photos(tmp_path / "nowhere")
