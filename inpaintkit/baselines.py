@@ -18,6 +18,8 @@ Variants of our own two-stage model (:class:`ModelVariant`, built around an
 :class:`~inpaintkit.pipeline.Inpainter`), to show what stage 1 contributes:
 
 * ``"no sketch"`` -- stage 2 alone with an all-zero sketch (Gi gets no structure at all);
+* ``"emptied sketch"`` -- stage 2 alone with the ground-truth sketch outside the hole and nothing inside it:
+  against "oracle sketch", what the sketch in the hole is worth (the guidance gain);
 * ``"Canny sketch"`` -- the whole pipeline, but Gs repairs a Canny sketch instead of HED's;
 * ``"oracle sketch"`` -- stage 2 alone with the ground-truth HED sketch of the full image (Gs skipped): an
   upper bound on what a perfect stage 1 would give;
@@ -114,7 +116,7 @@ BASELINES: dict[str, Method] = {"biharmonic": biharmonic, "Telea": telea}
 
 # ---------------------------------------------------------------------------------------------- our model
 
-MODEL_VARIANTS = ("no sketch", "Canny sketch", "oracle sketch", "ours")
+MODEL_VARIANTS = ("no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours")
 # Column order of the comparison: classical first, then our variants, the full model last.
 METHOD_ORDER = ("biharmonic", "Telea") + MODEL_VARIANTS
 
@@ -139,7 +141,7 @@ class ModelVariant:
     @property
     def uses_gt_sketch(self) -> bool:
         """True where the ground-truth HED sketch of the full image is an input (ours: Gs's input; oracle)."""
-        return self.variant in ("ours", "oracle sketch")
+        return self.variant in ("ours", "oracle sketch", "emptied sketch")
 
     def _canny_inpainter(self):
         """The same Gs and Gi, fed a Canny sketch (EdgeConnect's edges) instead of HED's."""
@@ -167,9 +169,9 @@ class ModelVariant:
             res = inp(x, m)
         elif self.variant == "Canny sketch":
             res = self._canny_inpainter()(x, m)
-        elif self.variant == "oracle sketch":
+        elif self.variant in ("oracle sketch", "emptied sketch"):
             s = sketches if sketches is not None else torch.from_numpy(inp.sketch(x))[:, None]   # (N, 1, H, W)
-            res = inp.complete(x, s, m)
+            res = inp.complete(x, s if self.variant == "oracle sketch" else s * m, m)
         else:  # "no sketch"
             res = inp.complete(x, torch.zeros_like(m), m)
         as_t = lambda a: torch.as_tensor(a)[:, None].float()                                       # (N, 1, H, W)

@@ -39,7 +39,7 @@ from .metrics import rgb_to_gray
 from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
                        image_generator, sketch_generator)
 from .limits import INPAINT_MAX_PIXELS, check_image_size
-from .sketches import SketchSpec, canny_sketch, hed_sketch
+from .sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 from .files import atomic_path, atomic_write_text
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
@@ -107,6 +107,8 @@ class WeightsInfo:
     vgg_source: str
     dtype: str = "float16"
     notes: dict = field(default_factory=dict)
+    work_size: int | None = None  # long side the generators run at (None: the training profile's image_size)
+    sources: dict = field(default_factory=dict)  # each training photograph's origin and licence
     root: str = ""  # folder of the files (filled in by from_json, not stored)
 
     @classmethod
@@ -152,7 +154,8 @@ class WeightsInfo:
         if verify:
             self.verify()
         prof = Profile.from_dict(self.profile)
-        gs, gi = sketch_generator(prof.gs_channels), image_generator(prof.gi_channels, block=self.block)
+        gs = sketch_generator(prof.gs_channels, skips=prof.skips)
+        gi = image_generator(prof.gi_channels, block=self.block, skips=prof.skips, prefill=prof.prefill)
         for net, stage in ((gs, "gs"), (gi, "gi")):
             state = torch.load(self.path(stage), map_location="cpu", weights_only=True)
             net.load_state_dict({k: v.float() for k, v in state.items()})
@@ -327,6 +330,13 @@ class Inpainter:
         self.gi = image_generator.to(self.device).eval()
         self.sketch_spec = sketch_spec
         self.hed = hed.to(self.device).eval() if hed is not None else None
+        # Gs's sigmoid output is binarised (and thinned) by the sketch spec before stage 2, as the training
+        # sketches were; False feeds the soft probabilities (the train/test mismatch the ladder measures)
+        self.finish_sketch = True
+        # Long side the generators run at: a larger image is shrunk to it, inpainted, and the filled hole is
+        # scaled back and pasted into the full-size image (its known pixels untouched). None: any size.
+        # from_pretrained / from_run set it to the size the weights were trained (and evaluated) at.
+        self.work_size: int | None = None
         self.weights: WeightsInfo | None = None  # set by from_pretrained
 
     def __repr__(self) -> str:
@@ -344,7 +354,9 @@ class Inpainter:
         run_dir = Path(run_dir)
         gs, spec1 = _load_run_generator(run_dir, 1)
         gi, _ = _load_run_generator(run_dir, 2)
-        return cls(gs, gi, sketch_spec or spec1, hed=hed, device=device)
+        inp = cls(gs, gi, sketch_spec or spec1, hed=hed, device=device)
+        inp.work_size = _load_run_profile(run_dir).image_size
+        return inp
 
     @classmethod
     def from_pretrained(cls, device: str = "auto", hed=None, sketch_spec: SketchSpec | None = None) -> "Inpainter":
@@ -353,6 +365,7 @@ class Inpainter:
         gs, gi = info.load_generators(verify=True)
         inp = cls(gs, gi, sketch_spec or info.sketch_spec, hed=hed, device=device)
         inp.weights = info
+        inp.work_size = int(info.work_size or info.profile["image_size"])
         return inp
 
     # -- the steps
@@ -372,13 +385,45 @@ class Inpainter:
         return hed_sketch(x.to(self.device), self._hed(), self.sketch_spec).float().cpu()
 
     def sketch(self, image) -> np.ndarray:
-        """The sketch of a full image with this inpainter's spec: HxW float32 in [0, 1] (N x H x W for a batch)."""
+        """The sketch of a full image with this inpainter's spec: HxW float32 in [0, 1] (N x H x W for a batch).
+
+        Made at the working size (:meth:`working_shape`, as the networks saw it in training) and scaled back."""
         x, layout = _image_to_tensor(image)
-        s = self._sketch_tensor(x)[:, 0].numpy()                                  # (N, H, W)
+        h, w = x.shape[-2:]
+        size = self.working_shape(h, w)
+        if size != (h, w):
+            xw = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
+            s = F.interpolate(self._sketch_tensor(xw), size=(h, w), mode="nearest")[:, 0].numpy()
+        else:
+            s = self._sketch_tensor(x)[:, 0].numpy()                              # (N, H, W)
         return s if layout.batched else s[0]
 
+    def working_shape(self, h: int, w: int) -> tuple[int, int]:
+        """(height, width) the generators run at for an h x w image: long side <= :attr:`work_size`."""
+        if not self.work_size or max(h, w) <= self.work_size:
+            return h, w
+        scale = self.work_size / max(h, w)
+        return max(1, round(h * scale)), max(1, round(w * scale))
+
     @torch.inference_mode()
-    def _run(self, x: torch.Tensor, s: torch.Tensor, m: torch.Tensor, stage1: bool):
+    def _run(self, x: torch.Tensor, s: torch.Tensor | None, m: torch.Tensor, stage1: bool):
+        """Eq. 9-10 at the working size (:meth:`working_shape`); returns (I_pred, S_comp, S_pred, S_in) at the
+        input's size (H, W), on the CPU. ``s`` None: the full image's sketch is made here, at the working size."""
+        h, w = x.shape[-2:]
+        size = self.working_shape(h, w)
+        if size == (h, w):
+            s = self._sketch_tensor(x) if s is None else s
+            return (*self._run_at(x, s, m, stage1), s)
+        xw = F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)    # (N, 3, h', w')
+        mw = (F.interpolate(m, size=size, mode="area") > 0.999).float()  # known only where wholly known
+        sw = self._sketch_tensor(xw) if s is None else F.adaptive_max_pool2d(s, size)   # lines survive shrinking
+        i_pred, s_comp, s_pred = self._run_at(xw, sw, mw, stage1)
+        up = lambda t, mode: None if t is None else F.interpolate(t, size=(h, w), mode=mode)
+        return (F.interpolate(i_pred, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1),
+                up(s_comp, "nearest"), up(s_pred, "nearest"), s if s is not None else up(sw, "nearest"))
+
+    @torch.inference_mode()
+    def _run_at(self, x: torch.Tensor, s: torch.Tensor, m: torch.Tensor, stage1: bool):
         """Eq. 9-10 on padded copies; returns (I_pred, S_comp, S_pred) cropped to (H, W), on the CPU."""
         h, w = x.shape[-2:]
         dev = self.device
@@ -389,6 +434,9 @@ class Inpainter:
         mp = (mp > 0.5).float()
         if stage1:
             s_pred = self.gs(rgb_to_gray(xp), sp, mp)                            # (N, 1, H', W'), Eq. 9
+            if self.finish_sketch and self.sketch_spec.threshold is not None:
+                # Gi trained on binary (thinned) sketches: give it Gs's prediction in the same form
+                s_pred = binarize(s_pred, self.sketch_spec.threshold, self.sketch_spec.thin)
             s_comp = composite(s_pred, sp, mp)                                   # S_comp
         else:
             s_pred, s_comp = None, sp                                            # the user's sketch is S_comp
@@ -407,8 +455,8 @@ class Inpainter:
         x, layout = _image_to_tensor(image)
         n, _, h, w = x.shape
         m = _mask_to_tensor(mask, n, h, w)
-        s = self._sketch_tensor(x) if sketch is None else _sketch_to_tensor(sketch, n, h, w)  # the FULL image's
-        i_pred, s_comp, s_pred = self._run(x, s, m, stage1=True)
+        s = None if sketch is None else _sketch_to_tensor(sketch, n, h, w)                   # the FULL image's
+        i_pred, s_comp, s_pred, s = self._run(x, s, m, stage1=True)
         return self._result(layout, i_pred, m, s_comp, s_pred, s, t0)
 
     def complete(self, image, sketch, mask) -> InpaintResult:
@@ -421,7 +469,7 @@ class Inpainter:
         n, _, h, w = x.shape
         m = _mask_to_tensor(mask, n, h, w)
         s = _sketch_to_tensor(sketch, n, h, w)
-        i_pred, s_comp, _ = self._run(x, s, m, stage1=False)
+        i_pred, s_comp, _, _ = self._run(x, s, m, stage1=False)
         return self._result(layout, i_pred, m, s_comp, None, s, t0)
 
     # -- outputs
@@ -450,6 +498,15 @@ def _composite_like_input(pred: torch.Tensor, m: torch.Tensor, layout: _Layout):
 
 
 # ---------------------------------------------------------------------------------------------- runs
+
+def _load_run_profile(run_dir) -> Profile:
+    """The profile stage 2 of ``run_dir`` trained with (its generator file's ``profile``)."""
+    from .train import CHECKPOINT, GENERATOR, read_generator_file
+
+    folder = Path(run_dir) / "stage2"
+    meta, _ = read_generator_file([folder / GENERATOR, folder / CHECKPOINT], 2, run_dir)
+    return Profile.from_dict(meta["profile"])
+
 
 def _load_run_generator(run_dir: Path, stage: int):
     """(generator, SketchSpec it was trained with) of ``<run_dir>/stage{stage}``.

@@ -73,6 +73,7 @@ from torch.utils.data.distributed import DistributedSampler
 from . import losses, networks
 from .config import PROFILES, Profile, get_profile, resolve_device
 from .files import RunLock, RunLockedError, atomic_path, atomic_write_text
+from .sketches import binarize
 
 CHECKPOINT = "checkpoint.pt"
 GENERATOR = "generator.pt"
@@ -101,11 +102,11 @@ def _check_stage(stage) -> None:
 # ---------------------------------------------------------------------------------------------- networks
 
 def build_generator(stage: int, profile: Profile, block: str = "cfs") -> networks.Generator:
-    """Gs (stage 1, PartialConv) or Gi (stage 2, ``block``) at the profile's width."""
+    """Gs (stage 1, PartialConv) or Gi (stage 2, ``block``) at the profile's width and architecture flags."""
     _check_stage(stage)
     if stage == 1:
-        return networks.sketch_generator(profile.gs_channels)
-    return networks.image_generator(profile.gi_channels, block=block)
+        return networks.sketch_generator(profile.gs_channels, skips=profile.skips)
+    return networks.image_generator(profile.gi_channels, block=block, skips=profile.skips, prefill=profile.prefill)
 
 
 def build_discriminator(stage: int, profile: Profile) -> networks.PatchDiscriminator:
@@ -500,6 +501,8 @@ class Trainer:
             return b["sketch"]
         with torch.no_grad():
             s_pred = self.sketch_generator(b["gray"], b["sketch"], b["mask"])
+        spec = self.profile.sketch_spec()
+        s_pred = binarize(s_pred, spec.threshold, spec.thin)        # in the form of S_gt, as the Inpainter does
         return networks.composite(s_pred, b["sketch"], b["mask"])
 
     def _predict(self, b: dict, g: nn.Module) -> torch.Tensor:

@@ -14,7 +14,7 @@ from inpaintkit.hed import HED
 from inpaintkit.metrics import rgb_to_gray
 from inpaintkit.networks import composite, image_generator, sketch_generator
 from inpaintkit.pipeline import Inpainter
-from inpaintkit.sketches import SketchSpec, canny_sketch, hed_sketch
+from inpaintkit.sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 
 
 def gradient_image(h=32, w=32):
@@ -72,7 +72,7 @@ def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
     assert "Telea" not in methods and "inpaintkit[baselines]" in skipped["Telea"]
     assert list(methods) == ["biharmonic"]
     # without a model the four variants are skipped, each with a reason
-    assert set(skipped) == {"Telea", "no sketch", "Canny sketch", "oracle sketch", "ours"}
+    assert set(skipped) == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"}
     with pytest.raises(ModuleNotFoundError, match="pip install"):
         baselines.telea(gradient_image(), square_hole())
 
@@ -109,16 +109,21 @@ def test_variants_feed_gi_the_right_sketch(tiny):
     assert s_gt.mean() > 0.01
     canny = torch.from_numpy(np.stack([canny_sketch(r) for r in x.permute(0, 2, 3, 1).numpy()]))[:, None]
     assert canny.sum() > 0
-    repaired = lambda s: composite(inp.gs(rgb_to_gray(x), s, m), s, m)                   # Eq. 9 + composite
-    expected = {"no sketch": torch.zeros_like(m), "Canny sketch": repaired(canny), "oracle sketch": s_gt,
-                "ours": repaired(s_gt)}
+    spec = inp.sketch_spec   # Gs's prediction is binarised (and thinned) like the training sketches
+    finish = (lambda p: p) if spec.threshold is None else (lambda p: binarize(p, spec.threshold, spec.thin))
+    repaired = lambda s: composite(finish(inp.gs(rgb_to_gray(x), s, m)), s, m)                # Eq. 9 + composite
+    canny_spec = SketchSpec(method="canny")                       # binary: Gs's output binarised at its threshold
+    repaired_canny = composite(binarize(inp.gs(rgb_to_gray(x), canny, m), canny_spec.threshold, canny_spec.thin),
+                               canny, m)
+    expected = {"no sketch": torch.zeros_like(m), "emptied sketch": s_gt * m, "Canny sketch": repaired_canny,
+                "oracle sketch": s_gt, "ours": repaired(s_gt)}
     for a, b in [("no sketch", "oracle sketch"), ("oracle sketch", "ours"), ("ours", "Canny sketch")]:
         assert (expected[a] - expected[b]).abs().max() > 1e-3, (a, b)                    # distinguishable
     seen = []
     hook = inp.gi.register_forward_pre_hook(lambda mod, args: seen.append(args[1].clone()))
     try:
         methods, _ = available_methods(inp)
-        assert list(methods)[-4:] == ["no sketch", "Canny sketch", "oracle sketch", "ours"]
+        assert list(methods)[-5:] == ["no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
         for name, want in expected.items():
             seen.clear()
             out, sketch, start = methods[name].batch(x, m)

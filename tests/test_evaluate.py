@@ -170,7 +170,7 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
     data = fake_places(tmp_path / "places")
     run = tmp_path / "run"
     res = ev.evaluate(tiny, run_dir=run, data=data, profile="smoke", per_bucket=6, progress=False)
-    methods = ["biharmonic", "no sketch", "Canny sketch", "oracle sketch", "ours"]
+    methods = ["biharmonic", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
     assert [m for m in res["methods"] if m != "Telea"] == methods
     # 6 evenly spaced of the 6 listed images: the broken one is reported and dropped before pairing, so the 5
     # readable ones are taken in turn and every bucket has the 6 pairs the report says

@@ -75,10 +75,13 @@ def test_matches_eq_9_10_computed_by_hand(nets, inp):
     s = torch.from_numpy(canny(rgb2gray(img.astype(np.float32) / 255), sigma=2.0).astype(np.float32))[None, None]
     gray = torch.from_numpy(rgb2gray(img.astype(np.float32) / 255).astype(np.float32))[None, None]
     M = torch.from_numpy(m.astype(np.float32))[None, None]
+    spec = inp.sketch_spec
     with torch.no_grad():
         s_pred = gs(gray, s, M)
+        s_pred = (s_pred >= spec.threshold).float()     # binarised as the training sketches (no thinning here)
         s_comp = s_pred * (1 - M) + s * M
         i_pred = gi(x, s_comp, M)
+    assert not spec.thin
     np.testing.assert_array_equal(r.input_sketch, s[0, 0].numpy())
     np.testing.assert_allclose(r.sketch_pred, s_pred[0, 0].numpy(), atol=1e-5)
     expect = np.where(m[..., None] == 1, img, np.round(i_pred[0].permute(1, 2, 0).numpy() * 255))
@@ -242,6 +245,8 @@ def test_from_run_round_trip(tmp_path):
         t.save_checkpoint()
     loaded = Inpainter.from_run(tmp_path, device="cpu", sketch_spec=CANNY)
     direct = Inpainter(trainers[0].generator, trainers[1].generator, sketch_spec=CANNY, device="cpu")
+    assert loaded.work_size == prof.image_size                 # runs at the size it trained at
+    direct.work_size = prof.image_size
     for a, b in ((loaded.gs, direct.gs), (loaded.gi, direct.gi)):
         sa, sb = a.state_dict(), b.state_dict()
         assert sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -260,7 +265,10 @@ def test_export_weights_round_trip_and_checksum(tmp_path, nets):
     from inpaintkit.config import get_profile
 
     gs, gi = nets
-    info = export_weights(gs, gi, tmp_path, name="test", profile=get_profile("smoke").to_dict(), block="cfs",
+    from dataclasses import replace
+
+    paper_arch = replace(get_profile("smoke"), skips=False, prefill=False)        # as the `nets` fixture builds
+    info = export_weights(gs, gi, tmp_path, name="test", profile=paper_arch.to_dict(), block="cfs",
                           sketch={"method": "canny", "threshold": 0.5, "thin": False, "canny_sigma": 2.0},
                           commands=["none"], data="none", steps={"stage1": 0, "stage2": 0}, metrics={},
                           vgg_source="none")

@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
+from inpaintkit.sketches import binarize
 import torch.nn.functional as F
 from PIL import Image
 from torch import nn
@@ -148,8 +150,10 @@ def test_stage2_composite_sketch_default_and_from_stage1(tmp_path):
     assert torch.equal(plain._composite_sketch(b), b["sketch"])
     t2 = trainer(2, tmp_path / "b", sketch_from_generator=tmp_path)
     s_comp = t2._composite_sketch(b)
-    with torch.no_grad():
-        s_pred = load_generator(tmp_path, 1)(b["gray"], b["sketch"], b["mask"])
+    spec = t2.profile.sketch_spec()
+    with torch.no_grad():   # Gs's prediction binarised and thinned like the training sketches (S_gt's form)
+        s_pred = binarize(load_generator(tmp_path, 1)(b["gray"], b["sketch"], b["mask"]), spec.threshold, spec.thin)
+    assert set(s_pred.unique().tolist()) <= {0.0, 1.0}
     known, hole = b["mask"].bool(), ~b["mask"].bool()
     assert torch.equal(s_comp[known], b["sketch"][known])       # composite keeps S_gt where M = 1
     torch.testing.assert_close(s_comp[hole], s_pred[hole])       # and Gs's prediction in the hole
