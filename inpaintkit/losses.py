@@ -370,7 +370,9 @@ def stage2_generator_loss(
     adv = hinge_g_loss(fake_logits)
     fm = feature_matching_loss(real_features, fake_features)
 
-    if style_on_hole and mask is not None:
+    if not (weights.perceptual or weights.style):      # no VGG pass for terms weighted 0 (most of a CPU step)
+        perc = style = torch.zeros((), device=pred.device)
+    elif style_on_hole and mask is not None:
         n, hole = pred.shape[0], 1.0 - mask
         perc_pred, style_pred = vgg(torch.cat([pred, pred * hole]))            # (2N, 3, H, W): one batched pass
         with torch.no_grad():
@@ -381,8 +383,9 @@ def stage2_generator_loss(
         perc_pred, style_pred = vgg(pred)
         with torch.no_grad():
             perc_gt, style_gt = vgg(target)
-    perc = perceptual_loss(perc_pred, perc_gt)
-    style = style_loss(style_pred, style_gt)
+    if weights.perceptual or weights.style:
+        perc = perceptual_loss(perc_pred, perc_gt)
+        style = style_loss(style_pred, style_gt)
 
     total = (weights.l1 * l1 + weights.adversarial * adv + weights.perceptual * perc
              + weights.style * style + weights.feature_matching * fm)

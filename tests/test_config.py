@@ -48,7 +48,7 @@ def test_env_var_picks_the_profile(monkeypatch):
 
 
 def test_bad_profile_and_size_name_the_fix():
-    with pytest.raises(ValueError, match="smoke, quick, full"):
+    with pytest.raises(ValueError, match="smoke, quick, demo, full"):
         get_profile("huge")
     with pytest.raises(ValueError, match="multiple of 16"):
         dataclasses.replace(get_profile("smoke"), image_size=40)
@@ -82,8 +82,9 @@ def test_quick_lists_its_loss_and_training_departures_with_the_live_values():
     q = get_profile("quick")
     rows = _rows(q, vgg_source="hed: ImageNet VGG19 weights unavailable (offline)")
     assert "balanced BCE" in rows["Eq. 11: class-balanced BCE on S_pred"].profile
-    w = rows["Eq. 14 weights: perceptual, style"]
-    assert (w.paper, w.profile) == ("300, 300", "0.1, 250 (EdgeConnect's)")
+    w = rows["Eq. 14 weights: adversarial, perceptual, style, feature_matching"]
+    assert (w.paper, w.profile) == ("0.1, 300, 300, 10", "0.01, 0.1, 0, 0 (the kit's CPU recipe)")
+    assert "streaks" in w.why
     assert (rows["batch size"].paper, rows["batch size"].profile) == ("6", str(q.batch_size))
     assert rows["Adam: lr, betas, D lr"].profile.startswith(f"{q.lr:g}")
     assert rows["training steps (stage 1 / stage 2)"].paper == "until the generators converge"
