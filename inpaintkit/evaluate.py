@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import os
 import sys
 import time
 import warnings
@@ -674,6 +675,8 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", required=True, help="where metrics.json and table1.md go (and trained stages for --weights run)")
     ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo test split)")
+    ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
+                                                   "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
     ap.add_argument("--masks", default=None, help="mask folder, ours or Liu et al.'s (default: our fixed seeded set)")
     ap.add_argument("--weights", default="auto", choices=("demo", "run", "auto"),
                     help="demo: shipped weights; run: the run dir's stages; auto: run if trained, else demo")
@@ -685,6 +688,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
+    if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
+        if not Path(args.photos).is_dir():
+            print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
+            return 2
+        os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     try:
         res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.masks, methods=args.methods,
                        protocol=args.protocol, per_bucket=args.per_bucket, profile=args.profile,

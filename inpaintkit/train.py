@@ -869,6 +869,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
                     help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
                          "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json)")
+    ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
+                                                   "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
     ap.add_argument("--masks", default=None, help="mask folder for the training masks, e.g. Liu et al.'s irregular "
                                                   "mask set (default: generated strokes)")
     ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
@@ -881,6 +883,11 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
+        if not Path(args.photos).is_dir():
+            print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
+            return 2
+        os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     profile = get_profile(args.profile)
     steps = profile.stage1_steps if args.stage == 1 else profile.stage2_steps
     if args.steps is not None:

@@ -516,6 +516,7 @@ def test_cli_input_errors_are_one_line_and_exit_2(tmp_path):
     (tmp_path / "run" / "stage1").mkdir(parents=True)
     (tmp_path / "run" / "stage1" / "checkpoint.pt").write_bytes(b"")
     cases = [(["--data", str(tmp_path / "missing")], "no such folder"),
+             (["--photos", str(tmp_path / "no_photos")], "--photos"),
              (["--data", str(tmp_path / "blob.bin")], "is not a text .flist"),
              (["--data", str(photo)], "too few for one batch"),             # one image: read, then refused clearly
              (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "checkpoint.pt exists"),
