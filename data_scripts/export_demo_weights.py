@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from dataclasses import asdict
@@ -26,9 +27,10 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.config import Profile  # noqa: E402
-from inpaintkit.data import DEMO_SPLITS, demo_dataset  # noqa: E402
+from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
 from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights  # noqa: E402
+from inpaintkit.sketches import binarize  # noqa: E402
 from inpaintkit.train import load_generator  # noqa: E402
 
 
@@ -39,14 +41,18 @@ def stage1_scores(gs, profile: Profile) -> dict:
     idx = np.linspace(0, len(test) - 1, min(profile.eval_images, len(test))).round().astype(int)
     b = torch.utils.data.default_collate([test[int(i)] for i in idx])
     with torch.no_grad():
-        pred = gs(b["gray"], b["sketch"], b["mask"])                                    # (N, 1, S, S)
+        soft = gs(b["gray"], b["sketch"], b["mask"])                                    # (N, 1, S, S)
+    pred = binarize(soft, spec.threshold, spec.thin)          # what the Inpainter hands to stage 2
     ours = sketch_scores(pred, b["sketch"], b["mask"])
     zeros = sketch_scores(torch.zeros_like(pred), b["sketch"], b["mask"])
     hole = b["mask"] == 0
+    r = lambda d: {k: round(v, 4) for k, v in d.items()}                                  # noqa: E731
     return {"split": "test", "images": len(idx), "hole_pixels": int(hole.sum()),
             "edge_fraction_in_hole": float(b["sketch"][hole].gt(0.5).float().mean()),
-            "threshold": 0.5, **{k: round(v, 4) for k, v in ours.items()},
-            "all_zeros_predictor": {k: round(v, 4) for k, v in zeros.items()}}
+            "prediction": f"Gs's output binarised at {spec.threshold}" + (" and thinned" if spec.thin else ""),
+            **r(ours), "within_1px": r(sketch_scores(pred, b["sketch"], b["mask"], tolerance=1)),
+            "soft_output_at_0.5": r(sketch_scores(soft, b["sketch"], b["mask"])),
+            "all_zeros_predictor": r(zeros)}
 
 
 def stage2_scores(metrics_json: Path) -> dict:
@@ -81,8 +87,14 @@ def main(argv=None) -> int:
     ap.add_argument("--commands-file", default=None, help="the exact commands that trained and evaluated the run")
     ap.add_argument("--wall-seconds-file", default=None, help="lines 'stageN to STEPS: SECONDS s'")
     ap.add_argument("--note", action="append", default=[], help="KEY=TEXT, stored under notes")
+    ap.add_argument("--photos", default=None, help="the extra photographs the run trained on (their SOURCES.json "
+                                                   "is copied into the metadata)")
+    ap.add_argument("--work-size", type=int, default=None, help="long side the Inpainter runs the weights at "
+                                                                "(default: the training size)")
     args = ap.parse_args(argv)
     run = Path(args.run_dir)
+    if args.photos:                              # the demo splits include them (inpaintkit.data.demo_photos)
+        os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
 
     metas = [torch.load(run / f"stage{s}" / "generator.pt", map_location="cpu", weights_only=True) for s in (1, 2)]
     gs, gi = load_generator(run, 1), load_generator(run, 2)
@@ -106,20 +118,29 @@ def main(argv=None) -> int:
     else:
         print(f"warning: {run / 'metrics.json'} missing: run python -m inpaintkit.evaluate first", file=sys.stderr)
 
-    data = (f"inpaintkit demo set, train split: photographs {', '.join(DEMO_SPLITS['train'])} bundled with "
-            f"scikit-image, cut into 128-px crops on a {profile.demo_patch_stride}-px grid, resized to "
-            f"{profile.image_size} px; free-form training masks (hole ratio 0-60 %); test split: "
-            f"{', '.join(DEMO_SPLITS['test'])}")
+    extra = [p.stem for p in _extra_photo_paths(args.photos)]
+    split = {s: [*DEMO_SPLITS[s], *[n for n in extra if demo_split_of(n, args.photos) == s]] for s in DEMO_SPLITS}
+    data = (f"inpaintkit demo set, split by photograph: the natural colour photographs bundled with scikit-image "
+            f"and matplotlib{' plus ' + str(len(extra)) + ' photographs of ' + str(args.photos) if extra else ''}; "
+            f"train: {', '.join(split['train'])}; val: {', '.join(split['val'])}; test: {', '.join(split['test'])}. "
+            f"Crops of 128 px from each photograph resized to short sides of 256, 384 and 512 px (never upscaled), "
+            f"on a {profile.demo_patch_stride}-px grid, resized to {profile.image_size} px; free-form training "
+            f"masks (hole ratio 0-60 %). scikit-learn's photographs are in no split (kept for an independent check).")
+    sources = {}
+    if args.photos and (Path(args.photos) / "SOURCES.json").is_file():
+        sources = json.loads((Path(args.photos) / "SOURCES.json").read_text())
     info = export_weights(
         gs, gi, args.out, name=f"inpaintkit-demo-{profile.name}", profile=profile.to_dict(), block=metas[1]["block"],
         sketch=asdict(profile.sketch_spec()), commands=commands, data=data,
         steps={"stage1": int(metas[0]["step"]), "stage2": int(metas[1]["step"])}, metrics=metrics,
-        vgg_source=str(metas[1].get("vgg_source")), notes=notes)
+        vgg_source=str(metas[1].get("vgg_source")), notes=notes, work_size=args.work_size or profile.image_size,
+        sources=sources)
     # verify the shipped files load back, and say what float16 costs
     info = WeightsInfo.from_json(Path(args.out) / "demo.json")
     extra = fp16_effect(info, gs, gi, profile)
     info = export_weights(gs, gi, args.out, **{k: v for k, v in asdict(info).items() if k in (
-        "name", "profile", "block", "sketch", "commands", "data", "steps", "metrics", "vgg_source")},
+        "name", "profile", "block", "sketch", "commands", "data", "steps", "metrics", "vgg_source", "work_size",
+        "sources")},
         notes={**info.notes, "fp16_storage_effect": extra})
     print(json.dumps({k: v for k, v in asdict(info).items() if k != "root"}, indent=1))
     sizes = {k: (Path(args.out) / f).stat().st_size for k, f in info.files.items()}

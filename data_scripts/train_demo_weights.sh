@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
 # The demo weights shipped in inpaintkit/weights/ (Inpainter.from_pretrained()): how they were made.
 #
-#   bash data_scripts/train_demo_weights.sh            # S1=... S2=... RUN=... override the defaults
+#   bash data_scripts/train_demo_weights.sh            # S1=... S2=... RUN=... PHOTOS=... override the defaults
 #
-# 1. train stage 1 (Gs) and stage 2 (Gi) with the kit's own CLI, quick profile, on the demo set;
-# 2. evaluate the run on the demo test split (Table 1's buckets, our model and inpaint_biharmonic);
+# 0. assemble the photo collection from Debian's wallpaper packages (data/photos, with SOURCES.json);
+# 1. train stage 1 (Gs) and stage 2 (Gi) with the kit's own CLI, `demo` profile (128 px, widths 16, the quick
+#    profile's recipe: U-Net skips, Gi correcting a smooth fill, L1-led stage-2 loss; see config.py and
+#    docs/training_recipe.md), on the demo photographs plus that collection, split by photograph;
+# 2. evaluate the run on the demo test split at the serving size (Table 1's buckets, every method);
 # 3. export both generators as float16 state dicts + demo.json (sha256, parameter counts, profile, sketch spec,
-#    commands, data, steps, metrics, VGG source) with data_scripts/export_demo_weights.py.
+#    commands, data and its licences, steps, metrics, VGG source, serving size).
 #
-# The shipped weights: the quick profile (64 px, widths 16, batch 8, with its documented departures from the
-# paper's losses: a class-balanced BCE term in stage 1 and EdgeConnect's stage-2 weights, see config.py), trained
-# longer than the notebooks do (--steps 4000 and 900 instead of the profile's 1200 and 300). Measured on an idle
-# 2-core machine: ~0.08 s per stage-1 step, ~0.33 s per stage-2 step (about 5 + 5 minutes).
+# Both trainings resume (--resume): a killed run continues from its last checkpoint. Measured on the shared
+# 2-core machine of the session that made the shipped weights: see demo.json's notes (wall seconds per stage).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 RUN=${RUN:-runs/demo}
-S1=${S1:-4000}
-S2=${S2:-900}
+PHOTOS=${PHOTOS:-data/photos}
+S1=${S1:-6000}
+S2=${S2:-4000}
+WORK=${WORK:-256}     # the size the Inpainter runs the weights at (the training crops come from 3 scales)
 
+[ -f "$PHOTOS/SOURCES.json" ] || $PY data_scripts/fetch_wallpaper_photos.py --out "$PHOTOS"
 mkdir -p "$RUN"
 : > "$RUN/commands.txt"; : > "$RUN/wall_seconds.txt"
 run() {  # run and record a command; "stageN to STEPS: SECONDS s" for the training ones
@@ -29,8 +33,8 @@ run() {  # run and record a command; "stageN to STEPS: SECONDS s" for the traini
     echo "stage$5 to ${@: -1}: $((SECONDS - t0)) s" >> "$RUN/wall_seconds.txt"
   fi
 }
-run $PY -m inpaintkit.train --stage 1 --profile quick --run-dir "$RUN" --resume --no-progress --steps "$S1"
-run $PY -m inpaintkit.train --stage 2 --profile quick --run-dir "$RUN" --resume --no-progress --steps "$S2"
-run $PY -m inpaintkit.evaluate --run-dir "$RUN" --weights run --profile quick --methods biharmonic ours
-$PY data_scripts/export_demo_weights.py --run-dir "$RUN" --out inpaintkit/weights \
-    --commands-file "$RUN/commands.txt" --wall-seconds-file "$RUN/wall_seconds.txt"
+run $PY -m inpaintkit.train --stage 1 --profile demo --run-dir "$RUN" --photos "$PHOTOS" --resume --no-progress --steps "$S1"
+run $PY -m inpaintkit.train --stage 2 --profile demo --run-dir "$RUN" --photos "$PHOTOS" --vgg hed --resume --no-progress --steps "$S2"
+run $PY -m inpaintkit.evaluate --run-dir "$RUN" --weights run --profile demo --photos "$PHOTOS" --image-size "$WORK"
+$PY data_scripts/export_demo_weights.py --run-dir "$RUN" --out inpaintkit/weights --photos "$PHOTOS" \
+    --work-size "$WORK" --commands-file "$RUN/commands.txt" --wall-seconds-file "$RUN/wall_seconds.txt"

@@ -30,7 +30,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -686,6 +686,8 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="+", default=None, choices=METHOD_ORDER, metavar="METHOD",
                     help=f"subset of {', '.join(METHOD_ORDER)}")
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--image-size", type=int, default=None,
+                    help="square test size instead of the profile's (e.g. a model's serving size)")
     ap.add_argument("--device", default="auto")
     args = ap.parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
@@ -694,8 +696,11 @@ def main(argv=None) -> int:
             return 2
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     try:
+        profile = get_profile(args.profile)
+        if args.image_size is not None:
+            profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
         res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.masks, methods=args.methods,
-                       protocol=args.protocol, per_bucket=args.per_bucket, profile=args.profile,
+                       protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
                        weights=args.weights, device=args.device, batch_size=args.batch_size)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

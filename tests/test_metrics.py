@@ -209,3 +209,18 @@ def test_optional_metrics_never_download():
     x = torch.rand(1, 3, 32, 32)
     result = lpips_distance(x, x)
     assert (result is None) == (notes["lpips"] is not None)
+
+
+def test_sketch_scores_with_a_one_pixel_tolerance_by_hand():
+    """A vertical line predicted one column off: exact F1 0, with tolerance 1 all found; counts by hand."""
+    target = torch.zeros(1, 1, 8, 8)
+    target[..., 1:7, 3] = 1                                     # 6 true edge pixels
+    pred = torch.zeros(1, 1, 8, 8)
+    pred[..., 1:7, 4] = 1                                       # the same line, one pixel to the right
+    pred[..., 0, 0] = 1                                         # plus one stray pixel, far from any edge
+    mask = torch.zeros(1, 1, 8, 8)                              # all hole
+    assert sketch_scores(pred, target, mask)["f1"] == 0.0
+    s = sketch_scores(pred, target, mask, tolerance=1)
+    assert s["precision"] == pytest.approx(6 / 7) and s["recall"] == 1.0
+    assert s["f1"] == pytest.approx(2 * (6 / 7) / (6 / 7 + 1))
+    assert s["accuracy"] == sketch_scores(pred, target, mask)["accuracy"] == pytest.approx((64 - 13) / 64)
