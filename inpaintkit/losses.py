@@ -300,17 +300,25 @@ class VGGFeatures(nn.Module):
 # ---- generator objectives (Eq. 11, Eq. 14) ---------------------------------------------------
 
 
-def balanced_bce(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+def balanced_bce(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Class-balanced binary cross-entropy (HED's loss, Xie & Tu [16]): edge pixels weighted by the
     fraction of non-edge pixels and vice versa, so a sparse sketch cannot be matched by predicting
-    nothing. ``pred`` probabilities in (0, 1), ``target`` in {0, 1}, both (N, 1, H, W)."""
+    nothing. ``pred`` probabilities in (0, 1), ``target`` in {0, 1}, both (N, 1, H, W).
+
+    ``mask``: the paper's M (1 = known, 0 = hole), or None for the whole image. Given, only hole pixels
+    count, balanced by the hole's own edge fraction: the known part of S_pred is replaced by S_gt in S_comp
+    anyway, and with U-Net skips copying it is so easy that a whole-image loss barely asks for the hole.
+    """
     # float32 with autocast off: on CUDA, autocast refuses F.binary_cross_entropy outright ("unsafe to
     # autocast"), even on float32 inputs, and the trainer's step runs under bf16 autocast there.
     with torch.autocast(device_type=pred.device.type, enabled=False):
         pred, target = pred.float(), target.float()
-        pos = target.mean(dim=(1, 2, 3), keepdim=True)                             # (N, 1, 1, 1) edge fraction
-        weight = torch.where(target > 0.5, 1.0 - pos, pos)
-        return F.binary_cross_entropy(pred, target, weight=weight)
+        region = torch.ones_like(target) if mask is None else 1.0 - mask.float()     # (N, 1, H, W) pixels scored
+        area = region.sum(dim=(1, 2, 3), keepdim=True).clamp_min(1.0)
+        pos = (target * region).sum(dim=(1, 2, 3), keepdim=True) / area              # (N, 1, 1, 1) edge fraction
+        weight = torch.where(target > 0.5, 1.0 - pos, pos) * region
+        bce = F.binary_cross_entropy(pred, target, reduction="none")
+        return (weight * bce).sum() / region.sum().clamp_min(1.0)
 
 
 def stage1_generator_loss(
@@ -320,12 +328,13 @@ def stage1_generator_loss(
     weights: Stage1LossWeights = Stage1LossWeights(),
     pred: torch.Tensor | None = None,
     target: torch.Tensor | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 11: ``L_Gs = 0.1 * L_adv + 10 * L_FM`` for the sketch generator.
 
     ``fake_logits`` / ``fake_features``: Ds on (S_pred, I_gray); ``real_features``: Ds on (S_gt, I_gray).
-    With ``weights.reconstruction > 0`` (not in the paper) ``+ w * balanced_bce(pred, target)`` for
-    S_pred and S_gt, which must then be given.
+    With ``weights.reconstruction > 0`` (not in the paper) ``+ w * balanced_bce(pred, target, mask)`` for
+    S_pred and S_gt, which must then be given (``mask``: M, the BCE then scores the hole only).
     Returns ``(total, terms)``; ``terms`` holds detached 0-dim tensors (``float(v)`` for logging):
     the unweighted ``adversarial`` and ``feature_matching`` (and ``reconstruction``) and the weighted ``total``.
     """
@@ -336,7 +345,7 @@ def stage1_generator_loss(
     if weights.reconstruction:
         if pred is None or target is None:
             raise ValueError("Stage1LossWeights.reconstruction > 0 needs pred (S_pred) and target (S_gt).")
-        rec = balanced_bce(pred, target)
+        rec = balanced_bce(pred, target, mask)
         total = total + weights.reconstruction * rec
         terms["reconstruction"] = rec.detach()
     terms["total"] = total.detach()

@@ -539,7 +539,7 @@ class Trainer:
             self.discriminator.requires_grad_(True)
             if self.stage == 1:
                 g_loss, terms = losses.stage1_generator_loss(fake_logits, real_feats, fake_feats, self.profile.stage1_loss,
-                                                             pred=pred, target=b["sketch"])
+                                                             pred=pred, target=b["sketch"], mask=b["mask"])
             else:
                 mask = b["mask"] if bool((b["mask"] < 1).any()) else None   # Eq. 14's hole terms need a hole
                 g_loss, terms = losses.stage2_generator_loss(pred, b["image"], fake_logits, real_feats, fake_feats,

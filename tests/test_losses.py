@@ -264,3 +264,15 @@ def test_real_hed_backbone_layers_when_cached():
     assert [p.shape[1] for p in perc] == [64, 128, 256, 512, 512]
     assert [s.shape[1] for s in style] == [128, 256, 512, 512]
     assert [p.shape[-1] for p in perc] == [32, 16, 8, 4, 2]
+
+
+def test_balanced_bce_on_the_hole_by_hand():
+    """Two hole pixels (one edge, one not) and a known pixel that must not count: the sum by hand."""
+    pred = torch.tensor([0.8, 0.3, 0.01, 0.5]).view(1, 1, 2, 2)
+    target = torch.tensor([1.0, 0.0, 1.0, 0.0]).view(1, 1, 2, 2)
+    mask = torch.tensor([0.0, 0.0, 1.0, 1.0]).view(1, 1, 2, 2)        # the first two are the hole
+    pos = 0.5                                                          # one edge among two hole pixels
+    want = ((1 - pos) * -math.log(0.8) + pos * -math.log(1 - 0.3)) / 2
+    assert balanced_bce(pred, target, mask).item() == pytest.approx(want, rel=1e-6)
+    # without a mask the known pixels count, and the badly predicted known edge dominates
+    assert balanced_bce(pred, target).item() > 2 * want
