@@ -572,7 +572,8 @@ def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: in
 
 def demo_photo_of(path) -> str:
     """The photograph a demo patch was cut from (``chelsea_s0256_0032_0064.png`` -> ``chelsea``): the unit the
-    evaluation's confidence intervals resample, since overlapping crops of one photograph are not independent."""
+    evaluation's confidence intervals resample, since overlapping crops of one photograph are not independent.
+    Any other file is its own photograph (its stem)."""
     parts = Path(path).stem.split("_")
     return "_".join(parts[:-3]) if len(parts) > 3 and parts[-3].startswith("s") else Path(path).stem
 

@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .data import demo_photo_of
 from .baselines import METHOD_ORDER, ModelVariant, available_methods
 from .config import Profile, cache_dir, default_run_dir, get_profile
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
@@ -455,7 +456,8 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
             continue
         x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
         base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"]),
-                "hole_at_border": hole_at_border(pairs[i]["mask"])} for i in batch["index"]]
+                "hole_at_border": hole_at_border(pairs[i]["mask"]),
+                "group": demo_photo_of(pairs[i]["image"])} for i in batch["index"]]   # intervals resample these
         gt_sketch = None
         for name in order:
             fn = runnable[name]

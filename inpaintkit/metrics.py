@@ -246,12 +246,18 @@ def sketch_scores(
 # ---- intervals and aggregation ---------------------------------------------------------------
 
 
-def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                 groups=None) -> tuple[float, float, float]:
     """Percentile bootstrap of the mean: ``(mean, lo, hi)`` with a (1 - alpha) interval.
 
     Resamples the values with replacement ``n_boot`` times (numpy, seeded: the same seed gives the
     same interval). Non-finite values raise: drop or explain them first.
+    ``groups``: one label per value (e.g. the photograph a crop was cut from). Then whole groups are
+    resampled (the cluster bootstrap): overlapping crops of one photograph are not independent samples,
+    and resampling them one by one gives intervals that are too narrow.
     """
+    if groups is not None:
+        return _cluster_bootstrap_ci(values, groups, n_boot, alpha, seed)
     x = np.asarray(values, dtype=np.float64).ravel()
     if x.size == 0:
         raise ValueError("bootstrap_ci: no values.")
@@ -269,6 +275,22 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0)
     return float(x.mean()), float(lo), float(hi)
 
 
+def _cluster_bootstrap_ci(values, groups, n_boot: int, alpha: float, seed: int) -> tuple[float, float, float]:
+    x = np.asarray(values, dtype=np.float64).ravel()
+    labels = list(groups)
+    if x.size == 0 or len(labels) != x.size:
+        raise ValueError(f"bootstrap_ci: {x.size} values and {len(labels)} group labels; give one label per value.")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"bootstrap_ci: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; drop them first.")
+    names, index = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
+    sums, counts = np.bincount(index, weights=x), np.bincount(index).astype(np.float64)   # per group
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(names), size=(n_boot, len(names)))                       # groups, with replacement
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    lo, hi = np.percentile(means, [100 * alpha / 2, 100 * (1 - alpha / 2)])
+    return float(x.mean()), float(lo), float(hi)
+
+
 def aggregate_by_bucket(
     records: Iterable[Mapping],
     metrics: Iterable[str] | None = None,
@@ -280,7 +302,8 @@ def aggregate_by_bucket(
 
     records: dicts ``{"method": ..., "bucket": ..., "psnr": ..., "ssim": ..., ...}``, one per image;
     the bucket is taken as given (see :func:`inpaintkit.masks.bucket_of`). ``metrics``: which keys to
-    aggregate; default: every other key holding a number. Non-finite values (e.g. PSNR of an image
+    aggregate; default: every other key holding a number. Records with a ``"group"`` (e.g. the photograph an
+    image was cut from) get cluster-bootstrap intervals that resample groups, and ``n_groups``. Non-finite values (e.g. PSNR of an image
     with no hole) are left out and counted in ``n_dropped``.
 
     Returns ``{method: {bucket: {metric: {"mean", "lo", "hi", "n", "n_dropped"}}}}``, methods and
@@ -298,16 +321,21 @@ def aggregate_by_bucket(
         for k in keys:
             if k not in r:
                 raise ValueError(f"record {i} ({r['method']}, {r['bucket']}) lacks metric {k!r}.")
-            groups[r["method"]][r["bucket"]][k].append(float(r[k]))
+            groups[r["method"]][r["bucket"]][k].append((float(r[k]), r.get("group")))
     out: dict = {}
     for method, buckets in groups.items():
         for bucket, per_metric in buckets.items():
-            for k, vals in per_metric.items():
-                finite = [v for v in vals if math.isfinite(v)]
+            for k, pairs in per_metric.items():
+                kept = [(v, g) for v, g in pairs if math.isfinite(v)]
+                finite, labels = [v for v, _ in kept], [g for _, g in kept]
+                grouped = bool(labels) and all(g is not None for g in labels)
                 entry = {"mean": float("nan"), "lo": float("nan"), "hi": float("nan"), "n": len(finite),
-                         "n_dropped": len(vals) - len(finite)}
+                         "n_dropped": len(pairs) - len(finite)}
+                if grouped:
+                    entry["n_groups"] = len(set(labels))
                 if finite:
-                    entry["mean"], entry["lo"], entry["hi"] = bootstrap_ci(finite, n_boot, alpha, seed)
+                    entry["mean"], entry["lo"], entry["hi"] = bootstrap_ci(finite, n_boot, alpha, seed,
+                                                                           labels if grouped else None)
                 out.setdefault(method, {}).setdefault(bucket, {})[k] = entry
     return out
 

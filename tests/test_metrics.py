@@ -224,3 +224,19 @@ def test_sketch_scores_with_a_one_pixel_tolerance_by_hand():
     assert s["precision"] == pytest.approx(6 / 7) and s["recall"] == 1.0
     assert s["f1"] == pytest.approx(2 * (6 / 7) / (6 / 7 + 1))
     assert s["accuracy"] == sketch_scores(pred, target, mask)["accuracy"] == pytest.approx((64 - 13) / 64)
+
+
+def test_cluster_bootstrap_resamples_photographs_not_crops():
+    """Ten crops each of four photographs: crops of one photograph move together, so resampling crops one by
+    one understates the spread; resampling the four photographs gives the wide interval it should."""
+    photo_means = [20.0, 24.0, 28.0, 32.0]
+    values = [m + 0.01 * i for m in photo_means for i in range(10)]
+    labels = [f"photo{j}" for j in range(4) for _ in range(10)]
+    mean, lo, hi = bootstrap_ci(values, n_boot=2000, groups=labels)
+    _, lo_iid, hi_iid = bootstrap_ci(values, n_boot=2000)
+    assert mean == pytest.approx(np.mean(values))
+    assert hi - lo > 2 * (hi_iid - lo_iid)
+    assert lo >= 20.0 and hi <= 32.1                      # bounded by the photographs' own means
+    recs = [{"method": "m", "bucket": "10-20", "psnr": v, "group": g} for v, g in zip(values, labels)]
+    entry = aggregate_by_bucket(recs, n_boot=2000)["m"]["10-20"]["psnr"]
+    assert entry["n_groups"] == 4 and entry["n"] == 40 and (entry["lo"], entry["hi"]) == pytest.approx((lo, hi))
