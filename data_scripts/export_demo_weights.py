@@ -34,7 +34,22 @@ from inpaintkit.sketches import binarize  # noqa: E402
 from inpaintkit.train import load_generator  # noqa: E402
 
 
-def stage1_scores(gs, profile: Profile) -> dict:
+GS_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
+
+
+def choose_gs_threshold(gs, profile: Profile) -> tuple[float, dict]:
+    """The threshold on Gs's output with the best exact F1 in the hole on the **val** split (never test)."""
+    spec = profile.sketch_spec()
+    val = demo_dataset("val", profile.image_size, stride=profile.demo_patch_stride, sketch=spec, progress=False)
+    idx = np.linspace(0, len(val) - 1, min(profile.eval_images, len(val))).round().astype(int)
+    b = torch.utils.data.default_collate([val[int(i)] for i in idx])
+    with torch.no_grad():
+        soft = gs(b["gray"], b["sketch"], b["mask"])
+    f1 = {t: sketch_scores(binarize(soft, t, spec.thin), b["sketch"], b["mask"])["f1"] for t in GS_THRESHOLDS}
+    return max(f1, key=f1.get), {str(t): round(v, 4) for t, v in f1.items()}
+
+
+def stage1_scores(gs, profile: Profile, threshold: float | None = None) -> dict:
     """Gs on the demo test split (evenly spaced ``eval_images`` items, their fixed masks): scores in the hole."""
     spec = profile.sketch_spec()
     test = demo_dataset("test", profile.image_size, stride=profile.demo_patch_stride, sketch=spec, progress=False)
@@ -42,14 +57,15 @@ def stage1_scores(gs, profile: Profile) -> dict:
     b = torch.utils.data.default_collate([test[int(i)] for i in idx])
     with torch.no_grad():
         soft = gs(b["gray"], b["sketch"], b["mask"])                                    # (N, 1, S, S)
-    pred = binarize(soft, spec.threshold, spec.thin)          # what the Inpainter hands to stage 2
+    threshold = threshold or spec.threshold
+    pred = binarize(soft, threshold, spec.thin)              # what the Inpainter hands to stage 2
     ours = sketch_scores(pred, b["sketch"], b["mask"])
     zeros = sketch_scores(torch.zeros_like(pred), b["sketch"], b["mask"])
     hole = b["mask"] == 0
     r = lambda d: {k: round(v, 4) for k, v in d.items()}                                  # noqa: E731
     return {"split": "test", "images": len(idx), "hole_pixels": int(hole.sum()),
             "edge_fraction_in_hole": float(b["sketch"][hole].gt(0.5).float().mean()),
-            "prediction": f"Gs's output binarised at {spec.threshold}" + (" and thinned" if spec.thin else ""),
+            "prediction": f"Gs's output binarised at {threshold}" + (" and thinned" if spec.thin else ""),
             **r(ours), "within_1px": r(sketch_scores(pred, b["sketch"], b["mask"], tolerance=1)),
             "soft_output_at_0.5": r(sketch_scores(soft, b["sketch"], b["mask"])),
             "all_zeros_predictor": r(zeros)}
@@ -75,6 +91,7 @@ def fp16_effect(info: WeightsInfo, gs, gi, profile: Profile) -> dict:
     a = Inpainter(gs, gi, spec, device="cpu")
     gs16, gi16 = info.load_generators(verify=True)
     c = Inpainter(gs16, gi16, spec, device="cpu", hed=a._hed())
+    a.gs_threshold = c.gs_threshold = info.gs_threshold
     out_a, out_c = a(b["image"], b["mask"]).image, c(b["image"], b["mask"]).image
     return {"images": int(b["image"].shape[0]), "max_abs_diff_8bit": float((out_a - out_c).abs().max() * 255),
             "psnr_fp32_vs_fp16_min_db": float(psnr(out_c.clamp(0, 1), out_a.clamp(0, 1)).min())}
@@ -112,7 +129,8 @@ def main(argv=None) -> int:
             notes[f"stage{s}_wall_seconds_total_of_timed_segments"] = sum(int(t) for t in timed if t.isdigit())
     notes["machine"] = f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
-    metrics = {"stage1_sketch": stage1_scores(gs, profile)}
+    gs_threshold, val_f1 = choose_gs_threshold(gs, profile)
+    metrics = {"stage1_sketch": {**stage1_scores(gs, profile, gs_threshold), "threshold_chosen_on_val": val_f1}}
     if (run / "metrics.json").is_file():
         metrics["stage2_table1"] = stage2_scores(run / "metrics.json")
     else:
@@ -134,13 +152,14 @@ def main(argv=None) -> int:
         sketch=asdict(profile.sketch_spec()), commands=commands, data=data,
         steps={"stage1": int(metas[0]["step"]), "stage2": int(metas[1]["step"])}, metrics=metrics,
         vgg_source=str(metas[1].get("vgg_source")), notes=notes, work_size=args.work_size or profile.image_size,
+        gs_threshold=gs_threshold,
         sources=sources)
     # verify the shipped files load back, and say what float16 costs
     info = WeightsInfo.from_json(Path(args.out) / "demo.json")
     extra = fp16_effect(info, gs, gi, profile)
     info = export_weights(gs, gi, args.out, **{k: v for k, v in asdict(info).items() if k in (
         "name", "profile", "block", "sketch", "commands", "data", "steps", "metrics", "vgg_source", "work_size",
-        "sources")},
+        "sources", "gs_threshold")},
         notes={**info.notes, "fp16_storage_effect": extra})
     print(json.dumps({k: v for k, v in asdict(info).items() if k != "root"}, indent=1))
     sizes = {k: (Path(args.out) / f).stat().st_size for k, f in info.files.items()}

@@ -108,6 +108,7 @@ class WeightsInfo:
     dtype: str = "float16"
     notes: dict = field(default_factory=dict)
     work_size: int | None = None  # long side the generators run at (None: the training profile's image_size)
+    gs_threshold: float | None = None  # where Gs's output counts as an edge (chosen on the val split); None: the spec's
     sources: dict = field(default_factory=dict)  # each training photograph's origin and licence
     root: str = ""  # folder of the files (filled in by from_json, not stored)
 
@@ -333,6 +334,7 @@ class Inpainter:
         # Gs's sigmoid output is binarised (and thinned) by the sketch spec before stage 2, as the training
         # sketches were; False feeds the soft probabilities (the train/test mismatch the ladder measures)
         self.finish_sketch = True
+        self.gs_threshold: float | None = None   # that binarisation's threshold; None: the sketch spec's
         # Long side the generators run at: a larger image is shrunk to it, inpainted, and the filled hole is
         # scaled back and pasted into the full-size image (its known pixels untouched). None: any size.
         # from_pretrained / from_run set it to the size the weights were trained (and evaluated) at.
@@ -366,6 +368,7 @@ class Inpainter:
         inp = cls(gs, gi, sketch_spec or info.sketch_spec, hed=hed, device=device)
         inp.weights = info
         inp.work_size = int(info.work_size or info.profile["image_size"])
+        inp.gs_threshold = info.gs_threshold
         return inp
 
     # -- the steps
@@ -436,7 +439,7 @@ class Inpainter:
             s_pred = self.gs(rgb_to_gray(xp), sp, mp)                            # (N, 1, H', W'), Eq. 9
             if self.finish_sketch and self.sketch_spec.threshold is not None:
                 # Gi trained on binary (thinned) sketches: give it Gs's prediction in the same form
-                s_pred = binarize(s_pred, self.sketch_spec.threshold, self.sketch_spec.thin)
+                s_pred = binarize(s_pred, self.gs_threshold or self.sketch_spec.threshold, self.sketch_spec.thin)
             s_comp = composite(s_pred, sp, mp)                                   # S_comp
         else:
             s_pred, s_comp = None, sp                                            # the user's sketch is S_comp

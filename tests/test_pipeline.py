@@ -335,3 +335,27 @@ def test_a_given_full_sketch_skips_extraction_and_gives_the_same_result(inp, mon
     again = inp(img, m, sketch=s)
     np.testing.assert_array_equal(again.image, first.image)
     np.testing.assert_array_equal(again.sketch, first.sketch)
+
+
+def test_gs_threshold_and_soft_sketch_switches(nets):
+    """Gs's output reaches Gi binarised at gs_threshold (default: the spec's); finish_sketch=False passes it soft."""
+    gs, gi = nets
+    inp = Inpainter(gs, gi, SketchSpec(method="canny"), device="cpu")
+    img, m = photo(32, 32, seed=5), hole_mask(32, 32)
+    seen = []
+    hook = gi.register_forward_pre_hook(lambda mod, args: seen.append(args[1].clone()))
+    try:
+        inp(img, m)
+        default = seen[-1]
+        inp.gs_threshold = 0.999                                 # nothing passes: the hole's sketch is empty
+        inp(img, m)
+        strict = seen[-1]
+        inp.finish_sketch = False
+        inp(img, m)
+        soft = seen[-1]
+    finally:
+        hook.remove()
+    hole = torch.from_numpy(m == 0)[None, None]
+    assert set(default[hole].unique().tolist()) <= {0.0, 1.0} and default[hole].sum() > 0
+    assert strict[hole].sum() == 0
+    assert ((soft[hole] > 0) & (soft[hole] < 1)).any()          # probabilities, not a binary map
