@@ -34,6 +34,9 @@ from inpaintkit.sketches import binarize  # noqa: E402
 from inpaintkit.train import load_generator  # noqa: E402
 
 
+# Profile fields both stages must share (sizes, widths, sketches); the optimisation may differ per stage
+ARCHITECTURE = ("image_size", "demo_patch_stride", "gs_channels", "gi_channels", "skips", "prefill",
+                "sketch_threshold", "sketch_thin")
 GS_THRESHOLDS = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5)
 
 
@@ -115,9 +118,12 @@ def main(argv=None) -> int:
 
     metas = [torch.load(run / f"stage{s}" / "generator.pt", map_location="cpu", weights_only=True) for s in (1, 2)]
     gs, gi = load_generator(run, 1), load_generator(run, 2)
-    profile = Profile.from_dict(metas[0]["profile"])
-    if Profile.from_dict(metas[1]["profile"]) != profile:
-        raise ValueError("stage 1 and stage 2 were trained with different profiles; export a consistent run.")
+    profile = Profile.from_dict(metas[1]["profile"])
+    p1 = metas[0]["profile"]
+    clash = [k for k in ARCHITECTURE if p1.get(k) != metas[1]["profile"].get(k)]
+    if clash:
+        raise ValueError(f"stage 1 and stage 2 were trained with different {', '.join(clash)}; export a consistent run.")
+    stage1_differs = {k: v for k, v in p1.items() if v != metas[1]["profile"].get(k)}
 
     commands = Path(args.commands_file).read_text().strip().splitlines() if args.commands_file else []
     notes = dict(n.split("=", 1) for n in args.note)
@@ -127,6 +133,8 @@ def main(argv=None) -> int:
         for s in (1, 2):
             timed = [l.split(":")[1].split()[0] for l in lines if l.startswith(f"stage{s}")]
             notes[f"stage{s}_wall_seconds_total_of_timed_segments"] = sum(int(t) for t in timed if t.isdigit())
+    if stage1_differs:     # "profile" is stage 2's; say where stage 1's differed (e.g. its learning rate)
+        notes["stage1_profile_differs"] = stage1_differs
     notes["machine"] = f"{platform.machine()} CPU, torch {torch.__version__}, {torch.get_num_threads()} threads"
 
     gs_threshold, val_f1 = choose_gs_threshold(gs, profile)

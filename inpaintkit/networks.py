@@ -158,7 +158,7 @@ class ImageGenerator(Generator):
     ``prefill`` (not in the paper; the CPU-sized profiles): the hole is first filled by
     :func:`smooth_fill`, Gi sees ``[I * M + fill * (1 - M), S_comp, M]`` and its last layer is a
     correction added to the fill: ``I_pred = clamp(fill + gain * out, 0, 1)``, ``gain`` a learned
-    scalar starting at 0.1. A minutes-long CPU run cannot learn the smooth interpolation a
+    scalar starting at 0 (ReZero-style: an untrained Gi returns the fill itself, not the fill plus noise). A minutes-long CPU run cannot learn the smooth interpolation a
     classical fill gets for free; with it, training is spent on what the sketch adds
     (docs/training_recipe.md has the measured ladder).
     """
@@ -167,7 +167,7 @@ class ImageGenerator(Generator):
                  prefill: bool = False):
         super().__init__(5, 3, base_channels, n_res_blocks, block, skips=skips)
         self.prefill = bool(prefill)
-        self.residual_gain = nn.Parameter(torch.tensor(0.1)) if self.prefill else None
+        self.residual_gain = nn.Parameter(torch.tensor(0.0)) if self.prefill else None
 
     def forward(self, image: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         check_input(image, 3, "image")

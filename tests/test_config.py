@@ -83,7 +83,7 @@ def test_quick_lists_its_loss_and_training_departures_with_the_live_values():
     rows = _rows(q, vgg_source="hed: ImageNet VGG19 weights unavailable (offline)")
     assert "balanced BCE" in rows["Eq. 11: class-balanced BCE on S_pred"].profile
     w = rows["Eq. 14 weights: adversarial, perceptual, style, feature_matching"]
-    assert (w.paper, w.profile) == ("0.1, 300, 300, 10", "0.01, 0.1, 0, 0 (the kit's CPU recipe)")
+    assert (w.paper, w.profile) == ("0.1, 300, 300, 10", "0.01, 0, 0, 0 (the kit's CPU recipe)")
     assert "streaks" in w.why
     assert (rows["batch size"].paper, rows["batch size"].profile) == ("6", str(q.batch_size))
     assert rows["Adam: lr, betas, D lr"].profile.startswith(f"{q.lr:g}")
