@@ -157,8 +157,10 @@ class ImageGenerator(Generator):
 
     ``prefill`` (not in the paper; the CPU-sized profiles): the hole is first filled by
     :func:`smooth_fill`, Gi sees ``[I * M + fill * (1 - M), S_comp, M]`` and its last layer is a
-    correction added to the fill: ``I_pred = clamp(fill + gain * out, 0, 1)``, ``gain`` a learned
-    scalar starting at 0 (ReZero-style: an untrained Gi returns the fill itself, not the fill plus noise). A minutes-long CPU run cannot learn the smooth interpolation a
+    correction added to the fill: ``I_pred = clamp(fill + out, 0, 1)``. That last layer starts at zero and
+    carries no spectral norm (a zero weight has no spectral norm to divide by): an untrained Gi returns the fill
+    itself, not the fill plus noise, and the layer learns from the first step. (A learned gain starting at 0
+    instead, ReZero-style, stayed at 0.0003 for 500 steps: the noise behind it gave it no consistent gradient.) A minutes-long CPU run cannot learn the smooth interpolation a
     classical fill gets for free; with it, training is spent on what the sketch adds
     (docs/training_recipe.md has the measured ladder).
     """
@@ -167,7 +169,11 @@ class ImageGenerator(Generator):
                  prefill: bool = False):
         super().__init__(5, 3, base_channels, n_res_blocks, block, skips=skips)
         self.prefill = bool(prefill)
-        self.residual_gain = nn.Parameter(torch.tensor(0.0)) if self.prefill else None
+        if self.prefill:
+            last = self.decoder[-1].layer                                      # the plain output conv
+            torch.nn.utils.parametrize.remove_parametrizations(last, "weight", leave_parametrized=False)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
 
     def forward(self, image: torch.Tensor, sketch: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         check_input(image, 3, "image")
@@ -179,7 +185,7 @@ class ImageGenerator(Generator):
             return (torch.tanh(self.features(x, mask)) + 1) / 2                # (N, 3, H, W)
         start = smooth_fill(image, mask)                                       # (N, 3, H, W), hole filled
         x = torch.cat([start, sketch, mask], dim=1)                            # (N, 5, H, W)
-        return (start + self.residual_gain * self.features(x, mask)).clamp(0, 1)  # (N, 3, H, W)
+        return (start + self.features(x, mask)).clamp(0, 1)                    # (N, 3, H, W)
 
 
 class PatchDiscriminator(nn.Module):

@@ -161,7 +161,11 @@ def test_skips_and_prefill_keep_shapes_and_start_near_the_fill():
     # the decoder's inputs grow by the skipped widths: 8b + 4b, 4b + 2b, 2b + b, b + the 5 input channels
     widths = [layer.layer.conv_f.in_channels for layer in list(gi.decoder)[:3]] + [gi.decoder[3].layer.in_channels]
     assert widths == [64 + 32, 32 + 16, 16 + 8, 8 + 5]
-    with torch.no_grad():
-        gi.residual_gain.zero_()                                               # no correction: the fill itself
+    with torch.no_grad():                                                      # untrained: the fill itself
         torch.testing.assert_close(gi(x, s, m), networks.smooth_fill(x, m).clamp(0, 1))
+    out_conv = gi.decoder[-1].layer                                            # zero-initialised, no spectral norm
+    assert not parametrize.is_parametrized(out_conv, "weight") and not out_conv.weight.any()
+    assert parametrize.is_parametrized(gi.decoder[-2].layer.conv_f, "weight")  # every other conv keeps it
+    y.mean().backward()
+    assert out_conv.weight.grad.abs().sum() > 0                                # it learns from the first step
     assert networks.count_parameters(gi) > networks.count_parameters(networks.image_generator(8))
