@@ -351,3 +351,14 @@ def test_the_image_sketch_is_made_once_per_image_and_passed_to_every_run():
     w.run()
     assert inp.sketches == 3                        # (one of them was the assertion's own call above)
     np.testing.assert_array_equal(inp.calls[2][3], (w.image[..., 0] > 128).astype(np.float32))
+
+
+def test_shipped_weights_run_at_the_size_they_record():
+    """The widget sizes its image from Inpainter.work_size, which from_pretrained reads from demo.json."""
+    from inpaintkit.pipeline import Inpainter, WeightsInfo
+
+    info = WeightsInfo.from_json()
+    inp = Inpainter.from_pretrained(device="cpu")
+    assert inp.work_size == (info.work_size or info.profile["image_size"])
+    w = InpaintWidget(inp, image=photo(600, 900))
+    assert max(w.image.shape[:2]) == inp.work_size
