@@ -162,10 +162,27 @@ def test_skips_and_prefill_keep_shapes_and_start_near_the_fill():
     widths = [layer.layer.conv_f.in_channels for layer in list(gi.decoder)[:3]] + [gi.decoder[3].layer.in_channels]
     assert widths == [64 + 32, 32 + 16, 16 + 8, 8 + 5]
     with torch.no_grad():                                                      # untrained: the fill itself
-        torch.testing.assert_close(gi(x, s, m), networks.smooth_fill(x, m).clamp(0, 1))
+        torch.testing.assert_close(gi(x, s, m), networks.smooth_fill(x, m, s).clamp(0, 1))
     out_conv = gi.decoder[-1].layer                                            # zero-initialised, no spectral norm
     assert not parametrize.is_parametrized(out_conv, "weight") and not out_conv.weight.any()
     assert parametrize.is_parametrized(gi.decoder[-2].layer.conv_f, "weight")  # every other conv keeps it
     y.mean().backward()
     assert out_conv.weight.grad.abs().sum() > 0                                # it learns from the first step
     assert networks.count_parameters(gi) > networks.count_parameters(networks.image_generator(8))
+
+
+def test_smooth_fill_stops_at_sketch_lines():
+    """Two flat regions, 0.2 left and 0.8 right, a vertical outline between them and a hole across it: with
+    the outline as a barrier each side fills with its own value; without it the two blend across."""
+    x = torch.full((1, 3, 32, 32), 0.2)
+    x[..., 16:] = 0.8
+    sketch = torch.zeros(1, 1, 32, 32)
+    sketch[..., 16] = 1.0                                                       # the outline, in the hole too
+    m = torch.ones(1, 1, 32, 32)
+    m[..., 8:24, 6:26] = 0
+    guided = networks.smooth_fill(x, m, sketch, smoothing=200)
+    plain = networks.smooth_fill(x, m, smoothing=200)
+    left, right = (slice(None), slice(None), slice(8, 24), slice(6, 14)), (slice(None), slice(None), slice(8, 24), slice(19, 26))
+    assert (guided[left] - 0.2).abs().max() < 0.02 and (guided[right] - 0.8).abs().max() < 0.02
+    assert (plain[left] - 0.2).abs().max() > 0.1                                # blended across the edge
+    assert (guided - x).abs().mean() < (plain - x).abs().mean() / 3
