@@ -12,7 +12,8 @@ a. Overfit one fixed batch (8 demo crops): Gi with L1 alone must reach >= 35 dB 
    architecture and for the kit's (U-Net skips, Gi correcting a smooth fill).
 b. Gi trained on the demo train split with L1 alone (paper architecture, then the kit's).
 c. + the perceptual and style terms (EdgeConnect's weights 0.1 / 250, HED's VGG16 features).
-d. + the adversarial and feature-matching terms: EdgeConnect's full stage-2 recipe.
+d. + the adversarial and feature-matching terms: EdgeConnect's full stage-2 recipe (the first shipped weights').
+   Rungs b-d run for both architectures; each run's sample grids are in its stage2/samples/.
 k. the kit's recipe (``--recipe``, default the quick profile's), the one the shipped weights use.
 e. rung k's Gi fed Gs's prediction (Gs trained here too): the soft sigmoid output as the pipeline used to,
    against the prediction binarised and thinned like the training sketches.
@@ -123,8 +124,10 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-steps", type=int, default=1500, help="steps of rung a")
     ap.add_argument("--fit-lr", type=float, default=1e-3)
     ap.add_argument("--per-bucket", type=int, default=24, help="validation images per bucket")
+    ap.add_argument("--stride", type=int, default=64, help="demo patch grid stride (default 64: a quarter of "
+                                                            "the quick profile's patches, whose HED sketches take long)")
     args = ap.parse_args(argv)
-    base = get_profile(args.profile)
+    base = replace(get_profile(args.profile), demo_patch_stride=args.stride)
     paper_arch = replace(base, skips=False, prefill=False)
     kit_arch = replace(base, skips=True, prefill=True)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -137,8 +140,10 @@ def main(argv=None) -> int:
 
     stage2 = ["biharmonic", "emptied sketch", "oracle sketch"]
     rungs = {
-        "b (paper arch.)": (paper_arch, L1_ONLY), "b": (kit_arch, L1_ONLY),
-        "c": (kit_arch, PERC_STYLE), "d": (kit_arch, EDGECONNECT), "k": (kit_arch, kit_arch.stage2_loss),
+        "b (paper arch.)": (paper_arch, L1_ONLY), "c (paper arch.)": (paper_arch, PERC_STYLE),
+        "d (paper arch.)": (paper_arch, EDGECONNECT),
+        "b": (kit_arch, L1_ONLY), "c": (kit_arch, PERC_STYLE), "d": (kit_arch, EDGECONNECT),
+        "k": (kit_arch, kit_arch.stage2_loss),
     }
     if "a" in args.rungs:
         for label, kit in (("a (paper arch.)", False), ("a", True)):

@@ -168,7 +168,7 @@ _PROFILES = {
     "demo": Profile(
         name="demo", image_size=128, demo_patch_stride=64, num_workers=0,
         gs_channels=16, gi_channels=16, d_channels=16,
-        batch_size=8, stage1_steps=4000, stage2_steps=4000, lr=5e-4,
+        batch_size=8, stage1_steps=4000, stage2_steps=6000, lr=1e-4,
         log_every=25, sample_every=500, checkpoint_every=250,
         eval_images=48, ablation_steps=80, ablation_seeds=(0,),
         stage1_loss=KIT_STAGE1, stage2_loss=KIT_STAGE2,
