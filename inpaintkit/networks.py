@@ -170,7 +170,8 @@ class ImageGenerator(Generator):
         super().__init__(5, 3, base_channels, n_res_blocks, block, skips=skips)
         self.prefill = bool(prefill)
         if self.prefill:
-            last = self.decoder[-1].layer                                      # the plain output conv
+            out_block = self.decoder[-1]                                       # the output conv (partial with
+            last = out_block.conv if self.block == "partial" else out_block.layer  # the ablation's "partial")
             torch.nn.utils.parametrize.remove_parametrizations(last, "weight", leave_parametrized=False)
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)

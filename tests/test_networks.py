@@ -186,3 +186,13 @@ def test_smooth_fill_stops_at_sketch_lines():
     assert (guided[left] - 0.2).abs().max() < 0.02 and (guided[right] - 0.8).abs().max() < 0.02
     assert (plain[left] - 0.2).abs().max() > 0.1                                # blended across the edge
     assert (guided - x).abs().mean() < (plain - x).abs().mean() / 3
+
+
+def test_prefill_works_with_every_block_kind():
+    x, s = torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32)
+    m = torch.ones(1, 1, 32, 32)
+    m[..., 8:20, 8:20] = 0
+    for kind in BLOCK_KINDS:                                                   # notebook 03's ablation too
+        gi = networks.image_generator(4, block=kind, skips=True, prefill=True)
+        with torch.no_grad():
+            torch.testing.assert_close(gi(x, s, m), networks.smooth_fill(x, m, s).clamp(0, 1))
