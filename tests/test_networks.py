@@ -1,5 +1,8 @@
 """Gs, Gi and the discriminators (Section 3.1): shapes, ranges, spectral norm, bad input."""
 
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
 import pytest
 import torch
 from torch import nn
@@ -180,12 +183,48 @@ def test_smooth_fill_stops_at_sketch_lines():
     sketch[..., 16] = 1.0                                                       # the outline, in the hole too
     m = torch.ones(1, 1, 32, 32)
     m[..., 8:24, 6:26] = 0
-    guided = networks.smooth_fill(x, m, sketch, smoothing=200)
-    plain = networks.smooth_fill(x, m, smoothing=200)
+    guided = networks.smooth_fill(x, m, sketch)
+    plain = networks.smooth_fill(x, m)
     left, right = (slice(None), slice(None), slice(8, 24), slice(6, 14)), (slice(None), slice(None), slice(8, 24), slice(19, 26))
     assert (guided[left] - 0.2).abs().max() < 0.02 and (guided[right] - 0.8).abs().max() < 0.02
     assert (plain[left] - 0.2).abs().max() > 0.1                                # blended across the edge
     assert (guided - x).abs().mean() < (plain - x).abs().mean() / 3
+
+
+def _harmonic_reference(img: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """The exact fill smooth_fill approximates without a sketch: Laplace's equation in the hole (each hole pixel
+    the mean of its in-image 4 neighbours), solved directly with scipy's sparse solver."""
+    h, w = known.shape
+    hole = np.argwhere(~known)
+    index = -np.ones((h, w), int)
+    index[~known] = np.arange(len(hole))
+    a, b = scipy.sparse.lil_matrix((len(hole), len(hole))), np.zeros(len(hole))
+    for k, (y, x) in enumerate(hole):
+        for yy, xx in ((y + 1, x), (y - 1, x), (y, x + 1), (y, x - 1)):
+            if 0 <= yy < h and 0 <= xx < w:
+                a[k, k] += 1
+                if known[yy, xx]:
+                    b[k] += img[yy, xx]
+                else:
+                    a[k, index[yy, xx]] -= 1
+    out = img.copy()
+    out[~known] = scipy.sparse.linalg.spsolve(a.tocsr(), b)
+    return out
+
+
+def test_smooth_fill_reaches_the_harmonic_fill_across_a_wide_hole():
+    """A 44 x 42 hole: coarse-to-fine sweeps land within 0.012 of the exact solution; the same budget of sweeps
+    at full size only (the fill before the multigrid) stays three times further off."""
+    yy, xx = np.mgrid[0:64, 0:64] / 63
+    img = 0.5 + 0.3 * np.sin(3 * xx) * np.cos(2 * yy) + 0.2 * xx
+    known = np.ones((64, 64), bool)
+    known[10:54, 8:50] = False
+    ref = _harmonic_reference(img, known)
+    x, m = torch.from_numpy(img).float()[None, None], torch.from_numpy(known).float()[None, None]
+    multigrid = (networks.smooth_fill(x, m)[0, 0].double().numpy() - ref)[~known]
+    fine_only = (networks.smooth_fill(x, m, sweeps=0, finest_sweeps=64)[0, 0].double().numpy() - ref)[~known]
+    assert np.abs(multigrid).max() < 0.012
+    assert np.abs(fine_only).max() > 3 * np.abs(multigrid).max()
 
 
 def test_prefill_works_with_every_block_kind():
