@@ -36,6 +36,7 @@ from skimage.color import rgb2gray
 
 from inpaintkit import masks as _masks
 from inpaintkit.config import cache_dir
+from inpaintkit.images import as_float_rgb, pil_to_rgb
 from inpaintkit.limits import MAX_PIXELS, ImageSizeError, check_image_size
 from inpaintkit.sketches import SketchSpec
 from .files import atomic_write_text  # noqa: F401  (also used by the data scripts)
@@ -105,7 +106,7 @@ def open_image(path, size: int | None = None) -> Image.Image:
                     img.draft(img.mode, (size, size))   # DCT-domain downscale while decoding
                 img.load()                      # decode now: truncated files fail here
                 img = ImageOps.exif_transpose(img)
-                return _to_rgb_image(img)
+                return pil_to_rgb(img)
     except FileNotFoundError:
         raise BadImageError(f"{path}: no such file.") from None
     except ImageSizeError as e:
@@ -150,27 +151,7 @@ def load_image(path, size: int | None = None) -> np.ndarray:
         img = img.crop((left, top, left + side, top + side))
         if side != size:
             img = img.resize((size, size), Image.LANCZOS)
-    if img.mode == "F":                      # 16-bit grayscale kept as float (see _to_rgb_image)
-        gray = np.clip(np.asarray(img, dtype=np.float32), 0.0, 1.0)
-        return np.repeat(gray[..., None], 3, axis=-1)  # (H, W, 3)
-    return np.asarray(img, dtype=np.float32) / 255.0
-
-
-def _to_rgb_image(img: Image.Image) -> Image.Image:
-    """A Pillow image -> mode "RGB" (8 bit), or mode "F" in [0, 1] for 16/32-bit grayscale."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        arr = np.asarray(img).astype(np.float32)
-        maxval = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        return Image.fromarray(arr / maxval, mode="F")
-    if img.mode == "F":
-        return Image.fromarray(np.clip(np.asarray(img, dtype=np.float32), 0, 1), mode="F")
-    if img.mode == "P" and "transparency" in img.info:
-        img = img.convert("RGBA")
-    if img.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(white, rgba).convert("RGB")
-    return img.convert("RGB")
+    return as_float_rgb(img)                 # 8-bit RGB / 255; 16-bit gray ("F") kept as float, clipped to [0, 1]
 
 
 # --------------------------------------------------------------------------------------------- image lists

@@ -38,6 +38,7 @@ from .config import Profile, resolve_device
 from .metrics import rgb_to_gray
 from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
                        image_generator, sketch_generator)
+from .images import as_float_rgb, as_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
 from .sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 from .files import atomic_path, atomic_write_text
@@ -216,21 +217,11 @@ def _image_to_tensor(image) -> tuple[torch.Tensor, _Layout]:
         return x, layout
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a numpy array (HxWx3) or a torch tensor ((N,)3xHxW); got {type(image).__name__}.")
-    a = image
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.ndim == 2:                                      # grayscale -> RGB
-        a = np.repeat(a[..., None], 3, axis=-1)          # (H, W, 3)
-    if a.ndim != 3 or a.shape[-1] not in (3, 4):
-        raise ValueError(f"A numpy image must be HxWx3 (RGB), HxWx4 (RGBA) or HxW (gray); got shape {image.shape}.")
-    check_image_size(a.shape[1], a.shape[0], "image", INPAINT_MAX_PIXELS)
-    x = _to_unit_float(torch.from_numpy(np.ascontiguousarray(a)), "image")  # (H, W, C) in [0, 1]
-    if x.shape[-1] == 4:                                 # RGBA -> RGB on white, as data.load_image does
-        rgb, alpha = x[..., :3], x[..., 3:]
-        x = rgb * alpha + (1 - alpha)
-        a = (x.numpy() * 255).round().astype(np.uint8) if a.dtype == np.uint8 else x.numpy().astype(a.dtype)
+    # gray / RGBA / dtype / range / size: one path (inpaintkit.images); RGBA is composited on white
+    x = as_float_rgb(image, max_pixels=INPAINT_MAX_PIXELS)                 # (H, W, 3) float32 in [0, 1]
+    a = as_rgb(image, max_pixels=INPAINT_MAX_PIXELS)                       # the same, in the caller's dtype
     layout = _Layout("numpy", False, a, a.dtype)
-    return x.permute(2, 0, 1)[None].contiguous(), layout  # (1, 3, H, W)
+    return torch.from_numpy(x).permute(2, 0, 1)[None].contiguous(), layout  # (1, 3, H, W)
 
 
 def _to_unit_float(x: torch.Tensor, what: str) -> torch.Tensor:

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from inpaintkit.config import resolve_device
 from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
+from inpaintkit.images import as_float_rgb
 from inpaintkit.limits import INPAINT_MAX_PIXELS, check_image_size
 from .files import atomic_path, atomic_write_bytes
 
@@ -149,21 +150,6 @@ def hed_sketch(rgb: torch.Tensor, hed: HED, spec: SketchSpec = SketchSpec()) -> 
     return binarize(prob, spec.threshold, spec.thin)
 
 
-def _as_float_rgb(rgb: np.ndarray) -> np.ndarray:
-    rgb = np.asarray(rgb)
-    if rgb.ndim == 2:
-        rgb = np.stack([rgb] * 3, axis=-1)  # gray -> (H, W, 3)
-    if rgb.ndim != 3 or rgb.shape[-1] != 3:
-        raise ValueError(f"Expected an RGB image HxWx3 (or HxW gray); got shape {rgb.shape}. Drop alpha first.")
-    check_image_size(rgb.shape[1], rgb.shape[0])
-    if rgb.dtype == np.uint8:
-        return rgb.astype(np.float32) / 255.0
-    rgb = rgb.astype(np.float32)
-    if not np.isfinite(rgb).all() or rgb.min() < 0.0 or rgb.max() > 1.0:
-        raise ValueError("A float image must lie in [0, 1] (divide uint16 by 65535, uint8 by 255).")
-    return rgb
-
-
 def sketch_image(rgb: np.ndarray, spec: SketchSpec = SketchSpec(), hed: HED | None = None,
                  device: str = "cpu") -> np.ndarray:
     """The sketch of one image (HxWx3 uint8, or float in [0, 1]) -> float32 HxW in [0, 1].
@@ -172,7 +158,7 @@ def sketch_image(rgb: np.ndarray, spec: SketchSpec = SketchSpec(), hed: HED | No
     its bounded working size (:func:`hed_sketch`); Canny runs at full size (tens of bytes a pixel), so for
     Canny images over :data:`inpaintkit.limits.INPAINT_MAX_PIXELS` are refused. Empty or > 64:1: ValueError.
     """
-    rgb = _as_float_rgb(rgb)
+    rgb = as_float_rgb(rgb, alpha=False)  # loaders and callers give RGB here; alpha is refused
     if spec.method == "canny":
         check_image_size(rgb.shape[1], rgb.shape[0], "image (Canny runs at full size)", INPAINT_MAX_PIXELS)
         return canny_sketch(rgb, spec.canny_sigma)
@@ -275,7 +261,7 @@ class _Images(torch.utils.data.Dataset):
     def __getitem__(self, i):
         path = self.items[i][0]
         try:
-            rgb = _as_float_rgb(self.load_fn(path, self.size))
+            rgb = as_float_rgb(self.load_fn(path, self.size), alpha=False)
         except Exception as e:  # any decoder error: report and skip, the job goes on
             return i, None, f"{type(e).__name__}: {e}"
         if self.spec.method == "canny":
