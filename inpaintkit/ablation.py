@@ -16,7 +16,8 @@ worse stage 1 cannot favour one block.
 
 Variants are scored as notebook 06's Table 1 is: the same test images (evenly spaced over the split), the
 same seeded masks per bucket (:func:`inpaintkit.evaluate.table1_masks`), the output rounded to 8 bits and
-PSNR / SSIM under the same protocol (:func:`inpaintkit.metrics.table1_scores`), so the two can be compared.
+PSNR / SSIM under the same protocol (:func:`inpaintkit.metrics.table1_scores`), so the two can be compared
+(``docs/evaluation.md``).
 
 Files, under ``<run_dir>/ablation/``::
 

@@ -7,7 +7,9 @@ What is measured (Section 4): every test image is paired with one mask of each T
 20-30 %, 30-40 %, and 40-50 %, the paper's ">= 40 %"); every method fills the hole; PSNR, SSIM and
 EdgeConnect's relative MAE of the **composited** output against the original image, over the whole image
 (:mod:`inpaintkit.metrics`, ``protocol="edgeconnect"`` by default: the scale of the paper's table). The output
-is rounded to 8 bits first, as EdgeConnect reads its results back from PNG files.
+is rounded to 8 bits first, as EdgeConnect reads its results back from PNG files. The CFS ablation (notebook 03)
+scores through the same functions, :func:`table1_masks` and :func:`inpaintkit.metrics.table1_scores`
+(``docs/evaluation.md``).
 
 Pairing is deterministic: ``per_bucket`` images are taken evenly spaced from the test list (the same images
 for every bucket, so the buckets differ only by their masks), image j of bucket b gets mask j of bucket b

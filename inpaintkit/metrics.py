@@ -18,7 +18,7 @@ Protocols for :func:`psnr`, :func:`ssim` and :func:`relative_mae`:
 
 SSIM has two backends giving the same numbers (tested to 1e-6): scikit-image itself, image by
 image, on CPU tensors (the faster one there), and a batched float64 torch implementation for CUDA
-tensors; timings in ``docs/evaluation.md``.
+tensors; measured timings in ``docs/evaluation.md``.
 
 :func:`table1_scores` is the one scoring path of Table 1 and of the CFS ablation: the output rounded
 to 8 bits, then PSNR, SSIM and relative MAE under a protocol.
