@@ -31,22 +31,22 @@ def one_thread():
 # ---------------------------------------------------------------------------------------------- FLOPs
 
 def test_flops_of_one_conv_match_the_hand_count():
-    conv = nn.Conv2d(3, 8, 3, padding=1)
+    conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)
     x = torch.rand(2, 3, 10, 12)
     # 2 FLOPs (multiply + add) per weight tap per output pixel, per image; the bias is not counted
     assert ablation.count_flops(conv, x) == 2 * 3 * 8 * 3 * 3 * 10 * 12
-    strided = nn.Conv2d(4, 6, 5, stride=2, padding=2)
+    strided = nn.Conv2d(4, 6, kernel_size=5, stride=2, padding=2)
     assert ablation.count_flops(strided, torch.rand(3, 4, 16, 16)) == 2 * 4 * 6 * 5 * 5 * 8 * 8
 
 
 def test_flops_of_a_cfs_block_are_its_three_convs_and_the_se_layers():
-    blk = CFSBlock(4, 32, 3, stride=2, padding=1)           # SE hidden width 32 // 16 = 2
+    blk = CFSBlock(4, 32, kernel_size=3, stride=2, padding=1)      # SE hidden width 32 // 16 = 2
     h = w = 8
     g = 2 * 4 * 4 * 9 * h * w                                # conv_g: input gate, stride 1
     G = f = 2 * 4 * 32 * 9 * (h // 2) * (w // 2)             # conv_G, conv_f: stride 2
     se = 2 * 32 * 2 + 2 * 2 * 32                             # W1, W2 (Eq. 7)
     assert ablation.count_flops(blk, torch.rand(2, 4, h, w)) == g + G + f + se
-    gated = CFSBlock(4, 32, 3, stride=2, padding=1, input_gate=False, squeeze_excitation=False)
+    gated = CFSBlock(4, 32, kernel_size=3, stride=2, padding=1, input_gate=False, squeeze_excitation=False)
     assert ablation.count_flops(gated, torch.rand(1, 4, h, w)) == G + f
 
 
@@ -85,7 +85,8 @@ class FakeData(Dataset):
 
 def tiny_vgg():
     torch.manual_seed(123)
-    body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+    body = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 4, kernel_size=3, padding=1), nn.ReLU())
     return VGGFeatures.from_backbone(body, lambda x: x, [1, 3], [3], "tiny-test-vgg")
 
 
