@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from inpaintkit.baselines import METHOD_ORDER
+from inpaintkit.baselines import METHOD_ORDER, Method
 from inpaintkit.config import get_profile, resolve_device
 from inpaintkit.data import demo_photos
 from inpaintkit.evaluate import evaluate
@@ -51,7 +51,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--device", default="auto")
     ap.add_argument("--protocol", default="edgeconnect")
-    ap.add_argument("--methods", nargs="+", default=None, choices=METHOD_ORDER)
+    ap.add_argument("--methods", nargs="+", default=None, type=Method.parse, choices=METHOD_ORDER)
     ap.add_argument("--repeat", type=int, default=3, help="timed passes; each stage reports its fastest")
     args = ap.parse_args()
     device = resolve_device(args.device)

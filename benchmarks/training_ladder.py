@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone, too
 
 from inpaintkit import losses  # noqa: E402
+from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.config import Stage2LossWeights, get_profile  # noqa: E402
 from inpaintkit.data import demo_dataset, demo_patch_size, ensure_demo_dataset  # noqa: E402
 from inpaintkit.evaluate import TABLE1_BUCKETS, evaluate  # noqa: E402
@@ -138,7 +139,7 @@ def main(argv=None) -> int:
         atomic_write_text(path, json.dumps(results, indent=1))
         atomic_write_text(args.out / "ladder.md", format_ladder(results))
 
-    stage2 = ["biharmonic", "emptied sketch", "oracle sketch"]
+    stage2 = [Method.BIHARMONIC, Method.EMPTIED_SKETCH, Method.ORACLE_SKETCH]
     rungs = {
         "b (paper arch.)": (paper_arch, L1_ONLY), "c (paper arch.)": (paper_arch, PERC_STYLE),
         "d (paper arch.)": (paper_arch, EDGECONNECT),
@@ -168,12 +169,21 @@ def main(argv=None) -> int:
         secs = train_stage(prof, 1, gs_run, args.stage1_steps)
         run = args.out / "k"
         results["e"] = {"stage1_steps": args.stage1_steps, "train_seconds": round(secs, 1),
-                        "table": {"soft": score(prof, run, gs_run, args.per_bucket, ["ours"], finish_sketch=False)["ours"],
-                                  "binarised": score(prof, run, gs_run, args.per_bucket, ["ours"])["ours"]}}
+                        "table": {"soft": score(prof, run, gs_run, args.per_bucket, [Method.OURS],
+                                                finish_sketch=False)[Method.OURS],
+                                  "binarised": score(prof, run, gs_run, args.per_bucket, [Method.OURS])[Method.OURS]}}
         print("e", results["e"]["table"], flush=True)
         save()
     print(format_ladder(results))
     return 0
+
+
+def _method(name: str) -> Method | None:
+    """The Method a table row names, by key (or by label, as older ladders stored them); None for rung e's rows."""
+    try:
+        return Method.parse(name)
+    except ValueError:
+        return None
 
 
 def format_ladder(results: dict) -> str:
@@ -189,12 +199,13 @@ def format_ladder(results: dict) -> str:
         table = r.get("table", {})
         rows = table.items() if label != "e" else (("ours, soft Gs output", table.get("soft", {})),
                                                    ("ours, binarised Gs output", table.get("binarised", {})))
-        for method, buckets in rows:
-            gain = ""
-            if method == "oracle sketch" and "emptied sketch" in table:
-                gain = f"{buckets['20-30']['psnr'] - table['emptied sketch']['20-30']['psnr']:+.2f} dB"
+        by_method = {_method(name): buckets for name, buckets in table.items()}
+        for name, buckets in rows:
+            method, gain = _method(name), ""
+            if method is Method.ORACLE_SKETCH and Method.EMPTIED_SKETCH in by_method:
+                gain = f"{buckets['20-30']['psnr'] - by_method[Method.EMPTIED_SKETCH]['20-30']['psnr']:+.2f} dB"
             cells = " | ".join(f"{buckets[b]['psnr']:.2f}" if b in buckets else "" for b in TABLE1_BUCKETS)
-            lines.append(f"| {label} | {method} | {cells} | {gain} |")
+            lines.append(f"| {label} | {method.label if method else name} | {cells} | {gain} |")
     return "\n".join(lines) + "\n"
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
@@ -75,11 +76,12 @@ def stage1_scores(gs, profile: Profile, threshold: float | None = None) -> dict:
 
 
 def stage2_scores(metrics_json: Path) -> dict:
-    """Per-bucket means (with bootstrap 95 % intervals) of PSNR / SSIM for every method in ``metrics.json``."""
+    """Per-bucket means (with bootstrap 95 % intervals) of PSNR / SSIM for every method in ``metrics.json``, by the
+    method's display label (``by_method``: "oracle sketch", as Table 1 shows it)."""
     m = json.loads(metrics_json.read_text())
     table = {}
     for method, buckets in m["summary"].items():
-        table[method] = {b: {k: [round(v["mean"], 4), round(v["lo"], 4), round(v["hi"], 4)]
+        table[Method.parse(method).label] = {b: {k: [round(v["mean"], 4), round(v["lo"], 4), round(v["hi"], 4)]
                              for k, v in metrics.items() if k in ("psnr", "ssim", "sketch_accuracy", "sketch_f1")}
                          for b, metrics in buckets.items()}
     return {"protocol": m["protocol_note"], "per_bucket": m["per_bucket"], "image_size": m["image_size"],

@@ -14,6 +14,11 @@ Stage 2 needs a sketch: every variant trains and is evaluated on the **ground-tr
 (S_comp = S_gt, the Trainer's default, as EdgeConnect trains its inpainting model), so a better or
 worse stage 1 cannot favour one block.
 
+Variants are scored as notebook 06's Table 1 is: the same test images (evenly spaced over the split), the
+same seeded masks per bucket (:func:`inpaintkit.evaluate.table1_masks`), the output rounded to 8 bits and
+PSNR / SSIM under the same protocol (:func:`inpaintkit.metrics.table1_scores`), so the two can be compared
+(``docs/evaluation.md``).
+
 Files, under ``<run_dir>/ablation/``::
 
     <kind>_seed<k>/stage2/...      the Trainer's checkpoint, generator, losses.csv, samples
@@ -41,6 +46,7 @@ from torch import nn
 from . import masks as _masks
 from . import metrics as _metrics
 from .config import Profile, get_profile, resolve_device
+from .evaluate import evenly_spaced, table1_masks
 from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
 from .networks import ImageGenerator, composite, count_parameters, image_generator
 from .files import atomic_write_text
@@ -50,8 +56,16 @@ RESULTS_JSON = "results.json"
 METRICS_JSON = "metrics.json"
 REFERENCE = "cfs"                          # the paper's block: every difference is taken to it
 EVAL_BUCKETS = _masks.TABLE1_BUCKETS       # Table 1's four hole-ratio buckets
-EVAL_MASK_SEED = 20_240_303                # test masks: the same for every variant and seed
+EVAL_MASK_SEED = 0                         # Table 1's test-mask seed (evaluate's mask_seed): the same holes
 SKETCH_NOTE = "ground-truth sketch (S_comp = S_gt) in training and evaluation"
+# how variants are scored; a metrics.json scored otherwise (before the ablation shared Table 1's protocol) is rescored
+SCORING = "Table 1's: inpaintkit.metrics.table1_scores (8-bit output) on evaluate.table1_masks' seeded masks"
+
+__all__ = ["run_ablation", "evaluate", "eval_batch", "bucket_masks", "count_flops", "example_inputs",
+           "variant_costs", "generator_timings", "variant_dir", "load_results", "cached_results", "loss_curves",
+           "summarise", "summary_table", "verdicts", "cfs_layers", "gate_maps", "gate_hole_contrast",
+           "ABLATION_DIR", "RESULTS_JSON", "METRICS_JSON", "REFERENCE", "EVAL_BUCKETS", "EVAL_MASK_SEED",
+           "SKETCH_NOTE", "SCORING"]
 
 
 def variant_dir(run_dir, kind: str, seed: int) -> Path:
@@ -137,27 +151,25 @@ def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu", m
 # ---------------------------------------------------------------------------------------------- evaluation
 
 def bucket_masks(n: int, size: int, buckets=EVAL_BUCKETS, seed: int = EVAL_MASK_SEED) -> dict[str, torch.Tensor]:
-    """{bucket: (n, 1, size, size) float masks, 1 = known, 0 = hole} with hole ratios inside the bucket.
+    """{bucket: (n, 1, size, size) float masks, 1 = known, 0 = hole}: Table 1's test masks.
 
-    Mask i of bucket b is drawn from ``default_rng([seed, b's index in BUCKETS, i])``: the same masks
-    for every variant and seed, so that variants are compared on identical holes.
+    Taken from :func:`inpaintkit.evaluate.table1_masks` (the seeded set notebook 06 scores on, mask i of bucket
+    b drawn from ``default_rng([seed, b's index in BUCKETS, i])``), image i getting mask i as in
+    :func:`inpaintkit.evaluate.make_pairs`: every variant and seed, and Table 1, see identical holes.
     """
-    names = list(_masks.BUCKETS)
-    out = {}
-    for b in buckets:
-        if b not in _masks.BUCKETS:
-            raise ValueError(f"Unknown hole-ratio bucket {b!r}; choose from {names}.")
-        ms = [_masks.irregular_mask(size, size, _masks.BUCKETS[b], np.random.default_rng([seed, names.index(b), i]))
-              for i in range(n)]
-        out[b] = torch.stack([_masks.mask_to_tensor(m) for m in ms])   # (n, 1, S, S)
-    return out
+    unknown = [b for b in buckets if b not in _masks.TABLE1_BUCKETS]
+    if unknown:
+        raise ValueError(f"Unknown hole-ratio bucket(s) {unknown}; choose from {list(_masks.TABLE1_BUCKETS)}.")
+    _, sets, _ = table1_masks(size, n, seed=seed, progress=False)
+    return {b: torch.stack([_masks.mask_to_tensor(sets[b][i % len(sets[b])][1]) for i in range(n)])  # (n, 1, S, S)
+            for b in buckets}
 
 
 def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: bool = False) -> dict:
     """``n`` test images (default ``profile.eval_images``) with their ground-truth sketches, as a batch.
 
     ``dataset``: default the demo set's test split at the profile's size and sketch spec. Images are
-    taken evenly spaced over the split (so that every test photograph is represented).
+    taken evenly spaced over the split (:func:`inpaintkit.evaluate.evenly_spaced`, Table 1's pick).
     Returns {"image": (n, 3, S, S), "sketch": (n, 1, S, S), "paths": [...]}.
     """
     if dataset is None:
@@ -168,8 +180,8 @@ def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: b
     n = min(int(n if n is not None else profile.eval_images), len(dataset))
     if n < 1:
         raise ValueError("eval_batch: the test set is empty or n < 1.")
-    idx = np.linspace(0, len(dataset) - 1, n).round().astype(int)
-    items = [dataset[int(i)] for i in idx]
+    idx = evenly_spaced(len(dataset), n)
+    items = [dataset[i] for i in idx]
     return {"image": torch.stack([it["image"] for it in items]),        # (n, 3, S, S)
             "sketch": torch.stack([it["sketch"] for it in items]),      # (n, 1, S, S)
             "paths": [it.get("path", str(i)) for it, i in zip(items, idx)]}
@@ -180,9 +192,12 @@ def evaluate(generator: ImageGenerator, batch: dict, bucket_mask_sets: dict[str,
              protocol: str = "edgeconnect", batch_size: int = 16, device="cpu") -> dict:
     """PSNR / SSIM of the composited prediction per hole bucket, plus "all" (every image of every bucket).
 
-    ``batch``: from :func:`eval_batch`; ``bucket_mask_sets``: from :func:`bucket_masks` (1 = known).
-    Returns {bucket: {"psnr": mean dB, "ssim": mean, "n": images}}.
+    Scored as Table 1 is (:func:`inpaintkit.metrics.table1_scores`: output rounded to 8 bits, ``protocol``
+    from :data:`inpaintkit.metrics.PROTOCOLS`). ``batch``: from :func:`eval_batch`; ``bucket_mask_sets``: from
+    :func:`bucket_masks` (1 = known). Returns {bucket: {"psnr": mean dB, "ssim": mean, "n": images}}.
     """
+    if protocol not in _metrics.PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: choose one of {_metrics.PROTOCOLS}.")
     dev = resolve_device(device)
     generator = generator.to(dev).eval()
     per_bucket, everything = {}, {"psnr": [], "ssim": []}
@@ -192,11 +207,12 @@ def evaluate(generator: ImageGenerator, batch: dict, bucket_mask_sets: dict[str,
             img = batch["image"][start:start + batch_size].to(dev)
             sk = batch["sketch"][start:start + batch_size].to(dev)
             m = m_all[start:start + batch_size].to(dev)
-            out = composite(generator(img, sk, m), img, m).clamp(0, 1).float()     # (n, 3, S, S)
+            out = composite(generator(img, sk, m), img, m)                           # (n, 3, S, S)
             with warnings.catch_warnings():   # small images: "largest odd window that fits" (said once, below)
                 warnings.simplefilter("ignore")
-                values["psnr"] += _metrics.psnr(out, img, protocol).tolist()
-                values["ssim"] += _metrics.ssim(out, img, protocol).tolist()
+                scores = _metrics.table1_scores(out, img, protocol)
+            for k in values:
+                values[k] += scores[k].tolist()
         per_bucket[b] = {k: float(np.mean(v)) for k, v in values.items()} | {"n": len(values["psnr"])}
         for k in everything:
             everything[k] += values[k]
@@ -211,11 +227,111 @@ def _median_step_seconds(rows: list[dict]) -> float | None:
     return float(statistics.median(vals)) if vals else None
 
 
-def _train_data(profile: Profile, progress: bool):
-    from .data import demo_dataset
+class _Shared:
+    """What every variant shares, built on first need (a finished run only reads): the training set, the VGG
+    of the perceptual / style losses, and the test batch with Table 1's masks."""
 
-    return demo_dataset("train", profile.image_size, stride=profile.demo_patch_stride,
-                        sketch=profile.sketch_spec(), progress=progress)
+    def __init__(self, profile: Profile, train_data, test_data, eval_images: int | None, vgg, progress: bool):
+        self.profile, self.progress = profile, progress
+        self._train, self._test_data, self._eval_images, self._vgg = train_data, test_data, eval_images, vgg
+        self._test = None
+
+    def train_data(self):
+        if self._train is None:
+            from .data import demo_dataset
+
+            p = self.profile
+            self._train = demo_dataset("train", p.image_size, stride=p.demo_patch_stride,
+                                       sketch=p.sketch_spec(), progress=self.progress)
+        return self._train
+
+    def vgg(self) -> nn.Module:
+        if not isinstance(self._vgg, nn.Module):
+            from .losses import VGGFeatures
+
+            self._vgg = VGGFeatures(source=self._vgg)
+        return self._vgg
+
+    def test(self) -> tuple[dict, dict[str, torch.Tensor]]:
+        """(:func:`eval_batch`, :func:`bucket_masks` for it)."""
+        if self._test is None:
+            tb = eval_batch(self.profile, self._eval_images, self._test_data, self.progress)
+            self._test = (tb, bucket_masks(len(tb["image"]), self.profile.image_size))
+        return self._test
+
+
+def _check_request(p: Profile, kinds, seeds, steps) -> tuple[tuple, tuple, int]:
+    """``(kinds, seeds, steps)`` with the profile's defaults filled in; ValueError for what cannot run."""
+    seeds = tuple(p.ablation_seeds if seeds is None else seeds)
+    steps = int(p.ablation_steps if steps is None else steps)
+    kinds = tuple(kinds)
+    bad = [k for k in kinds if k not in BLOCK_KINDS]
+    if bad or not kinds:
+        raise ValueError(f"kinds {bad or kinds}: choose from {', '.join(BLOCK_KINDS)}.")
+    if not seeds or steps < 1:
+        raise ValueError(f"run_ablation: need at least one seed and steps >= 1, got seeds={seeds}, steps={steps}.")
+    return kinds, seeds, steps
+
+
+def _read_finished(vdir: Path, p: Profile, steps: int) -> dict | None:
+    """The variant's ``metrics.json`` when it finished ``steps`` steps at the profile's size and width, else None."""
+    mpath = vdir / METRICS_JSON
+    done = json.loads(mpath.read_text()) if mpath.is_file() else None
+    if done and all(done.get(k) == v for k, v in
+                    (("steps", steps), ("image_size", p.image_size), ("gi_channels", p.gi_channels))):
+        return done
+    return None
+
+
+def _rescore_if_stale(done: dict, vdir: Path, shared: _Shared, protocol: str, eval_images: int | None, dev) -> dict:
+    """A finished variant scored otherwise (another protocol, image count or scoring) is scored again from its
+    saved generator; its timings are kept. Writes the updated ``metrics.json``."""
+    from .train import load_generator
+
+    if (done.get("protocol") == protocol and done.get("scoring") == SCORING
+            and (eval_images is None or done["eval_images"] == eval_images)):
+        return done
+    tb, bm = shared.test()
+    g = load_generator(vdir, 2, device=dev)
+    done.update(eval=evaluate(g, tb, bm, protocol=protocol, device=dev), eval_images=len(tb["image"]),
+                protocol=protocol, scoring=SCORING)
+    _atomic_json(vdir / METRICS_JSON, done)
+    return done
+
+
+def _train_variant(kind: str, seed: int, vdir: Path, p: Profile, steps: int, shared: _Shared, protocol: str,
+                   dev, progress: bool) -> dict:
+    """Train (or resume) one variant with the Trainer, score it and write its ``metrics.json``; the record."""
+    from .train import Trainer
+
+    trainer = Trainer(2, p, vdir, device=dev, data=shared.train_data(), block=kind, seed=seed,
+                      vgg=shared.vgg(), steps=steps, resume=True, progress=progress)
+    if trainer.step > steps:
+        raise ValueError(f"{vdir} holds a run of {trainer.step} steps, more than steps={steps}. "
+                         "Use another run_dir, or delete that folder to retrain.")
+    start_step = trainer.step
+    t0, c0 = time.perf_counter(), time.process_time()
+    rows = trainer.fit(steps)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    timed = trainer.step - start_step
+    tb, bm = shared.test()
+    scores = evaluate(trainer.generator, tb, bm, protocol=protocol, device=dev)
+    final = rows[-1] if rows else {}
+    cost = variant_costs(p, (kind,))[kind]
+    record = {
+        "kind": kind, "seed": seed, "steps": steps, "dir": vdir.name,   # under <run_dir>/ablation/
+        "image_size": p.image_size, "gi_channels": p.gi_channels, "batch_size": p.batch_size,
+        "params": cost["params"], "flops_per_image": cost["flops"],
+        "seconds_per_step": _median_step_seconds(rows) or (wall / timed if timed else None),
+        "wall_seconds_per_step": wall / timed if timed else None,
+        "cpu_seconds_per_step": cpu / timed if timed else None,
+        "timed_steps": timed, "torch_threads": torch.get_num_threads(), "device": str(dev),
+        "eval_images": len(tb["image"]), "protocol": protocol, "scoring": SCORING, "eval": scores,
+        "final_losses": {k: v for k, v in final.items() if k not in ("step", "seconds_per_step")},
+        "vgg_source": trainer.vgg_source, "sketch": SKETCH_NOTE,
+    }
+    _atomic_json(vdir / METRICS_JSON, record)
+    return record
 
 
 def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None, steps: int | None = None,
@@ -227,92 +343,38 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
     default ``profile.ablation_steps``. ``train_data`` / ``test_data``: Datasets (default: the demo
     set's train / test split, sketches as ``profile.sketch_spec()``); ``eval_images``: test images
     (default ``profile.eval_images``), each evaluated with one mask per bucket of
-    :data:`EVAL_BUCKETS`. ``vgg``: a VGGFeatures module or its source, built once and shared.
+    :data:`EVAL_BUCKETS`, scored as Table 1 (:func:`evaluate`). ``vgg``: a VGGFeatures module or its
+    source, built once and shared.
 
     Resumable: a variant whose ``metrics.json`` says it finished ``steps`` steps is read back, not
-    retrained; a checkpoint short of ``steps`` is resumed. Writes ``<run_dir>/ablation/results.json``
-    (atomically) and returns the same dict: {"profile", "steps", "seeds", "kinds", "buckets",
-    "protocol", "sketch", "eval_images", "variants": [one dict per (kind, seed)]}.
+    retrained (and scored again if it was scored otherwise); a checkpoint short of ``steps`` is resumed.
+    Writes ``<run_dir>/ablation/results.json`` (atomically) and returns the same dict: {"profile",
+    "steps", "seeds", "kinds", "buckets", "protocol", "scoring", "sketch", "eval_images", "variants":
+    [one dict per (kind, seed)]}.
     """
-    from . import losses
-    from .train import Trainer, load_generator
-
     p = get_profile(profile) if isinstance(profile, str) else profile
-    seeds = tuple(p.ablation_seeds if seeds is None else seeds)
-    steps = int(p.ablation_steps if steps is None else steps)
-    kinds = tuple(kinds)
-    bad = [k for k in kinds if k not in BLOCK_KINDS]
-    if bad or not kinds:
-        raise ValueError(f"kinds {bad or kinds}: choose from {', '.join(BLOCK_KINDS)}.")
-    if not seeds or steps < 1:
-        raise ValueError(f"run_ablation: need at least one seed and steps >= 1, got seeds={seeds}, steps={steps}.")
+    kinds, seeds, steps = _check_request(p, kinds, seeds, steps)
+    if protocol not in _metrics.PROTOCOLS:
+        raise ValueError(f"protocol={protocol!r}: choose one of {_metrics.PROTOCOLS}.")
     dev = resolve_device(device)
     run_dir = Path(run_dir)
-    costs = variant_costs(p, kinds)
-
-    shared = {"train": train_data, "vgg": vgg, "test": None}   # built on first need: a finished run only reads
-
-    def test_set():
-        if shared["test"] is None:
-            tb = eval_batch(p, eval_images, test_data, progress)
-            shared["test"] = (tb, bucket_masks(len(tb["image"]), p.image_size))
-        return shared["test"]
+    shared = _Shared(p, train_data, test_data, eval_images, vgg, progress)
     variants = []
     for seed in seeds:          # seed-major: an interrupted run has every block for its first seeds
         for kind in kinds:
             vdir = variant_dir(run_dir, kind, seed)
-            mpath = vdir / METRICS_JSON
-            done = json.loads(mpath.read_text()) if mpath.is_file() else None
-            if done and all(done.get(k) == v for k, v in
-                            (("steps", steps), ("image_size", p.image_size), ("gi_channels", p.gi_channels))):
-                if done.get("protocol") != protocol or (eval_images is not None and done["eval_images"] != eval_images):
-                    test = test_set()     # trained already, evaluated differently: evaluate again, keep timings
-                    g = load_generator(vdir, 2, device=dev)
-                    done.update(eval=evaluate(g, test[0], test[1], protocol=protocol, device=dev),
-                                eval_images=len(test[0]["image"]), protocol=protocol)
-                    _atomic_json(mpath, done)
-                done["retrained"] = False
-                variants.append(done)
+            done = _read_finished(vdir, p, steps)
+            if done is not None:
+                record = _rescore_if_stale(done, vdir, shared, protocol, eval_images, dev)
                 if progress:
-                    print(f"{kind} seed {seed}: trained earlier ({steps} steps), read {mpath}", flush=True)
-                continue
-            if shared["train"] is None:
-                shared["train"] = _train_data(p, progress)
-            if not isinstance(shared["vgg"], nn.Module):
-                shared["vgg"] = losses.VGGFeatures(source=shared["vgg"])
-            trainer = Trainer(2, p, vdir, device=dev, data=shared["train"], block=kind, seed=seed,
-                              vgg=shared["vgg"], steps=steps, resume=True, progress=progress)
-            if trainer.step > steps:
-                raise ValueError(f"{vdir} holds a run of {trainer.step} steps, more than steps={steps}. "
-                                 "Use another run_dir, or delete that folder to retrain.")
-            start_step = trainer.step
-            t0, c0 = time.perf_counter(), time.process_time()
-            rows = trainer.fit(steps)
-            wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-            timed = trainer.step - start_step
-            test = test_set()
-            scores = evaluate(trainer.generator, test[0], test[1], protocol=protocol, device=dev)
-            final = rows[-1] if rows else {}
-            record = {
-                "kind": kind, "seed": seed, "steps": steps, "dir": vdir.name,   # under <run_dir>/ablation/
-                "image_size": p.image_size, "gi_channels": p.gi_channels, "batch_size": p.batch_size,
-                "params": costs[kind]["params"], "flops_per_image": costs[kind]["flops"],
-                "seconds_per_step": _median_step_seconds(rows) or (wall / timed if timed else None),
-                "wall_seconds_per_step": wall / timed if timed else None,
-                "cpu_seconds_per_step": cpu / timed if timed else None,
-                "timed_steps": timed, "torch_threads": torch.get_num_threads(), "device": str(dev),
-                "eval_images": len(test[0]["image"]), "protocol": protocol, "eval": scores,
-                "final_losses": {k: v for k, v in final.items() if k not in ("step", "seconds_per_step")},
-                "vgg_source": trainer.vgg_source, "sketch": SKETCH_NOTE,
-            }
-            _atomic_json(mpath, record)
-            record["retrained"] = True
-            variants.append(record)
-            del trainer
+                    print(f"{kind} seed {seed}: trained earlier ({steps} steps), read {vdir / METRICS_JSON}", flush=True)
+            else:
+                record = _train_variant(kind, seed, vdir, p, steps, shared, protocol, dev, progress)
+            variants.append(record | {"retrained": done is None})
 
     variants.sort(key=lambda v: (kinds.index(v["kind"]), seeds.index(v["seed"])))
     results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),
-               "buckets": list(EVAL_BUCKETS), "protocol": protocol, "sketch": SKETCH_NOTE,
+               "buckets": list(EVAL_BUCKETS), "protocol": protocol, "scoring": SCORING, "sketch": SKETCH_NOTE,
                "eval_images": variants[0]["eval_images"], "variants": variants}
     _atomic_json(run_dir / ABLATION_DIR / RESULTS_JSON, results)
     return results
@@ -332,7 +394,8 @@ def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | Non
 
     Returns ``<run_dir>/ablation/results.json`` (see :func:`run_ablation`) if it was written for this
     profile, ``steps`` (default ``profile.ablation_steps``), ``seeds`` (default ``profile.ablation_seeds``)
-    and ``kinds``, and every variant's trained generator is still there (notebook 03 reads their gates).
+    and ``kinds``, scored as :data:`SCORING` says, and every variant's trained generator is still there
+    (notebook 03 reads their gates).
     A notebook shows a finished quick run from this without training anything; delete
     ``<run_dir>/ablation`` (or use another run directory) to regenerate it.
     """
@@ -347,7 +410,7 @@ def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | Non
     except ValueError:
         return None
     want = {"profile": p.name, "steps": int(p.ablation_steps if steps is None else steps),
-            "seeds": list(p.ablation_seeds if seeds is None else seeds), "kinds": list(kinds)}
+            "seeds": list(p.ablation_seeds if seeds is None else seeds), "kinds": list(kinds), "scoring": SCORING}
     if any(res.get(k) != v for k, v in want.items()):
         return None
     for v in res.get("variants", []):

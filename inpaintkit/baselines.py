@@ -25,19 +25,66 @@ Variants of our own two-stage model (:class:`ModelVariant`, built around an
   upper bound on what a perfect stage 1 would give;
 * ``"ours"`` -- the full pipeline (Eq. 9-10).
 
-Model variants also take batches (:meth:`ModelVariant.batch`, tensors (N, 3, H, W)), which is what
-:mod:`inpaintkit.evaluate` uses. :func:`available_methods` returns the methods that can run here and a note
-for each one that cannot.
+Methods are named by :class:`Method`: a member is the key that code compares and ``metrics.json`` stores
+(``Method.ORACLE_SKETCH``, ``"oracle_sketch"``); its ``label`` is what tables and plots show (``"oracle
+sketch"``, the names above; ``docs/evaluation.md`` lists both). Model variants also take batches
+(:meth:`ModelVariant.batch`, tensors (N, 3, H, W)), which is what :mod:`inpaintkit.evaluate` uses.
+:func:`available_methods` returns the methods that can run here and a note for each one that cannot.
 """
 
 from __future__ import annotations
 
+import enum
 from typing import Callable
 
 import numpy as np
 import torch
 
-Method = Callable[[np.ndarray, np.ndarray], np.ndarray]
+__all__ = ["Method", "METHOD_LABELS", "MODEL_VARIANTS", "METHOD_ORDER", "GT_SKETCH_VARIANTS", "BASELINES",
+           "MethodFn", "ModelVariant", "available_methods", "biharmonic", "telea", "classical_methods",
+           "OPENCV_HINT", "TELEA_RADIUS"]
+
+MethodFn = Callable[[np.ndarray, np.ndarray], np.ndarray]      # method(image, mask) -> composited image
+
+
+class Method(str, enum.Enum):
+    """Table 1's methods, by key. A member equals its key string (``Method.OURS == "ours"``), which is what
+    ``metrics.json`` stores; ``.label`` is the display name (``Method.ORACLE_SKETCH.label == "oracle sketch"``)."""
+
+    BIHARMONIC = "biharmonic"
+    TELEA = "telea"
+    NO_SKETCH = "no_sketch"
+    EMPTIED_SKETCH = "emptied_sketch"
+    CANNY_SKETCH = "canny_sketch"
+    ORACLE_SKETCH = "oracle_sketch"
+    OURS = "ours"
+
+    __hash__ = str.__hash__       # a member and its key string are the same dict key (JSON gives back strings)
+
+    def __str__(self) -> str:
+        return self.value
+
+    @property
+    def label(self) -> str:
+        """The name tables, plots and ``demo.json`` show."""
+        return METHOD_LABELS[self]
+
+    @classmethod
+    def parse(cls, name: "str | Method") -> "Method":
+        """The member for a key (``"oracle_sketch"``) or a display label (``"oracle sketch"``); ValueError else."""
+        for m in cls:
+            if name == m.value or name == METHOD_LABELS[m]:
+                return m
+        keys = ", ".join(m.value for m in cls)
+        raise ValueError(f"Unknown method {name!r}; choose from {keys} (or their labels: "
+                         f"{', '.join(METHOD_LABELS.values())}).")
+
+
+METHOD_LABELS = {
+    Method.BIHARMONIC: "biharmonic", Method.TELEA: "Telea", Method.NO_SKETCH: "no sketch",
+    Method.EMPTIED_SKETCH: "emptied sketch", Method.CANNY_SKETCH: "Canny sketch",
+    Method.ORACLE_SKETCH: "oracle sketch", Method.OURS: "ours",
+}
 
 OPENCV_HINT = 'OpenCV is not installed: `pip install "inpaintkit[baselines]"` (opencv-python-headless) adds it'
 TELEA_RADIUS = 3  # cv2.inpaint's inpaintRadius in pixels; the value OpenCV's own samples use
@@ -103,45 +150,49 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: int = TELEA_RADIUS) -> np
 
 
 # name -> (method, why it cannot run here or None)
-def classical_methods() -> dict[str, tuple[Method | None, str | None]]:
+def classical_methods() -> dict[Method, tuple[MethodFn | None, str | None]]:
     """The classical references with a note for the ones that cannot run here."""
     return {
-        "biharmonic": (biharmonic, None),
-        "Telea": (telea, None) if _cv2() is not None else (None, OPENCV_HINT),
+        Method.BIHARMONIC: (biharmonic, None),
+        Method.TELEA: (telea, None) if _cv2() is not None else (None, OPENCV_HINT),
     }
 
 
-BASELINES: dict[str, Method] = {"biharmonic": biharmonic, "Telea": telea}
+BASELINES: dict[Method, MethodFn] = {Method.BIHARMONIC: biharmonic, Method.TELEA: telea}
 
 
 # ---------------------------------------------------------------------------------------------- our model
 
-MODEL_VARIANTS = ("no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours")
+MODEL_VARIANTS = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.CANNY_SKETCH, Method.ORACLE_SKETCH, Method.OURS)
 # Column order of the comparison: classical first, then our variants, the full model last.
-METHOD_ORDER = ("biharmonic", "Telea") + MODEL_VARIANTS
+METHOD_ORDER = (Method.BIHARMONIC, Method.TELEA) + MODEL_VARIANTS
+# the variants that start from the ground-truth sketch of the full image (Gs's input for ours)
+GT_SKETCH_VARIANTS = frozenset({Method.OURS, Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH})
 
 
 class ModelVariant:
-    """One way of running our two-stage model: ``variant`` in MODEL_VARIANTS (see the module docstring).
+    """One way of running our two-stage model: ``variant`` in MODEL_VARIANTS, a :class:`Method` or its key or
+    label (see the module docstring).
 
     ``variant(image, mask)``: the common baseline signature (HxWx3 float in [0, 1], mask HxW 1 = known).
     :meth:`batch`: tensors (N, 3, H, W) and (N, 1, H, W), for evaluation.
     """
 
-    def __init__(self, inpainter, variant: str):
-        if variant not in MODEL_VARIANTS:
-            raise ValueError(f"Unknown model variant {variant!r}; choose one of {MODEL_VARIANTS}.")
+    def __init__(self, inpainter, variant: Method | str):
+        method = next((m for m in MODEL_VARIANTS if variant == m or variant == m.label), None)
+        if method is None:
+            raise ValueError(f"Unknown model variant {variant!r}; choose one of {[str(m) for m in MODEL_VARIANTS]}.")
         self.inpainter = inpainter
-        self.variant = variant
+        self.variant = method
         self._canny = None
 
     def __repr__(self) -> str:
-        return f"ModelVariant({self.variant!r})"
+        return f"ModelVariant({self.variant.value!r})"
 
     @property
     def uses_gt_sketch(self) -> bool:
         """True where the ground-truth HED sketch of the full image is an input (ours: Gs's input; oracle)."""
-        return self.variant in ("ours", "oracle sketch", "emptied sketch")
+        return self.variant in GT_SKETCH_VARIANTS
 
     def _canny_inpainter(self):
         """The same Gs and Gi, fed a Canny sketch (EdgeConnect's edges) instead of HED's."""
@@ -165,14 +216,14 @@ class ModelVariant:
         inp = self.inpainter
         x = images.detach().float().cpu()
         m = masks.detach().float().cpu()
-        if self.variant == "ours":
+        if self.variant is Method.OURS:
             res = inp(x, m)
-        elif self.variant == "Canny sketch":
+        elif self.variant is Method.CANNY_SKETCH:
             res = self._canny_inpainter()(x, m)
-        elif self.variant in ("oracle sketch", "emptied sketch"):
+        elif self.variant in (Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH):
             s = sketches if sketches is not None else torch.from_numpy(inp.sketch(x))[:, None]   # (N, 1, H, W)
-            res = inp.complete(x, s if self.variant == "oracle sketch" else s * m, m)
-        else:  # "no sketch"
+            res = inp.complete(x, s if self.variant is Method.ORACLE_SKETCH else s * m, m)
+        else:  # Method.NO_SKETCH
             res = inp.complete(x, torch.zeros_like(m), m)
         as_t = lambda a: torch.as_tensor(a)[:, None].float()                                       # (N, 1, H, W)
         return res.image.float().clamp(0, 1), as_t(res.sketch), as_t(res.input_sketch)
@@ -185,18 +236,16 @@ class ModelVariant:
         return np.where(known[..., None], img, out)
 
 
-def available_methods(inpainter=None, names=None) -> tuple[dict[str, Callable], dict[str, str]]:
-    """``(methods, skipped)``: name -> callable for what can run here, in METHOD_ORDER; name -> note for the rest.
+def available_methods(inpainter=None, names=None) -> tuple[dict[Method, Callable], dict[Method, str]]:
+    """``(methods, skipped)``: Method -> callable for what can run here, in METHOD_ORDER; Method -> note for the rest.
 
     ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`; without one, the model variants are skipped.
-    ``names``: the methods wanted (default: all of METHOD_ORDER); an unknown name is a ValueError.
+    ``names``: the methods wanted, members, keys or labels (default: all of METHOD_ORDER); an unknown name is a
+    ValueError.
     """
-    names = list(METHOD_ORDER if names is None else names)
-    unknown = [n for n in names if n not in METHOD_ORDER]
-    if unknown:
-        raise ValueError(f"Unknown method(s) {unknown}; choose from {list(METHOD_ORDER)}.")
-    methods: dict[str, Callable] = {}
-    skipped: dict[str, str] = {}
+    names = set(METHOD_ORDER if names is None else (Method.parse(n) for n in names))     # ValueError if unknown
+    methods: dict[Method, Callable] = {}
+    skipped: dict[Method, str] = {}
     classical = classical_methods()
     for name in METHOD_ORDER:
         if name not in names:

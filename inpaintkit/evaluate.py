@@ -7,7 +7,9 @@ What is measured (Section 4): every test image is paired with one mask of each T
 20-30 %, 30-40 %, and 40-50 %, the paper's ">= 40 %"); every method fills the hole; PSNR, SSIM and
 EdgeConnect's relative MAE of the **composited** output against the original image, over the whole image
 (:mod:`inpaintkit.metrics`, ``protocol="edgeconnect"`` by default: the scale of the paper's table). The output
-is rounded to 8 bits first, as EdgeConnect reads its results back from PNG files.
+is rounded to 8 bits first, as EdgeConnect reads its results back from PNG files. The CFS ablation (notebook 03)
+scores through the same functions, :func:`table1_masks` and :func:`inpaintkit.metrics.table1_scores`
+(``docs/evaluation.md``).
 
 Pairing is deterministic: ``per_bucket`` images are taken evenly spaced from the test list (the same images
 for every bucket, so the buckets differ only by their masks), image j of bucket b gets mask j of bucket b
@@ -30,7 +32,7 @@ import sys
 import time
 import warnings
 from collections import defaultdict
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -38,11 +40,17 @@ import torch
 from tqdm.auto import tqdm
 
 from .data import demo_photo_of
-from .baselines import METHOD_ORDER, ModelVariant, available_methods
+from .baselines import METHOD_ORDER, MODEL_VARIANTS, Method, ModelVariant, available_methods
 from .config import Profile, cache_dir, default_run_dir, get_profile
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
-from .metrics import PROTOCOLS, aggregate_by_bucket, psnr, relative_mae, sketch_scores, ssim
+from .metrics import PROTOCOLS, aggregate_by_bucket, quantize_8bit, sketch_scores, table1_scores
 from .files import atomic_write_text
+
+__all__ = ["evaluate", "format_table1", "table1_masks", "compute_order", "ensure_test_masks", "load_test_masks",
+           "default_mask_dir", "resolve_data", "evenly_spaced", "pick_readable", "make_pairs", "weights_choice",
+           "load_inpainter", "model_info", "extra_metric_status", "hole_at_border", "load_record", "sketch_overlay",
+           "main", "EVAL_BATCH_SIZE", "TABLE1_LABELS", "METRIC_KEYS", "PUBLISHED_METHODS", "PUBLISHED",
+           "PROTOCOL_NOTES", "INPAINTED_STROKE_RGB", "LPIPS_ALEXNET_FILE", "FID_INCEPTION_FILE"]
 
 EVAL_BATCH_SIZE = 16      # images per model forward pass (at least the profile's batch size)
 TABLE1_LABELS = {"10-20": "10-20%", "20-30": "20-30%", "30-40": "30-40%", "40-50": ">=40%"}
@@ -368,28 +376,48 @@ def model_info(inpainter, source: str) -> dict:
 
 # ---------------------------------------------------------------------------------------------- evaluation
 
-def _quantize(x: torch.Tensor) -> torch.Tensor:
-    """Round to 8 bits, as EdgeConnect's outputs are read back from PNG files."""
-    return (x * 255).round() / 255
+def table1_masks(size: int, per_bucket: int, masks=None, seed: int = 0,
+                 progress: bool = True) -> tuple[Path, dict[str, list[tuple[str, np.ndarray]]], list[str]]:
+    """Table 1's test masks at ``size``: ``(folder, {bucket: [(mask id, mask HxW uint8, 1 = known)]}, notes)``.
 
-
-def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=None, protocol: str = "edgeconnect",
-             per_bucket: int | None = None, profile: str | Profile | None = None, weights: str = "auto",
-             device: str = "auto", batch_size: int | None = None, mask_seed: int = 0, progress: bool = True,
-             write: bool = True) -> dict:
-    """Evaluate every method on the fixed test pairs; write ``metrics.json`` and ``table1.md`` into ``run_dir``.
-
-    ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`, or None to load one by ``weights`` ("demo": the
-    shipped weights, "run": ``run_dir``'s trained stages, "auto": the run's when trained, else demo).
-    ``data``: None (the demo test split) or an image folder / flist / Places365 root (its test split, else val).
-    ``masks``: None (our fixed seeded set, made once) or a mask folder (ours or Liu et al.'s).
-    ``methods``: names from :data:`inpaintkit.baselines.METHOD_ORDER` (default all). ``protocol``: "edgeconnect"
-    (Table 1's) or "rgb". ``per_bucket``: images per bucket (default the profile's ``eval_images``).
-    Images are ``profile.image_size`` square. Returns the dict written to ``metrics.json``.
+    ``masks``: None (our fixed set drawn with ``seed``, written once by :func:`ensure_test_masks`) or a folder
+    (ours or Liu et al.'s), read by :func:`load_test_masks`. Image j of a bucket gets mask ``j % len(masks)``
+    (:func:`make_pairs`). The CFS ablation takes its masks from here too (:func:`inpaintkit.ablation.bucket_masks`).
     """
+    root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, seed, progress=progress)
+    mask_sets, notes = load_test_masks(root, size, per_bucket, progress=progress)
+    return root, mask_sets, notes
+
+
+@dataclass
+class _TestSet:
+    """The deterministic (bucket, image, mask) pairs and where they came from."""
+
+    pairs: list[dict]
+    data: str
+    mask_root: Path
+    mask_sets: dict[str, list[tuple[str, np.ndarray]]]
+    notes: list[str]
+    unreadable: dict[str, str]
+
+
+def _test_set(prof: Profile, data, masks, per_bucket: int, mask_seed: int, progress: bool) -> _TestSet:
+    """Test images (unreadable ones dropped before pairing) and Table 1's masks, paired by :func:`make_pairs`."""
+    size = prof.image_size
+    paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
+    mask_root, mask_sets, notes = table1_masks(size, per_bucket, masks, mask_seed, progress)
+    images, unreadable = pick_readable(paths, per_bucket, size)
+    if len(images) < per_bucket:
+        notes.append(f"only {len(images)} readable image(s) of {len(paths)} for {per_bucket} per bucket; "
+                     "images are reused in turn.")
+    return _TestSet(make_pairs(images, mask_sets, per_bucket), data_desc, mask_root, mask_sets, notes, unreadable)
+
+
+def _check_request(prof: Profile, data, weights: str, protocol: str, per_bucket: int | None) -> tuple[str, int]:
+    """``(weights, per_bucket)`` after the checks: the protocol is known, a Places2 profile scores its own run
+    on Places2, at least one image per bucket."""
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol={protocol!r}: choose one of {PROTOCOLS}.")
-    prof = profile if isinstance(profile, Profile) else get_profile(profile)
     if data is None and prof.needs_real_data:
         raise ValueError(f"The {prof.name} profile is evaluated on Places2, not on the demo photographs: prepare it "
                          "with `python data_scripts/prepare_places2.py --root /data/places365 --out data/places2` "
@@ -402,129 +430,179 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     per_bucket = int(per_bucket if per_bucket is not None else prof.eval_images)
     if per_bucket < 1:
         raise ValueError(f"per_bucket must be >= 1, got {per_bucket}.")
-    size = prof.image_size
+    return weights, per_bucket
+
+
+def compute_order(methods) -> list[Method]:
+    """The order methods run in on a batch: METHOD_ORDER, except that "oracle sketch" and then "emptied sketch"
+    come after "ours", whose ground-truth HED sketch they reuse (HED runs once per batch). Tables keep METHOD_ORDER."""
+    reuse = (Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH)
+    return sorted(methods, key=lambda n: (reuse.index(n) + 1 if n in reuse else 0, METHOD_ORDER.index(n)))
+
+
+def _run_method(fn, x: torch.Tensor, m: torch.Tensor, gt_sketch: torch.Tensor | None):
+    """``(output (B, 3, S, S), stage-2 sketch or None, the full image's sketch or None)`` of one method."""
+    if isinstance(fn, ModelVariant):
+        return fn.batch(x, m, gt_sketch if fn.uses_gt_sketch else None)
+    out = torch.stack([torch.from_numpy(fn(img.permute(1, 2, 0).double().numpy(), mk[0].numpy()))
+                       .permute(2, 0, 1).float() for img, mk in zip(x, m)])            # (B, 3, S, S)
+    return out, None, None
+
+
+class _Scores:
+    """Per-image records of every method on every batch: Table 1's scores (:func:`inpaintkit.metrics.table1_scores`),
+    LPIPS and FID features where their weights are cached, and the sketch scores of "ours" in the hole."""
+
+    def __init__(self, protocol: str, device: torch.device):
+        self.protocol, self.device = protocol, device
+        self.records: list[dict] = []
+        self.ssim_warnings: set[str] = set()
+        self.extra = extra_metric_status()
+        self.lpips_net = None
+        if self.extra["lpips"] == "computed":
+            import lpips
+
+            self.lpips_net = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
+        self.fid = _FidFeatures(device) if self.extra["fid"] == "computed" else None
+
+    def add(self, method: Method, out, target, base: list[dict], mask, sketch=None, gt_sketch=None) -> None:
+        out, target = out.to(self.device), target.to(self.device)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            scores = table1_scores(out, target, self.protocol)
+        self.ssim_warnings.update(str(w.message) for w in caught)
+        if self.lpips_net is not None or self.fid is not None:
+            out8 = quantize_8bit(out.float().clamp(0, 1))               # what Table 1's scores saw
+            if self.lpips_net is not None:
+                with torch.no_grad():
+                    scores["lpips"] = self.lpips_net(out8 * 2 - 1, target * 2 - 1).flatten().cpu()
+            if self.fid is not None:
+                self.fid.add(method, [r["bucket"] for r in base], out8, target)
+        if method is Method.OURS:
+            sk = sketch_scores(sketch, gt_sketch, mask, per_image=True)
+            scores |= {"sketch_accuracy": sk["accuracy"], "sketch_f1": sk["f1"]}
+        for j, rec in enumerate(base):
+            self.records.append({"method": method, **rec} | {k: float(v[j]) for k, v in scores.items()})
+
+
+def _record_base(pair: dict) -> dict:
+    """What a record says about its pair; ``group`` (the photograph) is what the bootstrap intervals resample."""
+    return {k: pair[k] for k in ("bucket", "image", "mask_id")} | {
+        "hole_ratio": hole_ratio(pair["mask"]), "hole_at_border": hole_at_border(pair["mask"]),
+        "group": demo_photo_of(pair["image"])}
+
+
+def _score_batch(batch: dict, pairs: list[dict], runnable: dict, scores: _Scores, clock: "_Clock") -> None:
+    """Every method on one batch of pairs, in :func:`compute_order`, scored into ``scores``."""
+    x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
+    base = [_record_base(pairs[i]) for i in batch["index"]]
+    gt_sketch = None
+    for name in compute_order(runnable):
+        clock.lap()
+        out, sketch, start = _run_method(runnable[name], x, m, gt_sketch)
+        if name in (Method.OURS, Method.ORACLE_SKETCH):
+            gt_sketch = start                                                     # HED of the full images
+        clock.add(name)
+        scores.add(name, out, x, base, m, sketch, gt_sketch)
+        clock.add("metrics")
+
+
+def _score_all(test: _TestSet, runnable: dict, scores: _Scores, size: int, batch_size: int, num_workers: int,
+               clock: "_Clock", progress: bool) -> dict[str, str]:
+    """Load the pairs batch by batch and score every method on them; returns {image: why} of unreadable ones."""
+    loader = torch.utils.data.DataLoader(_Pairs(test.pairs, size), batch_size=batch_size, shuffle=False,
+                                         num_workers=num_workers, collate_fn=_collate)
+    skipped = dict(test.unreadable)
+    bar = tqdm(total=len(test.pairs), desc="evaluating", unit="img", disable=not progress)
+    clock.lap()
+    for batch, bad in loader:
+        clock.add("load images")
+        for i, why in bad:
+            skipped[test.pairs[i]["image"]] = why
+        if batch is not None:
+            _score_batch(batch, test.pairs, runnable, scores, clock)
+        bar.update((len(batch["index"]) if batch is not None else 0) + len(bad))
+        clock.lap()
+    bar.close()
+    if skipped:
+        print(f"Skipped {len(skipped)} unreadable image(s):\n" +
+              "\n".join(f"  {p}: {why}" for p, why in skipped.items()), flush=True)
+    return skipped
+
+
+def _summaries(records: list[dict]) -> tuple[dict, dict]:
+    """Per-bucket means with bootstrap intervals, overall and split by whether the hole touches the border."""
+    summary = aggregate_by_bucket(records)
+    by_border = {group: aggregate_by_bucket([r for r in records if r["hole_at_border"] == flag], METRIC_KEYS)
+                 for group, flag in (("hole at the border", True), ("hole inside", False))
+                 if any(r["hole_at_border"] == flag for r in records)}
+    return summary, by_border
+
+
+def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=None, protocol: str = "edgeconnect",
+             per_bucket: int | None = None, profile: str | Profile | None = None, weights: str = "auto",
+             device: str = "auto", batch_size: int | None = None, mask_seed: int = 0, progress: bool = True,
+             write: bool = True) -> dict:
+    """Evaluate every method on the fixed test pairs; write ``metrics.json`` and ``table1.md`` into ``run_dir``.
+
+    ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`, or None to load one by ``weights`` ("demo": the
+    shipped weights, "run": ``run_dir``'s trained stages, "auto": the run's when trained, else demo).
+    ``data``: None (the demo test split) or an image folder / flist / Places365 root (its test split, else val).
+    ``masks``: None (our fixed seeded set, made once) or a mask folder (ours or Liu et al.'s).
+    ``methods``: :class:`~inpaintkit.baselines.Method` members, keys or labels (default all of METHOD_ORDER);
+    records and summaries are keyed by Method (its key string in JSON). ``protocol``: "edgeconnect"
+    (Table 1's) or "rgb". ``per_bucket``: images per bucket (default the profile's ``eval_images``).
+    Images are ``profile.image_size`` square. Returns the dict written to ``metrics.json``.
+    """
+    prof = profile if isinstance(profile, Profile) else get_profile(profile)
+    weights, per_bucket = _check_request(prof, data, weights, protocol, per_bucket)
     out_dir = Path(run_dir) if run_dir is not None else default_run_dir(prof)
     clock = _Clock()
     source = "given"
-    if inpainter is None and (methods is None or any(m in methods for m in ("no sketch", "Canny sketch",
-                                                                            "oracle sketch", "emptied sketch", "ours"))):
+    wanted = set(MODEL_VARIANTS if methods is None else (Method.parse(n) for n in methods))
+    if inpainter is None and wanted & set(MODEL_VARIANTS):
         inpainter, source = load_inpainter(weights, run_dir, device)
     clock.add("load model")
     runnable, skipped_methods = available_methods(inpainter, methods)
     if not runnable:
         raise ValueError(f"No method can run: {skipped_methods}.")
-
     clock.lap()
-    paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
-    mask_root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, mask_seed, progress=progress)
-    mask_sets, notes = load_test_masks(mask_root, size, per_bucket, progress=progress)
-    images, unreadable = pick_readable(paths, per_bucket, size)      # drop unreadable files before pairing
-    if len(images) < per_bucket:
-        notes.append(f"only {len(images)} readable image(s) of {len(paths)} for {per_bucket} per bucket; "
-                     "images are reused in turn.")
-    pairs = make_pairs(images, mask_sets, per_bucket)
+    test = _test_set(prof, data, masks, per_bucket, mask_seed, progress)
     clock.add("masks and pairing")
-
-    # compute order: "ours" before "oracle sketch" so HED runs once per batch; the table keeps METHOD_ORDER
-    # ("ours" and "oracle sketch" yield the ground-truth sketch that "emptied sketch" reuses)
-    order = sorted(runnable, key=lambda n: (("oracle sketch", "emptied sketch").index(n) + 1
-                                            if n in ("oracle sketch", "emptied sketch") else 0, METHOD_ORDER.index(n)))
-    bs = batch_size or max(EVAL_BATCH_SIZE, prof.batch_size)
-    loader = torch.utils.data.DataLoader(_Pairs(pairs, size), batch_size=bs, shuffle=False,
-                                         num_workers=prof.num_workers, collate_fn=_collate)
     # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
-    metric_device = inpainter.device if inpainter is not None and inpainter.device.type == "cuda" else torch.device("cpu")
-    records: list[dict] = []
-    skipped_images: dict[str, str] = dict(unreadable)
-    ssim_warnings: set[str] = set()
-    extra = extra_metric_status()
-    lpips_net = None
-    if extra["lpips"] == "computed":
-        import lpips
-
-        lpips_net = lpips.LPIPS(net="alex", verbose=False).to(metric_device).eval()
-    fid = _FidFeatures(metric_device) if extra["fid"] == "computed" else None
-    bar = tqdm(total=len(pairs), desc="evaluating", unit="img", disable=not progress)
-    clock.lap()
-    for batch, bad in loader:
-        clock.add("load images")
-        for i, why in bad:
-            skipped_images[pairs[i]["image"]] = why
-        if batch is None:
-            bar.update(len(bad))
-            clock.lap()
-            continue
-        x, m = batch["image"], batch["mask"]                                          # (B, 3, S, S), (B, 1, S, S)
-        base = [{k: pairs[i][k] for k in ("bucket", "image", "mask_id")} | {"hole_ratio": hole_ratio(pairs[i]["mask"]),
-                "hole_at_border": hole_at_border(pairs[i]["mask"]),
-                "group": demo_photo_of(pairs[i]["image"])} for i in batch["index"]]   # intervals resample these
-        gt_sketch = None
-        for name in order:
-            fn = runnable[name]
-            clock.lap()
-            sketch = None
-            if isinstance(fn, ModelVariant):
-                out, sketch, start = fn.batch(x, m, gt_sketch if fn.uses_gt_sketch else None)
-                if name in ("ours", "oracle sketch"):
-                    gt_sketch = start                                                # HED of the full images
-            else:
-                out = torch.stack([torch.from_numpy(fn(img.permute(1, 2, 0).double().numpy(), mk[0].numpy()))
-                                   .permute(2, 0, 1).float() for img, mk in zip(x, m)])  # (B, 3, S, S)
-            clock.add(name)
-            out, target = _quantize(out.clamp(0, 1)).to(metric_device), x.to(metric_device)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                scores = {"psnr": psnr(out, target, protocol), "ssim": ssim(out, target, protocol),
-                          "mae": relative_mae(out, target, protocol)}
-            ssim_warnings.update(str(w.message) for w in caught)
-            if lpips_net is not None:
-                with torch.no_grad():
-                    scores["lpips"] = lpips_net(out * 2 - 1, target * 2 - 1).flatten().cpu()
-            if fid is not None:
-                fid.add(name, [r["bucket"] for r in base], out, target)
-            if name == "ours":
-                sk = sketch_scores(sketch, gt_sketch, m, per_image=True)
-                scores |= {"sketch_accuracy": sk["accuracy"], "sketch_f1": sk["f1"]}
-            for j, rec in enumerate(base):
-                records.append({"method": name, **rec} | {k: float(v[j]) for k, v in scores.items()})
-            clock.add("metrics")
-        bar.update(len(batch["index"]) + len(bad))
-        clock.lap()
-    bar.close()
-    if skipped_images:
-        print(f"Skipped {len(skipped_images)} unreadable image(s):\n" +
-              "\n".join(f"  {p}: {why}" for p, why in skipped_images.items()), flush=True)
+    on_gpu = inpainter is not None and inpainter.device.type == "cuda"
+    scores = _Scores(protocol, inpainter.device if on_gpu else torch.device("cpu"))
+    skipped_images = _score_all(test, runnable, scores, prof.image_size, batch_size or max(EVAL_BATCH_SIZE, prof.batch_size),
+                                prof.num_workers, clock, progress)
+    records = scores.records
     if not records:
-        raise ValueError(f"No image of {data_desc} could be read; nothing was evaluated (see the skipped list).")
-
+        raise ValueError(f"No image of {test.data} could be read; nothing was evaluated (see the skipped list).")
     # records in table order (methods, then buckets), whatever the compute order was
     records.sort(key=lambda r: (METHOD_ORDER.index(r["method"]), TABLE1_BUCKETS.index(r["bucket"])))
     clock.lap()
-    summary = aggregate_by_bucket(records)
-    by_border = {group: aggregate_by_bucket([r for r in records if r["hole_at_border"] == flag], METRIC_KEYS)
-                 for group, flag in (("hole at the border", True), ("hole inside", False))
-                 if any(r["hole_at_border"] == flag for r in records)}
-    extra_scores = {"fid": fid.scores()} if fid is not None else {}
+    summary, by_border = _summaries(records)
+    extra_scores = {"fid": scores.fid.scores()} if scores.fid is not None else {}
     clock.add("bootstrap")
     result = {
         "protocol": protocol,
         "protocol_note": PROTOCOL_NOTES[protocol] + "; output rounded to 8 bits first",
         "profile": prof.name,
-        "image_size": size,
+        "image_size": prof.image_size,
         "per_bucket": per_bucket,
-        "data": data_desc,
-        "masks": {"root": str(mask_root), "seed": mask_seed if masks is None else None,
-                  "ratios": {b: [hole_ratio(mk) for _, mk in v] for b, v in mask_sets.items()}},
+        "data": test.data,
+        "masks": {"root": str(test.mask_root), "seed": mask_seed if masks is None else None,
+                  "ratios": {b: [hole_ratio(mk) for _, mk in v] for b, v in test.mask_sets.items()}},
         "model": model_info(inpainter, source) if inpainter is not None else None,
         "methods": [n for n in METHOD_ORDER if n in runnable],
+        "method_labels": {n: n.label for n in METHOD_ORDER if n in runnable or n in skipped_methods},
         "skipped_methods": skipped_methods,
         "skipped_images": skipped_images,
-        "notes": notes + sorted(ssim_warnings),
+        "notes": test.notes + sorted(scores.ssim_warnings),
         "seconds": dict(clock.wall),
         "cpu_seconds": dict(clock.cpu),
         "summary": summary,
         "summary_by_border": by_border,
-        "extra_metrics": extra,
+        "extra_metrics": scores.extra,
         "extra_scores": extra_scores,
         "records": records,
     }
@@ -574,9 +652,14 @@ def _fmt(entry: dict | None, metric: str) -> str:
     return f"{entry['mean']:.2f}" if metric == "psnr" else f"{entry['mean']:.3f}"
 
 
+def _label(method) -> str:
+    """A method's display label, from its key (or its label, as older metrics.json files hold)."""
+    return Method.parse(method).label
+
+
 def format_table1(metrics: dict) -> str:
-    """Table 1's layout in Markdown: a PSNR and an SSIM row per bucket, a column per method; then the paper's
-    published numbers in a separate block, labelled as not re-run here."""
+    """Table 1's layout in Markdown: a PSNR and an SSIM row per bucket, a column per method (by its label); then
+    the paper's published numbers in a separate block, labelled as not re-run here."""
     methods = metrics["methods"]
     summary = metrics["summary"]
     lines = [
@@ -586,7 +669,7 @@ def format_table1(metrics: dict) -> str:
         f"images from {metrics['data']}; {metrics['per_bucket']} image(s) per bucket. Mean over images; "
         "95 % bootstrap intervals are in metrics.json.",
         "",
-        "| Mask | Metric | " + " | ".join(methods) + " |",
+        "| Mask | Metric | " + " | ".join(_label(m) for m in methods) + " |",
         "|---|---|" + "---:|" * len(methods),
     ]
     for b in TABLE1_BUCKETS:
@@ -604,11 +687,11 @@ def format_table1(metrics: dict) -> str:
             else:
                 fids = metrics.get("extra_scores", {}).get("fid", {}).get(m, {})
                 vals = [f"{fids[b]:.2f}" if b in fids else "n/a" for b in TABLE1_BUCKETS]
-            lines.append(f"- {m}: " + ", ".join(f"{TABLE1_LABELS[b]} {v}" for b, v in zip(TABLE1_BUCKETS, vals)))
+            lines.append(f"- {_label(m)}: " + ", ".join(f"{TABLE1_LABELS[b]} {v}" for b, v in zip(TABLE1_BUCKETS, vals)))
     borders = metrics.get("summary_by_border", {})
     if len(borders) == 2:
-        m = "ours" if "ours" in methods else methods[-1]
-        lines += ["", f"PSNR of {m} by where the hole lies (Liu et al.'s test masks come with and without holes "
+        m = Method.OURS if Method.OURS in methods else methods[-1]
+        lines += ["", f"PSNR of {_label(m)} by where the hole lies (Liu et al.'s test masks come with and without holes "
                       "at the border; mean, images in brackets):"]
         for group, summ in borders.items():
             cells = [f"{TABLE1_LABELS[b]} {_fmt(summ.get(m, {}).get(b, {}).get('psnr'), 'psnr')} "
@@ -616,7 +699,7 @@ def format_table1(metrics: dict) -> str:
             lines.append(f"- {group}: " + ", ".join(cells))
     for name, why in metrics.get("skipped_methods", {}).items():
         lines.append("")
-        lines.append(f"Not run: {name} ({why})")
+        lines.append(f"Not run: {_label(name)} ({why})")
     lines += [
         "",
         "## As reported on Places2 in the paper (Table 1), not re-run here",
@@ -685,8 +768,8 @@ def main(argv=None) -> int:
     ap.add_argument("--per-bucket", type=int, default=None, help="images per bucket (default: the profile's eval_images)")
     ap.add_argument("--protocol", default="edgeconnect", choices=PROTOCOLS)
     ap.add_argument("--profile", default=None, help="smoke, quick or full (default: $INPAINTKIT_PROFILE or quick)")
-    ap.add_argument("--methods", nargs="+", default=None, choices=METHOD_ORDER, metavar="METHOD",
-                    help=f"subset of {', '.join(METHOD_ORDER)}")
+    ap.add_argument("--methods", nargs="+", default=None, type=Method.parse, choices=METHOD_ORDER, metavar="METHOD",
+                    help=f"subset of {', '.join(METHOD_ORDER)} (keys; their labels are taken too)")
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--image-size", type=int, default=None,
                     help="square test size instead of the profile's (e.g. a model's serving size)")

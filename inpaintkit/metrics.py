@@ -17,10 +17,11 @@ Protocols for :func:`psnr`, :func:`ssim` and :func:`relative_mae`:
   SSIM averaged over the three channels; PSNR over all values).
 
 SSIM has two backends giving the same numbers (tested to 1e-6): scikit-image itself, image by
-image, on CPU tensors (its running-sum filter makes it the faster one there, ~4 ms (edgeconnect)
-and ~7 ms (rgb) per 256x256 image on one core), and a batched float64 torch implementation of
-the same arithmetic for CUDA tensors, so that a GPU evaluation does not wait on the CPU
-(``benchmarks/bench_metrics.py``).
+image, on CPU tensors (the faster one there), and a batched float64 torch implementation for CUDA
+tensors; measured timings in ``docs/evaluation.md``.
+
+:func:`table1_scores` is the one scoring path of Table 1 and of the CFS ablation: the output rounded
+to 8 bits, then PSNR, SSIM and relative MAE under a protocol.
 
 Hole-ratio buckets live in :mod:`inpaintkit.masks`; :func:`aggregate_by_bucket` takes the bucket as
 given in each record.
@@ -36,6 +37,10 @@ from typing import Iterable, Mapping
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+__all__ = ["PROTOCOLS", "RGB2GRAY_WEIGHTS", "rgb_to_gray", "psnr", "ssim", "ssim_window", "relative_mae",
+           "quantize_8bit", "table1_scores", "sketch_scores", "bootstrap_ci", "aggregate_by_bucket",
+           "lpips_distance", "optional_metrics"]
 
 PROTOCOLS = ("edgeconnect", "rgb")
 EDGECONNECT_SSIM_WIN = 51   # EdgeConnect scripts/metrics.py
@@ -184,6 +189,26 @@ def relative_mae(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edge
     num = (t - p).abs().flatten(1).sum(1)
     den = (t + p if protocol == "edgeconnect" else t).flatten(1).sum(1)
     return num / den
+
+
+def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
+    """Round values in [0, 1] to the nearest of 256 levels, ``(x * 255).round() / 255``: what reading an
+    8-bit PNG back gives, as EdgeConnect does with its outputs."""
+    return (x * 255).round() / 255
+
+
+def table1_scores(output: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect") -> dict[str, torch.Tensor]:
+    """Table 1's scores per image: {"psnr", "ssim", "mae"}, each (N,).
+
+    ``output``: the composited prediction (N, 3, H, W), clamped to [0, 1] and rounded to 8 bits here
+    (:func:`quantize_8bit`); ``target``: the original images, RGB in [0, 1]. Then :func:`psnr`,
+    :func:`ssim` and :func:`relative_mae` under ``protocol`` over the whole image. Notebook 06's Table 1
+    (:func:`inpaintkit.evaluate.evaluate`) and notebook 03's ablation (:func:`inpaintkit.ablation.evaluate`)
+    both score through this function, so their numbers are on one scale.
+    """
+    out = quantize_8bit(output.float().clamp(0, 1))
+    return {"psnr": psnr(out, target, protocol), "ssim": ssim(out, target, protocol),
+            "mae": relative_mae(out, target, protocol)}
 
 
 # ---- sketches in the hole --------------------------------------------------------------------

@@ -31,22 +31,22 @@ def one_thread():
 # ---------------------------------------------------------------------------------------------- FLOPs
 
 def test_flops_of_one_conv_match_the_hand_count():
-    conv = nn.Conv2d(3, 8, 3, padding=1)
+    conv = nn.Conv2d(3, 8, kernel_size=3, padding=1)
     x = torch.rand(2, 3, 10, 12)
     # 2 FLOPs (multiply + add) per weight tap per output pixel, per image; the bias is not counted
     assert ablation.count_flops(conv, x) == 2 * 3 * 8 * 3 * 3 * 10 * 12
-    strided = nn.Conv2d(4, 6, 5, stride=2, padding=2)
+    strided = nn.Conv2d(4, 6, kernel_size=5, stride=2, padding=2)
     assert ablation.count_flops(strided, torch.rand(3, 4, 16, 16)) == 2 * 4 * 6 * 5 * 5 * 8 * 8
 
 
 def test_flops_of_a_cfs_block_are_its_three_convs_and_the_se_layers():
-    blk = CFSBlock(4, 32, 3, stride=2, padding=1)           # SE hidden width 32 // 16 = 2
+    blk = CFSBlock(4, 32, kernel_size=3, stride=2, padding=1)      # SE hidden width 32 // 16 = 2
     h = w = 8
     g = 2 * 4 * 4 * 9 * h * w                                # conv_g: input gate, stride 1
     G = f = 2 * 4 * 32 * 9 * (h // 2) * (w // 2)             # conv_G, conv_f: stride 2
     se = 2 * 32 * 2 + 2 * 2 * 32                             # W1, W2 (Eq. 7)
     assert ablation.count_flops(blk, torch.rand(2, 4, h, w)) == g + G + f + se
-    gated = CFSBlock(4, 32, 3, stride=2, padding=1, input_gate=False, squeeze_excitation=False)
+    gated = CFSBlock(4, 32, kernel_size=3, stride=2, padding=1, input_gate=False, squeeze_excitation=False)
     assert ablation.count_flops(gated, torch.rand(1, 4, h, w)) == G + f
 
 
@@ -85,7 +85,8 @@ class FakeData(Dataset):
 
 def tiny_vgg():
     torch.manual_seed(123)
-    body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
+    body = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.ReLU(),
+                         nn.Conv2d(4, 4, kernel_size=3, padding=1), nn.ReLU())
     return VGGFeatures.from_backbone(body, lambda x: x, [1, 3], [3], "tiny-test-vgg")
 
 
@@ -96,6 +97,12 @@ def run(run_dir, steps, kinds=("cfs", "gated"), **kw):
     return ablation.run_ablation(TINY, run_dir, kinds=kinds, seeds=(0,), steps=steps, device="cpu",
                                  train_data=FakeData(), test_data=FakeData(3), eval_images=3,
                                  vgg=tiny_vgg(), progress=False, **kw)
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    """Table 1's test masks are written once into the cache: a fresh one per test."""
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
 
 
 def test_tiny_ablation_end_to_end_then_resume_without_retraining(tmp_path, monkeypatch):
@@ -131,6 +138,17 @@ def test_tiny_ablation_end_to_end_then_resume_without_retraining(tmp_path, monke
     strip = lambda r: [{k: v for k, v in x.items() if k != "retrained"} for x in r["variants"]]  # noqa: E731
     assert strip(again) == strip(res)
 
+    # a variant scored before the ablation took Table 1's protocol is scored again from its generator, not retrained
+    mpath = tmp_path / "ablation" / "cfs_seed0" / "metrics.json"
+    stale = json.loads(mpath.read_text())
+    del stale["scoring"]
+    stale["eval"] = {"stale": True}
+    mpath.write_text(json.dumps(stale))
+    third = run(tmp_path, 2)
+    assert [v["retrained"] for v in third["variants"]] == [False, False]
+    assert third["variants"][0]["eval"] == json.loads(json.dumps(res["variants"][0]["eval"]))
+    assert json.loads(mpath.read_text())["scoring"] == ablation.SCORING
+
 
 def test_cached_results_only_for_the_run_asked_for(tmp_path):
     """Notebook 03 shows a finished run without training: cached_results returns it only when it matches."""
@@ -142,6 +160,11 @@ def test_cached_results_only_for_the_run_asked_for(tmp_path):
     assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=3, kinds=("cfs", "gated")) is None
     assert ablation.cached_results(tmp_path, TINY, seeds=(0, 1), steps=2, kinds=("cfs", "gated")) is None
     assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2) is None                 # other kinds
+    path = tmp_path / "ablation" / "results.json"
+    scored_otherwise = json.loads(path.read_text()) | {"scoring": "without the 8-bit rounding"}
+    path.write_text(json.dumps(scored_otherwise))
+    assert ablation.cached_results(tmp_path, TINY, seeds=(0,), steps=2, kinds=("cfs", "gated")) is None
+    path.write_text(json.dumps(res))
     assert ablation.cached_results(tmp_path, get_profile("quick"), seeds=(0,), steps=2, kinds=("cfs", "gated")) is None
     for f in ("generator.pt", "checkpoint.pt"):                                                 # weights gone
         (tmp_path / "ablation" / "gated_seed0" / "stage2" / f).unlink(missing_ok=True)
@@ -164,6 +187,55 @@ def test_bad_kind_is_refused(tmp_path):
         ablation.run_ablation(TINY, tmp_path, kinds=("cfs", "resnet"), seeds=(0,), steps=1)
 
 
+def test_ablation_scores_as_table1_does(tmp_path):
+    """One evaluation protocol: for the same images, masks and Gi (with the ground-truth sketch), the ablation's
+    scores are evaluate()'s "oracle sketch" column of Table 1, number for number (8-bit output included)."""
+    from PIL import Image
+
+    from inpaintkit import evaluate as ev
+    from inpaintkit.baselines import Method
+    from inpaintkit.data import load_image
+    from inpaintkit.hed import HED
+    from inpaintkit.networks import sketch_generator
+    from inpaintkit.pipeline import Inpainter
+    from inpaintkit.sketches import SketchSpec
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    yy, xx = np.mgrid[0:40, 0:40] / 39.0
+    for i in range(5):          # smooth colour fields with a stripe: PSNRs well away from 0 and inf
+        img = np.stack([0.2 + 0.6 * xx, 0.3 + 0.4 * yy * (i + 1) / 5, 0.5 + 0.3 * np.sin(6 * xx + i)], -1)
+        img[:, 10 + 4 * i:14 + 4 * i] = 0.9
+        Image.fromarray((img * 255).round().astype(np.uint8)).save(folder / f"{i}.png")
+    torch.manual_seed(0)
+    inp = Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None, hed_min_side=1),
+                    hed=HED().eval(), device="cpu")
+    n = 3
+    res = ev.evaluate(inp, run_dir=tmp_path / "run", data=folder, profile=SMOKE, per_bucket=n, batch_size=n,
+                      methods=[Method.ORACLE_SKETCH], progress=False, write=False)
+    assert res["protocol_note"].endswith("output rounded to 8 bits first")
+    recs = [r for r in res["records"] if r["bucket"] == "10-20"]
+    x = torch.stack([torch.from_numpy(load_image(r["image"], SMOKE.image_size)).permute(2, 0, 1) for r in recs])
+    batch = {"image": x, "sketch": torch.from_numpy(inp.sketch(x))[:, None]}   # the oracle's sketch
+    bm = ablation.bucket_masks(n, SMOKE.image_size)
+    for b in masks.TABLE1_BUCKETS:                                              # the same mask for each image
+        for j, r in enumerate(r for r in res["records"] if r["bucket"] == b):
+            assert np.array_equal(ev.load_record(res, r)[1], bm[b][j, 0].numpy().astype(np.uint8))
+    scores = ablation.evaluate(inp.gi, batch, bm, protocol="edgeconnect")
+    summary = res["summary"][Method.ORACLE_SKETCH]
+    for b in masks.TABLE1_BUCKETS:
+        for k in ("psnr", "ssim"):
+            assert scores[b][k] == summary[b][k]["mean"], (b, k)                # identical, not close
+    assert 10 < scores["all"]["psnr"] < 60
+    # without the 8-bit rounding the numbers differ: the rounding is part of the one protocol
+    from inpaintkit.networks import composite
+    from inpaintkit.metrics import psnr
+    with torch.no_grad():
+        m = bm["10-20"]
+        raw = psnr(composite(inp.gi(x, batch["sketch"], m), x, m).clamp(0, 1), x).mean().item()
+    assert raw != scores["10-20"]["psnr"]
+
+
 def test_bucket_masks_land_in_their_buckets_and_repeat():
     a = ablation.bucket_masks(3, 32)
     b = ablation.bucket_masks(3, 32)
@@ -172,6 +244,8 @@ def test_bucket_masks_land_in_their_buckets_and_repeat():
         lo, hi = masks.BUCKETS[name]
         for mi in m:
             assert lo <= masks.hole_ratio(mi.numpy()) < hi
+    with pytest.raises(ValueError, match="Unknown hole-ratio bucket"):
+        ablation.bucket_masks(3, 32, buckets=("50-60",))
 
 
 # ---------------------------------------------------------------------------------------------- summary

@@ -9,7 +9,7 @@ import torch
 from skimage.metrics import peak_signal_noise_ratio
 
 from inpaintkit import baselines
-from inpaintkit.baselines import METHOD_ORDER, ModelVariant, available_methods, biharmonic
+from inpaintkit.baselines import METHOD_ORDER, Method, ModelVariant, available_methods, biharmonic
 from inpaintkit.hed import HED
 from inpaintkit.metrics import rgb_to_gray
 from inpaintkit.networks import composite, image_generator, sketch_generator
@@ -69,10 +69,10 @@ def test_telea_with_opencv():
 def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
     monkeypatch.setitem(sys.modules, "cv2", None)                    # `import cv2` now raises ImportError
     methods, skipped = available_methods(None)
-    assert "Telea" not in methods and "inpaintkit[baselines]" in skipped["Telea"]
-    assert list(methods) == ["biharmonic"]
+    assert Method.TELEA not in methods and "inpaintkit[baselines]" in skipped[Method.TELEA]
+    assert list(methods) == [Method.BIHARMONIC]
     # without a model the four variants are skipped, each with a reason
-    assert set(skipped) == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"}
+    assert {m.label for m in skipped} == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"}
     with pytest.raises(ModuleNotFoundError, match="pip install"):
         baselines.telea(gradient_image(), square_hole())
 
@@ -80,6 +80,22 @@ def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
 def test_unknown_method_name():
     with pytest.raises(ValueError, match="Unknown method"):
         available_methods(None, ["biharmonic", "deepfill"])
+
+
+def test_methods_are_keys_with_separate_labels():
+    """Code compares members (equal to their key strings, which metrics.json stores); tables show the labels."""
+    assert [m.label for m in METHOD_ORDER] == ["biharmonic", "Telea", "no sketch", "emptied sketch", "Canny sketch",
+                                               "oracle sketch", "ours"]
+    assert Method.ORACLE_SKETCH == "oracle_sketch" and Method.ORACLE_SKETCH != "oracle sketch"
+    assert Method.parse("oracle sketch") is Method.parse("oracle_sketch") is Method.ORACLE_SKETCH
+    assert f"{Method.CANNY_SKETCH}" == str(Method.CANNY_SKETCH) == "canny_sketch"
+    import json
+    back = json.loads(json.dumps({Method.OURS: [Method.TELEA]}))
+    assert back == {"ours": ["telea"]} and back[Method.OURS] == [Method.TELEA]     # a member finds its key's entry
+    methods, _ = available_methods(None, ["biharmonic"])      # labels and keys both name a method
+    assert list(methods) == [Method.BIHARMONIC]
+    with pytest.raises(ValueError, match="Unknown model variant"):
+        ModelVariant(None, Method.BIHARMONIC)
 
 
 # ---------------------------------------------------------------------------------------------- model variants
@@ -115,15 +131,17 @@ def test_variants_feed_gi_the_right_sketch(tiny):
     canny_spec = SketchSpec(method="canny")                       # binary: Gs's output binarised at its threshold
     repaired_canny = composite(binarize(inp.gs(rgb_to_gray(x), canny, m), canny_spec.threshold, canny_spec.thin),
                                canny, m)
-    expected = {"no sketch": torch.zeros_like(m), "emptied sketch": s_gt * m, "Canny sketch": repaired_canny,
-                "oracle sketch": s_gt, "ours": repaired(s_gt)}
-    for a, b in [("no sketch", "oracle sketch"), ("oracle sketch", "ours"), ("ours", "Canny sketch")]:
+    expected = {Method.NO_SKETCH: torch.zeros_like(m), Method.EMPTIED_SKETCH: s_gt * m,
+                Method.CANNY_SKETCH: repaired_canny, Method.ORACLE_SKETCH: s_gt, Method.OURS: repaired(s_gt)}
+    for a, b in [(Method.NO_SKETCH, Method.ORACLE_SKETCH), (Method.ORACLE_SKETCH, Method.OURS),
+                 (Method.OURS, Method.CANNY_SKETCH)]:
         assert (expected[a] - expected[b]).abs().max() > 1e-3, (a, b)                    # distinguishable
     seen = []
     hook = inp.gi.register_forward_pre_hook(lambda mod, args: seen.append(args[1].clone()))
     try:
         methods, _ = available_methods(inp)
-        assert list(methods)[-5:] == ["no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
+        assert [m.label for m in list(methods)[-5:]] == ["no sketch", "emptied sketch", "Canny sketch",
+                                                         "oracle sketch", "ours"]
         for name, want in expected.items():
             seen.clear()
             out, sketch, start = methods[name].batch(x, m)
@@ -134,9 +152,9 @@ def test_variants_feed_gi_the_right_sketch(tiny):
     finally:
         hook.remove()
     # "ours" hands back HED's full-image sketch, which the oracle can take instead of running HED again
-    _, _, start = methods["ours"].batch(x, m)
+    _, _, start = methods[Method.OURS].batch(x, m)
     assert torch.equal(start, s_gt)
-    torch.testing.assert_close(methods["oracle sketch"].batch(x, m, start)[1], s_gt)
+    torch.testing.assert_close(methods[Method.ORACLE_SKETCH].batch(x, m, start)[1], s_gt)
 
 
 def test_variant_has_the_common_per_image_signature(tiny):

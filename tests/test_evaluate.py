@@ -11,7 +11,7 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio
 
 from inpaintkit import evaluate as ev
-from inpaintkit.baselines import biharmonic
+from inpaintkit.baselines import Method, biharmonic
 from inpaintkit.hed import HED
 from inpaintkit.masks import BUCKETS, TABLE1_BUCKETS, bucket_of, hole_ratio
 from inpaintkit.networks import image_generator, sketch_generator
@@ -170,8 +170,8 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
     data = fake_places(tmp_path / "places")
     run = tmp_path / "run"
     res = ev.evaluate(tiny, run_dir=run, data=data, profile="smoke", per_bucket=6, progress=False)
-    methods = ["biharmonic", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
-    assert [m for m in res["methods"] if m != "Telea"] == methods
+    labels = ["biharmonic", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
+    assert [m.label for m in res["methods"] if m is not Method.TELEA] == labels
     # 6 evenly spaced of the 6 listed images: the broken one is reported and dropped before pairing, so the 5
     # readable ones are taken in turn and every bucket has the 6 pairs the report says
     broken = str(data / "test_256" / "Places365_test_00000006.jpg")
@@ -184,7 +184,12 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
         assert lo <= r["hole_ratio"] < hi
     on_disk = json.loads((run / "metrics.json").read_text())
     assert on_disk["records"] == res["records"] and on_disk["protocol"] == "edgeconnect"
-    assert (run / "table1.md").read_text() == ev.format_table1(res)
+    # metrics.json holds the methods' keys, and their labels beside them; the table shows the labels
+    keys = ["biharmonic", "no_sketch", "emptied_sketch", "canny_sketch", "oracle_sketch", "ours"]
+    assert [m for m in on_disk["methods"] if m != "telea"] == keys and list(on_disk["summary"]) == on_disk["methods"]
+    assert [on_disk["method_labels"][k] for k in keys] == labels
+    assert (run / "table1.md").read_text() == ev.format_table1(res) == ev.format_table1(on_disk)
+    assert "| no sketch | emptied sketch | Canny sketch | oracle sketch | ours |" in ev.format_table1(res)
     assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 6 == on_disk["per_bucket"]
     assert "sketch_f1" in on_disk["summary"]["ours"]["10-20"]
     assert any("31x31" in n for n in res["notes"])           # 32 px images: SSIM window note, not a warning flood
