@@ -156,13 +156,11 @@ class ImageGenerator(Generator):
     :func:`composite` (the trainers and :class:`~inpaintkit.pipeline.Inpainter` do).
 
     ``prefill`` (not in the paper; the CPU-sized profiles): the hole is first filled by
-    :func:`smooth_fill`, Gi sees ``[I * M + fill * (1 - M), S_comp, M]`` and its last layer is a
-    correction added to the fill: ``I_pred = clamp(fill + out, 0, 1)``. That last layer starts at zero and
-    carries no spectral norm (a zero weight has no spectral norm to divide by): an untrained Gi returns the fill
-    itself, not the fill plus noise, and the layer learns from the first step. (A learned gain starting at 0
-    instead, ReZero-style, stayed at 0.0003 for 500 steps: the noise behind it gave it no consistent gradient.) A minutes-long CPU run cannot learn the smooth interpolation a
-    classical fill gets for free; with it, training is spent on what the sketch adds
-    (docs/training_recipe.md has the measured ladder).
+    :func:`smooth_fill`, which stops at the sketch's lines; Gi sees ``[I * M + fill * (1 - M), S_comp, M]``
+    and its last layer is a correction added to the fill: ``I_pred = clamp(fill + out, 0, 1)``. That layer
+    starts at zero and carries no spectral norm (a zero weight has no norm to divide by), so an untrained Gi
+    returns the fill itself and learns from the first step. Why and how it was measured:
+    docs/training_recipe.md.
     """
 
     def __init__(self, base_channels: int = 64, n_res_blocks: int = 8, block: str = "cfs", skips: bool = False,

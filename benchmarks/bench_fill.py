@@ -1,0 +1,83 @@
+"""The fill Gi starts from (``networks.smooth_fill``), scored alone and timed.
+
+    python benchmarks/bench_fill.py                          # demo val split, 256 px, 16 crops per bucket
+    python benchmarks/bench_fill.py --split test --per-bucket 48 --json runs/bench/fill.json
+
+Scores, with notebook 06's evaluation (Table 1's protocol), an Inpainter whose Gi is untrained: a prefill Gi
+with its zero-initialised correction layer returns the fill itself, so the columns are the fill given Gs's
+sketch ("ours"), the true sketch ("oracle sketch") and the sketch emptied inside the hole ("emptied sketch"),
+beside scikit-image's biharmonic fill on the same crops and masks. Then times ``smooth_fill`` on one image
+(median of 5 calls). Needs the shipped demo weights (Gs) and the demo photographs (``--photos``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.config import get_profile  # noqa: E402
+from inpaintkit.data import demo_patch_size, ensure_demo_dataset  # noqa: E402
+from inpaintkit.evaluate import evaluate  # noqa: E402
+from inpaintkit.masks import irregular_mask  # noqa: E402
+from inpaintkit.networks import image_generator, smooth_fill  # noqa: E402
+from inpaintkit.pipeline import Inpainter  # noqa: E402
+
+
+def fill_only_inpainter() -> Inpainter:
+    """The shipped Inpainter with Gi swapped for an untrained prefill Gi: its output is the fill."""
+    inp = Inpainter.from_pretrained(device="cpu")
+    p = inp.weights.profile
+    inp.gi = image_generator(p["gi_channels"], skips=p["skips"], prefill=True).eval()
+    return inp
+
+
+def time_fill(size: int, repeats: int = 5) -> float:
+    """Median seconds of one smooth_fill of a size x size RGB image with a 20-30 % hole and a sketch."""
+    g = torch.Generator().manual_seed(0)
+    x, s = torch.rand(1, 3, size, size, generator=g), (torch.rand(1, 1, size, size, generator=g) > 0.9).float()
+    m = torch.from_numpy(irregular_mask(size, size, (0.2, 0.3), rng=0)).float()[None, None]
+    times = []
+    for _ in range(repeats + 1):
+        t = time.perf_counter()
+        smooth_fill(x, m, s)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times[1:])
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--split", default="val", choices=("val", "test"))
+    ap.add_argument("--size", type=int, default=256)
+    ap.add_argument("--per-bucket", type=int, default=16)
+    ap.add_argument("--photos", default=None, help="extra photographs (default $INPAINTKIT_PHOTOS)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    folder = ensure_demo_dataset(patch_size=demo_patch_size(args.size), stride=64, photos=args.photos)
+    profile = replace(get_profile("demo"), image_size=args.size)
+    result = evaluate(fill_only_inpainter(), data=str(folder / f"{args.split}.flist"),
+                      methods=["biharmonic", "ours", "oracle sketch", "emptied sketch"], per_bucket=args.per_bucket,
+                      profile=profile, device="cpu", write=False)
+    table = {m: {b: round(v["psnr"]["mean"], 2) for b, v in d.items()} for m, d in result["summary"].items()}
+    seconds = time_fill(args.size)
+    print(f"fill alone, {args.split} split, {args.size} px, {args.per_bucket} crops per bucket (PSNR, dB):")
+    for method, row in table.items():
+        print(f"  {method:16s} " + "  ".join(f"{b}: {v:6.2f}" for b, v in row.items()))
+    print(f"smooth_fill of one {args.size} px image: {seconds * 1000:.0f} ms ({args.threads} threads)")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps({"psnr": table, "fill_seconds": seconds, **vars(args)}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
