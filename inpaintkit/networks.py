@@ -24,6 +24,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .layers import BLOCK_KINDS, LEAKY_SLOPE, DilatedResBlock, check_input, check_mask, make_block
 
+__all__ = [
+    "DOWNSAMPLE", "apply_spectral_norm", "check_size", "composite", "Generator", "SketchGenerator",
+    "ImageGenerator", "PatchDiscriminator", "sketch_generator", "image_generator", "sketch_discriminator",
+    "image_discriminator", "activation_shapes", "count_parameters", "smooth_fill",
+]
+
 DOWNSAMPLE = 16  # four stride-2 layers
 
 
@@ -74,10 +80,10 @@ class Generator(nn.Module):
         b = base_channels
         widths = [b, 2 * b, 4 * b, 8 * b]
         self.encoder = nn.ModuleList([
-            make_block(block, in_channels, widths[0], 5, 2, 2),   # (N, b,  H/2,  W/2)
-            make_block(block, widths[0], widths[1], 3, 2, 1),     # (N, 2b, H/4,  W/4)
-            make_block(block, widths[1], widths[2], 3, 2, 1),     # (N, 4b, H/8,  W/8)
-            make_block(block, widths[2], widths[3], 3, 2, 1),     # (N, 8b, H/16, W/16)
+            make_block(block, in_channels, widths[0], kernel_size=5, stride=2, padding=2),   # (N, b,  H/2,  W/2)
+            make_block(block, widths[0], widths[1], kernel_size=3, stride=2, padding=1),     # (N, 2b, H/4,  W/4)
+            make_block(block, widths[1], widths[2], kernel_size=3, stride=2, padding=1),     # (N, 4b, H/8,  W/8)
+            make_block(block, widths[2], widths[3], kernel_size=3, stride=2, padding=1),     # (N, 8b, H/16, W/16)
         ])
         self.middle = nn.ModuleList([DilatedResBlock(block, widths[3], dilation) for _ in range(n_res_blocks)])
         # The output layer of the mask-free kinds is a plain conv: an output gate and SE on 1-3
@@ -85,10 +91,11 @@ class Generator(nn.Module):
         out_kind = "partial" if block == "partial" else "conv"
         extra = [widths[2], widths[1], widths[0], in_channels] if self.skips else [0, 0, 0, 0]
         self.decoder = nn.ModuleList([
-            make_block(block, widths[3] + extra[0], widths[2], 3, 1, 1),     # (N, 4b, H/8, W/8)
-            make_block(block, widths[2] + extra[1], widths[1], 3, 1, 1),     # (N, 2b, H/4, W/4)
-            make_block(block, widths[1] + extra[2], widths[0], 3, 1, 1),     # (N, b,  H/2, W/2)
-            make_block(out_kind, widths[0] + extra[3], out_channels, 3, 1, 1, activation=False),  # (N, out, H, W)
+            make_block(block, widths[3] + extra[0], widths[2], kernel_size=3, padding=1),     # (N, 4b, H/8, W/8)
+            make_block(block, widths[2] + extra[1], widths[1], kernel_size=3, padding=1),     # (N, 2b, H/4, W/4)
+            make_block(block, widths[1] + extra[2], widths[0], kernel_size=3, padding=1),     # (N, b,  H/2, W/2)
+            make_block(out_kind, widths[0] + extra[3], out_channels, kernel_size=3, padding=1,
+                       activation=False),                                                    # (N, out, H, W)
         ])
         apply_spectral_norm(self)
 
@@ -159,10 +166,9 @@ class ImageGenerator(Generator):
     :func:`smooth_fill`, Gi sees ``[I * M + fill * (1 - M), S_comp, M]`` and its last layer is a
     correction added to the fill: ``I_pred = clamp(fill + out, 0, 1)``. That last layer starts at zero and
     carries no spectral norm (a zero weight has no spectral norm to divide by): an untrained Gi returns the fill
-    itself, not the fill plus noise, and the layer learns from the first step. (A learned gain starting at 0
-    instead, ReZero-style, stayed at 0.0003 for 500 steps: the noise behind it gave it no consistent gradient.) A minutes-long CPU run cannot learn the smooth interpolation a
-    classical fill gets for free; with it, training is spent on what the sketch adds
-    (docs/training_recipe.md has the measured ladder).
+    itself, not the fill plus noise, and the layer learns from the first step. A minutes-long CPU run cannot
+    learn the smooth interpolation a classical fill gets for free; with it, training is spent on what the sketch
+    adds (docs/training_recipe.md has the measured ladder, and why not a learned gain).
     """
 
     def __init__(self, base_channels: int = 64, n_res_blocks: int = 8, block: str = "cfs", skips: bool = False,
@@ -202,12 +208,12 @@ class PatchDiscriminator(nn.Module):
         self.in_channels = in_channels
         b = base_channels
         self.convs = nn.ModuleList([
-            nn.Conv2d(in_channels, b, 4, 2, 1),      # (N, b,  H/2, W/2)
-            nn.Conv2d(b, 2 * b, 4, 2, 1),            # (N, 2b, H/4, W/4)
-            nn.Conv2d(2 * b, 4 * b, 4, 2, 1),        # (N, 4b, H/8, W/8)
-            nn.Conv2d(4 * b, 8 * b, 3, 1, 1),        # (N, 8b, H/8, W/8)
+            nn.Conv2d(in_channels, b, kernel_size=4, stride=2, padding=1),      # (N, b,  H/2, W/2)
+            nn.Conv2d(b, 2 * b, kernel_size=4, stride=2, padding=1),            # (N, 2b, H/4, W/4)
+            nn.Conv2d(2 * b, 4 * b, kernel_size=4, stride=2, padding=1),        # (N, 4b, H/8, W/8)
+            nn.Conv2d(4 * b, 8 * b, kernel_size=3, stride=1, padding=1),        # (N, 8b, H/8, W/8)
         ])
-        self.out = nn.Conv2d(8 * b, 1, 3, 1, 1)      # (N, 1,  H/8, W/8)
+        self.out = nn.Conv2d(8 * b, 1, kernel_size=3, stride=1, padding=1)      # (N, 1,  H/8, W/8)
         apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor):
