@@ -14,13 +14,14 @@ MASKS   ?=
 VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: help install reproduce html student test test-unit test-notebooks notebook-outputs bench clean
+.PHONY: help install reproduce html student lint test test-unit test-notebooks notebook-outputs bench clean
 
 help:
 	@echo "make reproduce   run every notebook headless (PROFILE=$(PROFILE)), report under $(RUN_DIR)/"
 	@echo "make html         the executed notebooks of make reproduce as a static site: $(RUN_DIR)/html/index.html"
 	@echo "make student     student versions of the notebooks with exercises (solutions removed) -> student/"
-	@echo "make test        unit tests + every notebook under nbval (smoke profile)"
+	@echo "make test        ruff, then unit tests + every notebook under nbval (smoke profile)"
+	@echo "make lint        ruff check (pyflakes, pycodestyle errors, import order; pyproject.toml)"
 	@echo "make bench       speed measurements in benchmarks/"
 	@echo "make notebook-outputs NB=notebooks/02_x.ipynb   refresh the kept nbval outputs"
 
@@ -45,9 +46,12 @@ html: install
 student: install
 	$(PY) -m inpaintkit.exercises notebooks student
 
-# One pytest run, one summary: unit tests and the notebooks (nbval compares only the cells
-# marked NBVAL_CHECK_OUTPUT).
-test: install
+lint: install
+	$(PY) -m ruff check inpaintkit tests benchmarks data_scripts
+
+# ruff first, then one pytest run, one summary: unit tests and the notebooks (nbval compares only the
+# cells marked NBVAL_CHECK_OUTPUT).
+test: lint
 	INPAINTKIT_PROFILE=smoke $(PY) -m pytest --nbval-lax tests notebooks
 
 test-unit: install

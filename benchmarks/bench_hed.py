@@ -119,7 +119,7 @@ def main():
                     rows.append((name, f"end to end ({args.workers} workers)", amp, b, ips))
                     print(f"  {rows[-1][:4]}: {ips:.2f} img/s", flush=True)
 
-    print(f"\n| device | variant | dtype | batch | images/s | ms/image |\n|---|---|---|---:|---:|---:|")
+    print("\n| device | variant | dtype | batch | images/s | ms/image |\n|---|---|---|---:|---:|---:|")
     for name, variant, dt, b, ips in rows:
         print(f"| {name} | {variant} | {dt} | {b} | {ips:.2f} | {1000 / ips:.1f} |")
 

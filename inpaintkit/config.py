@@ -17,13 +17,29 @@ and reads everything else from :func:`get_profile`. Change a profile with
 
     from dataclasses import replace
     p = replace(get_profile("quick"), stage1_steps=50)
+
+The settings of a sketch (:class:`SketchSpec`) live here too, so that a profile can hand one out without
+importing the sketch code; this module imports no other inpaintkit module (the bottom layer). Where a
+profile departs from the paper is listed by :mod:`inpaintkit.departures`.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "PROFILES", "Profile", "get_profile", "default_run_dir", "repo_root", "cache_dir", "resolve_device",
+    "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2",
+    "SketchSpec", "SKETCH_METHODS", "CANNY_SIGMA", "HED_WEIGHTS_SHA256",
+]
 
 PROFILES = ("smoke", "quick", "demo", "full", "gpu")
 
@@ -33,9 +49,8 @@ class Stage1LossWeights:
     """Eq. 11: L_Gs = 0.1 * L_adv + 10 * L_FM.
 
     ``reconstruction`` is not in the paper (0 = Eq. 11 exactly): the weight of a class-balanced
-    binary cross-entropy between S_pred and S_gt (HED's own loss). Trained on a CPU for minutes,
-    Gs under Eq. 11 alone collapses to drawing nothing (its sigmoid saturates by step ~100; four
-    variants tried: thinned or not, lr 1e-4, adversarial weight 1); the quick profile turns it on.
+    binary cross-entropy between S_pred and S_gt (HED's own loss), which the CPU profiles turn on because
+    Gs under Eq. 11 alone collapses to drawing nothing (docs/training_recipe.md, "Gs under Eq. 11 alone").
     """
 
     adversarial: float = 0.1
@@ -47,9 +62,8 @@ class Stage1LossWeights:
 class Stage2LossWeights:
     """Eq. 14: L_Gi = L_l1 + 0.1 * L_adv + 300 * L_perc + 300 * L_style + 10 * L_FM.
 
-    :data:`EDGECONNECT_STAGE2` holds EdgeConnect's weights (perceptual 0.1, style 250), which the
-    quick profile uses: with the HED backbone standing in for ImageNet VGG, Eq. 14's 300 makes the
-    perceptual term ~99 % of the loss (L1 ~0.2 %) and Gi learns flat fills in a CPU-sized run.
+    :data:`EDGECONNECT_STAGE2` holds EdgeConnect's weights (perceptual 0.1, style 250); :data:`KIT_STAGE2`
+    the kit's CPU recipe. Why Eq. 14's weights fail in a CPU-sized run: docs/training_recipe.md.
     """
 
     l1: float = 1.0
@@ -61,12 +75,9 @@ class Stage2LossWeights:
 
 EDGECONNECT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.1, perceptual=0.1, style=250.0, feature_matching=10.0)
 
-# The kit's stage-2 recipe for CPU-sized runs (quick and demo profiles): L1 leads and the adversarial term is a
-# nudge; no perceptual, style or feature-matching term: in a CPU-sized run they cost PSNR, the style term painted
-# the colour streaks of the first shipped weights, and the VGG pass is half a CPU step (the ladder in
-# docs/training_recipe.md measures each term).
-# ... and its stage-1 recipe: Eq. 11 plus the class-balanced BCE on the hole, weighted so that it, not feature
-# matching, leads (at weight 1 Gs drew 2 % of the hole's edges after 6,000 steps at 128 px).
+# The kit's recipes for CPU-sized runs (quick and demo profiles). Stage 2: L1 leads, the adversarial term is a
+# nudge, no perceptual, style or feature-matching term. Stage 1: Eq. 11 plus the class-balanced BCE on the hole,
+# weighted so that it, not feature matching, leads. The training ladder in docs/training_recipe.md measures why.
 KIT_STAGE1 = Stage1LossWeights(reconstruction=10.0)
 KIT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.01, perceptual=0.0, style=0.0, feature_matching=0.0)
 
@@ -100,8 +111,7 @@ class Profile:
     # CFS ablation (notebook 03)
     ablation_steps: int = 100
     ablation_seeds: tuple[int, ...] = (0,)
-    # sketch binarisation: HED probability >= threshold, then thinned to one-pixel lines
-    # (unthinned, HED at 64 px marks 30-50 % of pixels as edge; thinned, 5-9 %: notebook 01)
+    # sketch binarisation: HED probability >= threshold, then thinned to one-pixel lines (notebook 01 shows why)
     sketch_threshold: float = 0.5
     sketch_thin: bool = True
     stage1_loss: Stage1LossWeights = field(default_factory=Stage1LossWeights)
@@ -123,10 +133,8 @@ class Profile:
                 "the generators halve the size four times. Use e.g. 64, 128 or 256."
             )
 
-    def sketch_spec(self, method: str = "hed"):
-        """The :class:`~inpaintkit.sketches.SketchSpec` every stage of this profile uses."""
-        from .sketches import SketchSpec
-
+    def sketch_spec(self, method: str = "hed") -> "SketchSpec":
+        """The :class:`SketchSpec` every stage of this profile uses."""
         return SketchSpec(method=method, threshold=self.sketch_threshold, thin=self.sketch_thin)
 
     def to_dict(self) -> dict:
@@ -143,6 +151,49 @@ class Profile:
         return cls(**d)
 
 
+SKETCH_METHODS = ("hed", "canny")
+CANNY_SIGMA = 2.0  # EdgeConnect's default
+# sha256 over the converted BSDS500 HED state dict (hed.state_dict_sha256): what hed.load_hed verifies and
+# what a HED sketch's cache key includes.
+HED_WEIGHTS_SHA256 = "d659d028728a9ac52fdcdcbd2ead7d1539e4c70dac6f3fcc39e249e895f4ff6c"
+
+
+@dataclass(frozen=True)
+class SketchSpec:
+    """How a sketch is made (:mod:`inpaintkit.sketches` makes it): ``method`` "hed" or "canny"; HED's
+    probability ``threshold`` (None = keep it soft) and ``thin`` (thin the binary map to 1 px); ``canny_sigma``
+    for Canny (EdgeConnect: 2); ``hed_min_side``: images whose short side is smaller are upsampled (bilinear)
+    to it for HED and the probability map is averaged back down. HED was trained on ~400 px photographs: run
+    on a 64 px image its side outputs are blurred blobs; at 128 px and back down the outlines are clean. The
+    long side of HED's working size is capped (:func:`inpaintkit.sketches.hed_sketch`).
+    """
+
+    method: str = "hed"
+    threshold: float | None = 0.5
+    thin: bool = False
+    canny_sigma: float = CANNY_SIGMA
+    hed_min_side: int = 128
+
+    def __post_init__(self) -> None:
+        if self.method not in SKETCH_METHODS:
+            raise ValueError(f"SketchSpec(method={self.method!r}): choose one of {SKETCH_METHODS}.")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            raise ValueError(f"SketchSpec(threshold={self.threshold}): use a probability in (0, 1), "
+                             "or None to keep HED's soft map.")
+        if self.thin and self.threshold is None and self.method == "hed":
+            raise ValueError("SketchSpec(thin=True) thins a binary map: give a threshold too.")
+        if self.canny_sigma <= 0:
+            raise ValueError(f"SketchSpec(canny_sigma={self.canny_sigma}) must be > 0.")
+
+    def key(self, weights_sha: str | None = None) -> str:
+        """A short stable hash of every field (and, for HED, the weights' checksum; default the BSDS500 one)."""
+        fields = asdict(self)
+        if self.method == "hed":
+            fields["weights_sha256"] = weights_sha or HED_WEIGHTS_SHA256
+        blob = json.dumps(fields, sort_keys=True)
+        return f"{self.method}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
+
+
 _PROFILES = {
     "smoke": Profile(
         name="smoke", image_size=32, demo_patch_stride=96, num_workers=0,
@@ -155,7 +206,7 @@ _PROFILES = {
     "quick": Profile(
         name="quick", image_size=64, demo_patch_stride=32, num_workers=0,
         gs_channels=16, gi_channels=16, d_channels=16,
-        # stage 2 is ~10x a stage-1 step on a CPU (the VGG of Eq. 14): 300 steps fit notebook 05's 10 min
+        # a stage-2 step costs several stage-1 steps: 300 keep notebook 05 within its time budget
         batch_size=8, stage1_steps=1200, stage2_steps=300, lr=2e-4,
         log_every=10, sample_every=100, checkpoint_every=100,
         eval_images=50, ablation_steps=80, ablation_seeds=(0, 1, 2),
@@ -201,7 +252,8 @@ def get_profile(name: str | None = None) -> Profile:
     except KeyError:
         raise ValueError(
             f"Unknown profile {name!r}. Choose one of {', '.join(PROFILES)} "
-            "(smoke: tests, quick: laptop tutorial, demo: the shipped weights, full: the paper on a GPU, gpu: a short check of the full chain)."
+            "(smoke: tests, quick: laptop tutorial, demo: the shipped weights, full: the paper on a GPU, "
+            "gpu: a short check of the full chain)."
         ) from None
 
 
@@ -237,185 +289,3 @@ def resolve_device(device: str | None = None) -> "torch.device":
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} was asked for but this machine has no CUDA GPU; use device='cpu'.")
     return dev
-
-
-# ---- where a profile departs from the paper ------------------------------------------------------
-
-PAPER_IMAGE_SIZE = 256       # Section 4: Places2 at 256x256
-PAPER_BATCH_SIZE = 6         # Section 4: "a batch size of 6" on one GTX 1080 Ti
-PAPER_WIDTH = 64             # not in the paper: our reading (encoder 64-128-256-512, docs/paper_reading.md)
-
-DEPARTURE_TOPICS = ("data", "networks", "stage1", "stage2", "training")
-
-
-class Departure(tuple):
-    """One row of :func:`departures`: ``(setting, paper, profile, why)``, a plain 4-tuple with names."""
-
-    __slots__ = ()
-    _fields = ("setting", "paper", "profile", "why")
-
-    def __new__(cls, setting: str, paper: str, profile: str, why: str):
-        return super().__new__(cls, (setting, paper, profile, why))
-
-    setting = property(lambda self: self[0])
-    paper = property(lambda self: self[1])
-    profile = property(lambda self: self[2])
-    why = property(lambda self: self[3])
-
-    def __repr__(self) -> str:
-        return f"Departure(setting={self[0]!r}, paper={self[1]!r}, profile={self[2]!r}, why={self[3]!r})"
-
-
-def _num(v) -> str:
-    return f"{v:g}"
-
-
-def _vgg_in_use(profile: "Profile", vgg_source: str | None) -> str:
-    """Which VGG the perceptual / style losses use: the given ``VGGFeatures.source``, else the profile's
-    ``vgg`` setting, with ``"auto"`` answered by what torch hub has cached here (no download is tried)."""
-    if vgg_source is not None:
-        return vgg_source
-    choice = getattr(profile, "vgg", "auto")
-    if choice != "auto":
-        return choice
-    import torch
-
-    from .losses import IMAGENET_VGG19_FILE
-
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_VGG19_FILE
-    return "imagenet" if cached.is_file() else "hed: ImageNet VGG19 weights not cached on this machine"
-
-
-def departures(profile: "Profile | str | None" = None, vgg_source: str | None = None,
-               topics=DEPARTURE_TOPICS) -> list[Departure]:
-    """Every setting where ``profile`` trains or builds differently from the paper, or where the paper is
-    silent and the kit had to choose: ``[(setting, paper value, profile value, why), ...]``.
-
-    The values are read from the live code, not written down twice: the profile's fields, the loss weights
-    of Eq. 11 / 14 (:class:`Stage1LossWeights`, :class:`Stage2LossWeights` defaults), ``CFSBlock``'s gate
-    bias (measured on a freshly built block), the residual blocks' layers, what ``losses.l1_loss`` computes
-    on a known mask, and the VGG the perceptual / style losses use (``vgg_source``: a
-    ``VGGFeatures.source`` or a trainer's ``vgg_source``; ``None`` looks at what is cached here).
-    ``topics``: any of :data:`DEPARTURE_TOPICS` to keep only those rows. Render with
-    :func:`departures_table`. docs/paper_reading.md explains each reading.
-    """
-    import torch
-
-    from .layers import CFSBlock, DilatedResBlock
-    from .losses import l1_loss
-
-    p = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    unknown = set(topics) - set(DEPARTURE_TOPICS)
-    if unknown:
-        raise ValueError(f"unknown topics {sorted(unknown)}; choose from {', '.join(DEPARTURE_TOPICS)}.")
-    rows: list[tuple[str, Departure]] = []
-    add = lambda topic, *row: rows.append((topic, Departure(*row)))  # noqa: E731
-
-    # data and size
-    if p.image_size != PAPER_IMAGE_SIZE:
-        add("data", "image size", f"{PAPER_IMAGE_SIZE} px (Places2)", f"{p.image_size} px",
-            "the cost of every layer grows with the pixel count: a CPU profile works on small patches")
-    widths = (p.gs_channels, p.gi_channels, p.d_channels)
-    if widths != (PAPER_WIDTH,) * 3:
-        add("networks", "base width Gs / Gi / D", f"not given (our reading: {PAPER_WIDTH})",
-            " / ".join(map(str, widths)),
-            f"at width {PAPER_WIDTH} Gi alone has ~124 M parameters; parameters and FLOPs fall with the width squared")
-    skips = [f.name for f in p.__dataclass_fields__.values() if "skip" in f.name and getattr(p, f.name)]
-    if skips:
-        add("networks", "U-Net skip connections", "none", ", ".join(f"{s}={getattr(p, s)}" for s in skips),
-            "not in the paper (nor in EdgeConnect): a CPU-sized run of the deep encoder-decoder learns more with "
-            "them; see the comment on these fields in config.py")
-    if getattr(p, "prefill", False):
-        add("networks", "what Gi starts from in the hole", "I * M: zeros in the hole (Eq. 10)",
-            "a smooth fill of the hole, which Gi corrects (prefill=True)",
-            "not in the paper: painting a hole from zeros is slow to learn in a CPU-sized run; see the comment "
-            "on these fields in config.py")
-
-    # CFS gate bias, measured on a block, not read from a constant that could drift from the init
-    block = CFSBlock(4, 4, 3, padding=1)
-    bias = float(block.conv_G.bias.detach().mean())
-    if abs(bias) > 1e-6:
-        add("networks", "CFS gate bias at initialisation (g, G, SE)", "not given (PyTorch's default: ~0)",
-            _num(round(bias, 4)) + f" (gates start at sigmoid = {torch.sigmoid(torch.tensor(bias)):.2f})",
-            "with gates at 0.5 every CFS layer scales its signal by ~1/8 and Gi's 20+ spectral-normed layers "
-            "pass almost nothing; open gates train (CFSBlock's docstring has the measurement)")
-    res = DilatedResBlock("cfs", 16)
-    se1, se2 = (getattr(getattr(b, "layer", b), "se", None) is not None for b in (res.block1, res.block2))
-    if se1 != se2:
-        add("networks", "SE in Gi's residual blocks", "every CFS layer (Eq. 3-8)",
-            f"first layer {'with' if se1 else 'without'} SE, second {'with' if se2 else 'without'}",
-            "the second layer of a residual block has no activation; the kit puts SE after an activated "
-            "layer only, as Eq. 5-8 chain it (the paper does not describe its residual blocks)")
-
-    # stage 1
-    if p.stage1_loss.reconstruction:
-        add("stage1", "Eq. 11: class-balanced BCE on S_pred", "no such term (0.1 L_adv + 10 L_FM)",
-            f"+ {_num(p.stage1_loss.reconstruction)} x balanced BCE",
-            "trained for minutes on a CPU, Gs under Eq. 11 alone collapses to drawing nothing; HED's own "
-            "loss keeps it drawing (Stage1LossWeights)")
-    s1_paper = Stage1LossWeights()
-    for name in ("adversarial", "feature_matching"):
-        if getattr(p.stage1_loss, name) != getattr(s1_paper, name):
-            add("stage1", f"Eq. 11 weight: {name}", _num(getattr(s1_paper, name)), _num(getattr(p.stage1_loss, name)),
-                "changed in this profile (config.py)")
-
-    # stage 2
-    s2_paper, s2 = Stage2LossWeights(), p.stage2_loss
-    changed = [n for n in s2_paper.__dataclass_fields__ if getattr(s2, n) != getattr(s2_paper, n)]
-    if changed:
-        ec, kit = s2 == EDGECONNECT_STAGE2, s2 == KIT_STAGE2
-        add("stage2", "Eq. 14 weights: " + ", ".join(changed),
-            ", ".join(_num(getattr(s2_paper, n)) for n in changed),
-            ", ".join(_num(getattr(s2, n)) for n in changed) + (" (EdgeConnect's)" if ec else
-                                                                 " (the kit's CPU recipe)" if kit else ""),
-            "with HED's backbone standing in for ImageNet VGG, Eq. 14's 300 makes the perceptual term ~99 % "
-            "of the loss and Gi learns flat fills in a CPU-sized run (Stage2LossWeights)" if ec
-            else "L1 leads; in a CPU-sized run the VGG and feature-matching terms cost PSNR and the style term "
-                 "painted colour streaks (the training ladder, docs/training_recipe.md)" if kit
-            else "changed in this profile (config.py)")
-    hole = torch.ones(1, 1, 4, 4)
-    hole[..., :2, :2] = 0                                        # hole ratio 1/4
-    l1 = float(l1_loss(torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), hole))
-    if abs(l1 - 1.0) > 1e-6:
-        add("stage2", "L1 term of Eq. 14", "L_l1 (normalisation not given)",
-            f"mean |I_pred - I| / hole ratio (x{l1:g} at a 25 % hole)",
-            "EdgeConnect's convention: a small hole weighs as much as a large one")
-    vgg = _vgg_in_use(p, vgg_source)
-    if not vgg.startswith("imagenet"):
-        reason = vgg.partition(":")[2].strip()
-        add("stage2", "VGG of the perceptual / style losses", "ImageNet VGG19 (Johnson et al. [7])",
-            "HED's VGG16 backbone" + (f" ({reason})" if reason else ""),
-            "ImageNet VGG19 weights are a download; where they cannot be had, HED's VGG16 (itself fine-tuned "
-            "from ImageNet) serves and the run says so in config.json")
-
-    # training
-    add("training", "training steps (stage 1 / stage 2)", "until the generators converge",
-        f"{p.stage1_steps:,} / {p.stage2_steps:,}",
-        "the paper gives no number; a profile needs one" + (
-            f" ({p.stage1_steps:,} is our budget for a full run, not the paper's)" if p.stage1_steps >= 100_000
-            else ": a short run that fits this profile's time budget"))
-    if p.batch_size != PAPER_BATCH_SIZE:
-        add("training", "batch size", str(PAPER_BATCH_SIZE), str(p.batch_size),
-            "the paper's batch fitted 256 px images on one GTX 1080 Ti; small patches on a CPU take another")
-    ec_lr = (1e-4, (0.0, 0.9), 0.1)
-    add("training", "Adam: lr, betas, D lr", "not given (Adam [8])",
-        f"{p.lr:g}, {tuple(p.betas)}, {p.d_lr_ratio:g} x lr",
-        "EdgeConnect's settings, which the paper builds on: 1e-4, (0, 0.9), 0.1 x lr" + (
-            "" if (p.lr, tuple(p.betas), p.d_lr_ratio) == ec_lr
-            else f"; this profile changes them (lr x{p.lr / ec_lr[0]:g}) for a run of a few hundred to a few "
-                 "thousand steps"))
-    add("data", "binary sketch from HED", "binary, method not given (scored as binary classification)",
-        f"HED >= {p.sketch_threshold:g}" + (", thinned to 1 px" if p.sketch_thin else ""),
-        "the kit's choice: unthinned, HED at small sizes marks 30-50 % of pixels as edge (notebook 01)")
-    return [row for topic, row in rows if topic in topics]
-
-
-def departures_table(profile: "Profile | str | None" = None, vgg_source: str | None = None,
-                     topics=DEPARTURE_TOPICS) -> str:
-    """:func:`departures` as a Markdown table (``IPython.display.Markdown`` renders it in a notebook)."""
-    p = get_profile(profile) if profile is None or isinstance(profile, str) else profile
-    rows = departures(p, vgg_source, topics)
-    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
-    lines = [f"| setting | paper | `{p.name}` profile | why |", "|---|---|---|---|"]
-    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)

@@ -34,12 +34,19 @@ import torch
 from PIL import Image, ImageOps
 from skimage.color import rgb2gray
 
-from inpaintkit import masks as _masks
-from inpaintkit.config import cache_dir
-from inpaintkit.images import as_float_rgb, pil_to_rgb
-from inpaintkit.limits import MAX_PIXELS, ImageSizeError, check_image_size
-from inpaintkit.sketches import SketchSpec
-from .files import atomic_write_text  # noqa: F401  (also used by the data scripts)
+from . import masks as _masks
+from .config import cache_dir
+from .images import as_float_rgb, pil_to_rgb
+from .files import atomic_write_text  # re-exported: the data scripts import it from here
+from .limits import MAX_PIXELS, ImageSizeError, check_image_size
+from .sketches import SketchSpec
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "PLACES_IMAGE_DIRS", "PLACES_FILE_LISTS", "DEMO_SPLITS", "DEMO_SCALES", "DEMO_PATCH_SIZE",
+    "BadImageError", "open_image", "load_image", "is_places_root", "places_split", "read_flist", "write_flist",
+    "split_source", "list_images", "InpaintingDataset", "demo_photos", "demo_split_of", "demo_patch_size",
+    "ensure_demo_dataset", "demo_photo_of", "demo_split_sizes", "demo_dataset", "atomic_write_text",
+]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 
@@ -291,7 +298,7 @@ class InpaintingDataset(torch.utils.data.Dataset):
                  masks="generate", hole_range=(0.0, 0.6), seed: int = 0, deterministic_masks: bool = False,
                  precompute_sketches: bool = True, device: str = "auto", split: str | None = None,
                  verify: bool = True, progress: bool = True):
-        from inpaintkit.sketches import SketchCache, extract_sketches
+        from .sketches import SketchCache, extract_sketches
 
         if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
             raise ValueError(f"InpaintingDataset: size must be a positive int, got {size!r}.")
@@ -372,10 +379,10 @@ class InpaintingDataset(torch.utils.data.Dataset):
             return np.zeros((self.size, self.size), np.float32)
         s = self.cache.load(path, self.size)
         if s is None:
-            from inpaintkit.sketches import sketch_image
+            from .sketches import sketch_image
 
             if self.sketch_spec.method == "hed" and self._hed is None:
-                from inpaintkit.hed import load_hed
+                from .hed import load_hed
 
                 self._hed = load_hed(device="cpu")  # in a worker: one HED per process, CPU
             s = sketch_image(rgb, self.sketch_spec, hed=self._hed)

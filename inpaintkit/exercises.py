@@ -34,6 +34,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = [
+    "STUDENT_DIR", "EXERCISE_NOTEBOOKS", "ExerciseError", "partial_conv_inputs", "reference_partial_conv",
+    "check_partial_conv", "check_cfs_block", "check_hinge", "check_feature_matching", "reference_gan_step",
+    "check_gan_step", "check_gram", "check_style", "strip_solutions", "student_notebook", "exercise_cells",
+    "make_student",
+]
+
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 STUDENT_DIR = "student"
 EXERCISE_NOTEBOOKS = ("02_partial_convolution", "03_cfs_ablation", "04_stage1_sketch", "05_stage2_completion")
@@ -109,7 +116,8 @@ def reference_partial_conv(x, mask, weight, bias, stride: int = 1, padding: int 
     """The library's Eq. 1-2 (:class:`inpaintkit.layers.PartialConv2d`) with the given weights."""
     from .layers import PartialConv2d
 
-    layer = PartialConv2d(weight.shape[1], weight.shape[0], weight.shape[2:], stride=stride, padding=padding).to(x.dtype)
+    layer = PartialConv2d(weight.shape[1], weight.shape[0], kernel_size=weight.shape[2:], stride=stride,
+                          padding=padding).to(x.dtype)
     with torch.no_grad():
         layer.weight.copy_(weight)
         layer.bias.copy_(bias)
@@ -167,7 +175,7 @@ def check_cfs_block(fn) -> None:
     from .layers import LEAKY_SLOPE, CFSBlock
 
     torch.manual_seed(0)
-    block = CFSBlock(32, 32, 3, stride=2, padding=1).double()
+    block = CFSBlock(32, 32, kernel_size=3, stride=2, padding=1).double()
     for conv in (block.conv_g, block.conv_G):        # gates away from 1, so a missing gate shows
         nn.init.normal_(conv.bias, 0.0, 1.0)
     x = torch.randn(2, 32, 8, 8, dtype=torch.float64)
@@ -240,7 +248,8 @@ def check_feature_matching(fn) -> None:
 
     g = torch.Generator().manual_seed(0)
     real = [torch.randn(2, 4, 8, 8, generator=g), torch.randn(2, 8, 4, 4, generator=g)]
-    fake = [torch.randn(2, 4, 8, 8, generator=g).requires_grad_(), torch.randn(2, 8, 4, 4, generator=g).requires_grad_()]
+    fake = [torch.randn(2, 4, 8, 8, generator=g).requires_grad_(),
+            torch.randn(2, 8, 4, 4, generator=g).requires_grad_()]
     real_leaf = [r.clone().requires_grad_() for r in real]
     out = _tensor(_call(fn, "feature_matching", real_leaf, fake), "feature_matching", ())
     ref = feature_matching_loss(real, [f.detach() for f in fake])
@@ -256,7 +265,8 @@ def check_feature_matching(fn) -> None:
         for hint, value in hints.items():
             if _close(out, value):
                 _fail(f"feature_matching = {float(out.detach()):.4f}, expected {float(ref):.4f}: {hint}.")
-        _fail(f"feature_matching = {float(out.detach()):.4f}, expected {float(ref):.4f} = sum over layers of mean|real - fake|.")
+        _fail(f"feature_matching = {float(out.detach()):.4f}, expected {float(ref):.4f} "
+              "= sum over layers of mean|real - fake|.")
     if out.requires_grad:
         out.backward()
         if any(r.grad is not None and bool(r.grad.abs().sum() > 0) for r in real_leaf):
@@ -272,7 +282,7 @@ class _TinyG(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.c1, self.c2 = nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 1, 3, padding=1)
+        self.c1, self.c2 = nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.Conv2d(4, 1, kernel_size=3, padding=1)
 
     def forward(self, gray, sketch, mask):
         x = torch.cat([gray * mask, sketch * mask, mask], 1)
@@ -285,7 +295,8 @@ class _TinyD(nn.Module):
 
     def __init__(self):
         super().__init__()
-        self.c1, self.c2 = nn.Conv2d(2, 4, 3, 2, 1), nn.Conv2d(4, 1, 3, 1, 1)
+        self.c1 = nn.Conv2d(2, 4, kernel_size=3, stride=2, padding=1)
+        self.c2 = nn.Conv2d(4, 1, kernel_size=3, padding=1)
         self.calls: list[tuple[bool, bool]] = []
 
     def forward(self, x):

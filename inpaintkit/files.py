@@ -12,6 +12,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "RunLockedError", "RunLock"]
+
 
 @contextmanager
 def atomic_path(path, suffix: str = ".tmp"):

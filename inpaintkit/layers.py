@@ -17,6 +17,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+__all__ = [
+    "LEAKY_SLOPE", "check_mask", "check_input", "PartialConv2d", "SqueezeExcitation", "CFSBlock", "BLOCK_KINDS",
+    "PartialConvBlock", "MaskFreeBlock", "make_block", "DilatedResBlock",
+]
+
 LEAKY_SLOPE = 0.2  # phi in Eq. 5 and every hidden layer (Section 3.1)
 
 
@@ -138,10 +143,8 @@ class CFSBlock(nn.Module):
 
     Initialisation (not in the paper): the biases of conv_g, conv_G and the SE's W2 start at
     ``GATE_BIAS_INIT`` = 2, so every gate starts open (sigmoid(2) = 0.88) as highway networks'
-    gates do. With zero biases each gate starts at 0.5, a CFS layer scales its signal by about
-    1/8, and Gi's 20+ stacked layers (spectral-normed, so the weights cannot compensate) pass
-    almost nothing: fitting one batch with L1 for 150 steps reached 0.167 against 0.055 with open
-    gates and 0.066 for plain convolutions (width 16, 64 px).
+    gates do. With zero biases each gate starts at 0.5 and Gi's 20+ stacked, spectral-normed layers
+    pass almost nothing (docs/paper_reading.md, "The layers", has the measurement).
     """
 
     GATE_BIAS_INIT = 2.0
@@ -153,9 +156,10 @@ class CFSBlock(nn.Module):
         k, p, d = _pair(kernel_size), _pair(padding), _pair(dilation)
         # The input gate keeps x's size: "same" padding for its own (stride-1) window.
         same = tuple(di * (ki - 1) // 2 for ki, di in zip(k, d))
-        self.conv_g = nn.Conv2d(in_channels, in_channels, k, 1, same, d) if input_gate else None
-        self.conv_G = nn.Conv2d(in_channels, out_channels, k, stride, p, d)
-        self.conv_f = nn.Conv2d(in_channels, out_channels, k, stride, p, d)
+        self.conv_g = (nn.Conv2d(in_channels, in_channels, kernel_size=k, stride=1, padding=same, dilation=d)
+                       if input_gate else None)
+        self.conv_G = nn.Conv2d(in_channels, out_channels, kernel_size=k, stride=stride, padding=p, dilation=d)
+        self.conv_f = nn.Conv2d(in_channels, out_channels, kernel_size=k, stride=stride, padding=p, dilation=d)
         self.se = SqueezeExcitation(out_channels, reduction) if squeeze_excitation else None
         self.activation = activation
         for gate in (self.conv_g, self.conv_G, self.se.fc2 if self.se is not None else None):
@@ -201,7 +205,8 @@ class PartialConvBlock(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
                  activation=True):
         super().__init__()
-        self.conv = PartialConv2d(in_channels, out_channels, kernel_size, stride, padding, dilation)
+        self.conv = PartialConv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+                                  dilation=dilation)
         self.activation = activation
 
     def forward(self, x, mask):
@@ -218,10 +223,11 @@ class MaskFreeBlock(nn.Module):
         super().__init__()
         self.kind = kind
         if kind == "conv":
-            self.layer = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, dilation)
+            self.layer = nn.Conv2d(in_channels, out_channels, kernel_size=kernel_size, stride=stride,
+                                   padding=padding, dilation=dilation)
         else:
-            self.layer = CFSBlock(in_channels, out_channels, kernel_size, stride, padding, dilation,
-                                  reduction=reduction,
+            self.layer = CFSBlock(in_channels, out_channels, kernel_size=kernel_size, stride=stride,
+                                  padding=padding, dilation=dilation, reduction=reduction,
                                   input_gate=kind in ("cfs", "gated_input"),
                                   squeeze_excitation=kind == "cfs" and activation,
                                   activation=activation)
@@ -238,9 +244,11 @@ def make_block(kind: str, in_channels: int, out_channels: int, kernel_size: int,
                padding: int = 0, dilation: int = 1, activation: bool = True) -> nn.Module:
     """Build one generator layer of the given kind (see :data:`BLOCK_KINDS`)."""
     if kind == "partial":
-        return PartialConvBlock(in_channels, out_channels, kernel_size, stride, padding, dilation, activation)
+        return PartialConvBlock(in_channels, out_channels, kernel_size=kernel_size, stride=stride, padding=padding,
+                                dilation=dilation, activation=activation)
     if kind in BLOCK_KINDS:
-        return MaskFreeBlock(kind, in_channels, out_channels, kernel_size, stride, padding, dilation, activation)
+        return MaskFreeBlock(kind, in_channels, out_channels, kernel_size=kernel_size, stride=stride,
+                             padding=padding, dilation=dilation, activation=activation)
     raise ValueError(f"Unknown block kind {kind!r}; choose one of {', '.join(BLOCK_KINDS)}.")
 
 
@@ -254,8 +262,8 @@ class DilatedResBlock(nn.Module):
 
     def __init__(self, kind: str, channels: int, dilation: int = 2):
         super().__init__()
-        self.block1 = make_block(kind, channels, channels, 3, 1, dilation, dilation)
-        self.block2 = make_block(kind, channels, channels, 3, 1, 1, 1, activation=False)
+        self.block1 = make_block(kind, channels, channels, kernel_size=3, padding=dilation, dilation=dilation)
+        self.block2 = make_block(kind, channels, channels, kernel_size=3, padding=1, activation=False)
 
     def forward(self, x, mask=None):
         y, m = self.block1(x, mask)

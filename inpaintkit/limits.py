@@ -19,6 +19,8 @@ why is listed in ``docs/bad_input.md``.
 
 from __future__ import annotations
 
+__all__ = ["MAX_PIXELS", "INPAINT_MAX_PIXELS", "MAX_ASPECT", "ImageSizeError", "check_image_size"]
+
 MAX_PIXELS = 50_000_000          # pixels of an image file the kit decodes at all
 INPAINT_MAX_PIXELS = 2048 * 2048  # pixels of one image the generators run on (Inpainter)
 MAX_ASPECT = 64                  # long side / short side

@@ -28,6 +28,13 @@ import torch.nn.functional as F
 
 from .config import Stage1LossWeights, Stage2LossWeights
 
+__all__ = [
+    "hinge_d_loss", "hinge_g_loss", "feature_matching_loss", "l1_loss", "gram_matrix", "perceptual_loss",
+    "style_loss", "balanced_bce", "stage1_generator_loss", "stage2_generator_loss", "VGGFeatures",
+    "imagenet_vgg19_status", "IMAGENET_VGG19_FILE", "DOWNLOAD_PROBE_TIMEOUT_S", "VGG19_PERCEPTUAL", "VGG19_STYLE",
+    "VGG16_PERCEPTUAL", "VGG16_STYLE", "HED_FEATURE_SCALE",
+]
+
 log = logging.getLogger(__name__)
 
 # ---- adversarial (Eq. 12) --------------------------------------------------------------------
@@ -108,7 +115,8 @@ def perceptual_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Ten
     ``feats_b`` is the target side; pass it computed without gradient.
     """
     if len(feats_a) != len(feats_b) or not feats_a:
-        raise ValueError(f"perceptual_loss: got {len(feats_a)} and {len(feats_b)} layers; both sides need the same layers.")
+        raise ValueError(f"perceptual_loss: got {len(feats_a)} and {len(feats_b)} layers; "
+                         "both sides need the same layers.")
     return sum(F.l1_loss(a, b) for a, b in zip(feats_a, feats_b))
 
 
@@ -123,7 +131,7 @@ def style_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor])
 
 # torchvision's file name for VGG19_Weights.IMAGENET1K_V1 in torch hub's cache.
 IMAGENET_VGG19_FILE = "vgg19-dcbb9e9d.pth"
-# No internet on these machines: a download attempt must fail in seconds, not minutes.
+# An offline machine must learn in seconds, not minutes, that the download fails.
 DOWNLOAD_PROBE_TIMEOUT_S = 5.0
 
 # torchvision vgg19().features indices (EdgeConnect's layers).
@@ -139,8 +147,8 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 # HED's Caffe input is 0-255 where torchvision's is (x - mean) / std: ~57.6 times larger, and so are
 # its activations (ReLU nets are close to scale-equivariant). Eq. 14's weights (300, 300) are set
 # for ImageNet-scale features, so HED's tapped activations are multiplied by this factor; without
-# it the perceptual term is ~58x and the style term ~3300x too large (measured: a 0.1-noise pair at
-# 64 px gives L_perc ~ 20 unscaled). An input-scale match, not a calibration against VGG19.
+# it the perceptual term is ~58x and the style term ~3300x too large (docs/paper_reading.md, "The
+# losses"). An input-scale match, not a calibration against VGG19.
 HED_FEATURE_SCALE = 1.0 / (255.0 * sum(_IMAGENET_STD) / 3)
 
 
@@ -238,7 +246,8 @@ class VGGFeatures(nn.Module):
                 ) from e
             self._setup(features, preprocess, VGG16_PERCEPTUAL, VGG16_STYLE, f"hed: {reason}", HED_FEATURE_SCALE)
             if source == "auto":
-                log.warning("VGGFeatures: using the HED backbone (VGG16) for the perceptual and style losses: %s", reason)
+                log.warning("VGGFeatures: using the HED backbone (VGG16) for the perceptual and style losses: %s",
+                            reason)
         if device is not None:
             self.to(device)
 
@@ -259,7 +268,9 @@ class VGGFeatures(nn.Module):
         return self
 
     def _setup(self, features, preprocess, perceptual_idx, style_idx, source: str, feature_scale: float = 1.0) -> None:
-        as_dict = lambda idx: dict(idx) if isinstance(idx, dict) else {f"layer{i}": i for i in idx}
+        def as_dict(idx):
+            return dict(idx) if isinstance(idx, dict) else {f"layer{i}": i for i in idx}
+
         perceptual_idx, style_idx = as_dict(perceptual_idx), as_dict(style_idx)
         last = max(*perceptual_idx.values(), *style_idx.values())
         if last >= len(features):
@@ -293,7 +304,9 @@ class VGGFeatures(nn.Module):
         for i, layer in enumerate(self.features):
             x = layer(x)
             taps[i] = x
-        tap = lambda i: taps[i] * self.feature_scale if self.feature_scale != 1.0 else taps[i]
+        def tap(i):
+            return taps[i] * self.feature_scale if self.feature_scale != 1.0 else taps[i]
+
         return [tap(i) for i in self._perceptual_idx], [tap(i) for i in self._style_idx]
 
 

@@ -29,10 +29,21 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw
+
 from .files import atomic_path
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "BUCKETS", "TABLE1_BUCKETS", "STROKE_WIDTH", "STROKE_VERTICES", "STROKE_LENGTH", "STROKE_MAX_TURN",
+    "MAX_SEGMENTS", "MANIFEST", "hole_ratio", "bucket_of", "irregular_mask", "mask_to_tensor", "LiuMaskSet",
+    "load_mask_folder", "write_mask_folder",
+]
 
 # Half-open [lo, hi) hole-ratio ranges, as in Liu et al.'s test set.
 BUCKETS: dict[str, tuple[float, float]] = {
@@ -216,7 +227,7 @@ def irregular_mask(height: int, width: int, hole_range=(0.1, 0.2), rng=None) -> 
     return (~hole).astype(np.uint8)
 
 
-def mask_to_tensor(mask: np.ndarray) -> "torch.Tensor":
+def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
     """(H, W) mask with 1 = known, 0 = hole -> (1, H, W) float32 tensor (same convention)."""
     import torch
 
@@ -251,9 +262,10 @@ class LiuMaskSet:
 
     ``root``: a folder searched recursively for ``*.png`` (sorted by path, so indices are stable).
     ``size``: resize each mask to (size, size) with nearest-neighbour (keeps it binary); None keeps
-    the file's size. A non-square mask is never stretched to a square: reading it raises ValueError. ``invert``: True if white (255) is the **hole** in the files (Liu's test set,
-    converted here to 1 = known); False if white is **known** (ours); ``"auto"``: False when the
-    folder (or its parent) holds our ``masks.json`` manifest, else True (Liu's convention).
+    the file's size. A non-square mask is never stretched to a square: reading it raises ValueError.
+    ``invert``: True if white (255) is the **hole** in the files (Liu's test set, converted here to
+    1 = known); False if white is **known** (ours); ``"auto"``: False when the folder (or its parent) holds
+    our ``masks.json`` manifest, else True (Liu's convention).
     """
 
     def __init__(self, root, size: int | None = None, invert="auto"):

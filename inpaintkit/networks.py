@@ -24,6 +24,12 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .layers import BLOCK_KINDS, LEAKY_SLOPE, DilatedResBlock, check_input, check_mask, make_block
 
+__all__ = [
+    "DOWNSAMPLE", "apply_spectral_norm", "check_size", "composite", "Generator", "SketchGenerator",
+    "ImageGenerator", "PatchDiscriminator", "sketch_generator", "image_generator", "sketch_discriminator",
+    "image_discriminator", "activation_shapes", "count_parameters", "smooth_fill", "upsample_between_lines", "diffuse",
+]
+
 DOWNSAMPLE = 16  # four stride-2 layers
 
 
@@ -74,10 +80,10 @@ class Generator(nn.Module):
         b = base_channels
         widths = [b, 2 * b, 4 * b, 8 * b]
         self.encoder = nn.ModuleList([
-            make_block(block, in_channels, widths[0], 5, 2, 2),   # (N, b,  H/2,  W/2)
-            make_block(block, widths[0], widths[1], 3, 2, 1),     # (N, 2b, H/4,  W/4)
-            make_block(block, widths[1], widths[2], 3, 2, 1),     # (N, 4b, H/8,  W/8)
-            make_block(block, widths[2], widths[3], 3, 2, 1),     # (N, 8b, H/16, W/16)
+            make_block(block, in_channels, widths[0], kernel_size=5, stride=2, padding=2),   # (N, b,  H/2,  W/2)
+            make_block(block, widths[0], widths[1], kernel_size=3, stride=2, padding=1),     # (N, 2b, H/4,  W/4)
+            make_block(block, widths[1], widths[2], kernel_size=3, stride=2, padding=1),     # (N, 4b, H/8,  W/8)
+            make_block(block, widths[2], widths[3], kernel_size=3, stride=2, padding=1),     # (N, 8b, H/16, W/16)
         ])
         self.middle = nn.ModuleList([DilatedResBlock(block, widths[3], dilation) for _ in range(n_res_blocks)])
         # The output layer of the mask-free kinds is a plain conv: an output gate and SE on 1-3
@@ -85,10 +91,11 @@ class Generator(nn.Module):
         out_kind = "partial" if block == "partial" else "conv"
         extra = [widths[2], widths[1], widths[0], in_channels] if self.skips else [0, 0, 0, 0]
         self.decoder = nn.ModuleList([
-            make_block(block, widths[3] + extra[0], widths[2], 3, 1, 1),     # (N, 4b, H/8, W/8)
-            make_block(block, widths[2] + extra[1], widths[1], 3, 1, 1),     # (N, 2b, H/4, W/4)
-            make_block(block, widths[1] + extra[2], widths[0], 3, 1, 1),     # (N, b,  H/2, W/2)
-            make_block(out_kind, widths[0] + extra[3], out_channels, 3, 1, 1, activation=False),  # (N, out, H, W)
+            make_block(block, widths[3] + extra[0], widths[2], kernel_size=3, padding=1),     # (N, 4b, H/8, W/8)
+            make_block(block, widths[2] + extra[1], widths[1], kernel_size=3, padding=1),     # (N, 2b, H/4, W/4)
+            make_block(block, widths[1] + extra[2], widths[0], kernel_size=3, padding=1),     # (N, b,  H/2, W/2)
+            make_block(out_kind, widths[0] + extra[3], out_channels, kernel_size=3, padding=1,
+                       activation=False),                                                    # (N, out, H, W)
         ])
         apply_spectral_norm(self)
 
@@ -200,12 +207,12 @@ class PatchDiscriminator(nn.Module):
         self.in_channels = in_channels
         b = base_channels
         self.convs = nn.ModuleList([
-            nn.Conv2d(in_channels, b, 4, 2, 1),      # (N, b,  H/2, W/2)
-            nn.Conv2d(b, 2 * b, 4, 2, 1),            # (N, 2b, H/4, W/4)
-            nn.Conv2d(2 * b, 4 * b, 4, 2, 1),        # (N, 4b, H/8, W/8)
-            nn.Conv2d(4 * b, 8 * b, 3, 1, 1),        # (N, 8b, H/8, W/8)
+            nn.Conv2d(in_channels, b, kernel_size=4, stride=2, padding=1),      # (N, b,  H/2, W/2)
+            nn.Conv2d(b, 2 * b, kernel_size=4, stride=2, padding=1),            # (N, 2b, H/4, W/4)
+            nn.Conv2d(2 * b, 4 * b, kernel_size=4, stride=2, padding=1),        # (N, 4b, H/8, W/8)
+            nn.Conv2d(4 * b, 8 * b, kernel_size=3, stride=1, padding=1),        # (N, 8b, H/8, W/8)
         ])
-        self.out = nn.Conv2d(8 * b, 1, 3, 1, 1)      # (N, 1,  H/8, W/8)
+        self.out = nn.Conv2d(8 * b, 1, kernel_size=3, stride=1, padding=1)      # (N, 1,  H/8, W/8)
         apply_spectral_norm(self)
 
     def forward(self, x: torch.Tensor):
@@ -315,18 +322,6 @@ def diffuse(filled: torch.Tensor, mask: torch.Tensor, conductance: torch.Tensor,
     hole, known = 1 - mask, filled * mask
     for _ in range(sweeps):
         num = F.conv2d(pad(filled * conductance), weight, groups=channels)    # (N, C, H, W)
-        avg = torch.where(den > 0, num / den.clamp_min(1e-6), filled)
-        filled = known + avg * hole
-    return filled
-    c = torch.ones_like(mask) if sketch is None else 1.0 - sketch.clamp(0, 1)   # (N, 1, H, W) conductance
-    channels = image.shape[1]
-    cross = image.new_tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    pad = lambda t: F.pad(t, (1, 1, 1, 1), mode="replicate")                   # noqa: E731
-    den = F.conv2d(pad(c), cross.view(1, 1, 3, 3))                             # (N, 1, H, W) conducting neighbours
-    weight = cross.view(1, 1, 3, 3).expand(channels, 1, 3, 3)
-    hole, known = 1 - mask, image * mask
-    for _ in range(smoothing):
-        num = F.conv2d(pad(filled * c), weight, groups=channels)               # (N, C, H, W)
         avg = torch.where(den > 0, num / den.clamp_min(1e-6), filled)
         filled = known + avg * hole
     return filled

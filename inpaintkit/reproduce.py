@@ -9,10 +9,11 @@ Each notebook gets the parameters ``profile``, ``run_dir`` and ``device`` (its c
 ``parameters``), and, when given, ``data`` (training images: an image folder, .flist, Places365 root or
 ``data_scripts/prepare_places2.py``'s output folder), ``test_data`` (default: ``data``'s test split),
 ``masks`` (a mask folder, e.g. Liu et al.'s, for training and testing) and ``vgg`` (the VGG of Eq. 14). The
-full and gpu profiles refuse to start without ``data``. Each notebook runs with its working directory set to ``notebooks/`` (papermill's ``cwd=``, as
-JupyterLab does) and is written, executed, to ``<run_dir>/notebooks/``. The run stops at the
-first failing notebook: papermill's ``PapermillExecutionError`` names the cell and its error,
-and the executed copy up to that cell stays in the run directory. At the end ``report.md`` and
+full and gpu profiles refuse to start without ``data``. Each notebook runs with its working directory set to
+``notebooks/`` (papermill's ``cwd=``, as JupyterLab does) and is written, executed, to
+``<run_dir>/notebooks/``. The run stops at the first failing notebook: papermill's
+``PapermillExecutionError`` names the cell and its error, and the executed copy up to that cell stays in
+the run directory. At the end ``report.md`` and
 ``report.json`` give each notebook's wall time, its slowest cells (from papermill's per-cell
 metadata) and the Table 1 report of the evaluation notebook when it produced one.
 """
@@ -30,6 +31,11 @@ from pathlib import Path
 
 from .config import PROFILES, default_run_dir, get_profile, repo_root
 from .files import atomic_write_text
+
+__all__ = [
+    "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
+    "experiment_lines", "data_parameters", "reproduce", "main",
+]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
 
@@ -138,8 +144,9 @@ def experiment_lines(run_dir: Path) -> list[str]:
         found = True
         c = json.loads(f.read_text())
         batch = c.get("batch_size_total", c.get("profile", {}).get("batch_size"))
-        desc = (f"- stage {stage}: data {c.get('data') or 'demo photographs'}; masks {c.get('masks', 'not recorded')}; "
-                f"batch {batch} per step over {c.get('world_size', 1)} process(es); {c.get('precision', '?')} on {c.get('device')}")
+        desc = (f"- stage {stage}: data {c.get('data') or 'demo photographs'}; "
+                f"masks {c.get('masks', 'not recorded')}; batch {batch} per step over {c.get('world_size', 1)} "
+                f"process(es); {c.get('precision', '?')} on {c.get('device')}")
         if stage == 2:
             vgg = c.get("vgg_source") or "not recorded"
             desc += f"; VGG of Eq. 14: {vgg}"
@@ -213,7 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.reproduce", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--profile", default=os.environ.get("INPAINTKIT_PROFILE", "quick"), choices=PROFILES)
-    ap.add_argument("--run-dir", default=None, help="where executed notebooks and artefacts go (default runs/<profile>)")
+    ap.add_argument("--run-dir", default=None,
+                    help="where executed notebooks and artefacts go (default runs/<profile>)")
     ap.add_argument("--device", default="auto", help="auto, cpu or cuda")
     ap.add_argument("--only", default=None, help="comma-separated notebook numbers, e.g. 02,03")
     ap.add_argument("--notebooks", default=None, help="folder of NN_*.ipynb (default: the checkout's notebooks/)")

@@ -23,6 +23,11 @@ from pathlib import Path
 from .config import default_run_dir
 from .files import atomic_write_text
 
+__all__ = [
+    "HTML_DIR", "NOTEBOOK_PATTERN", "executed_notebooks", "notebook_title", "render_notebook", "build_site",
+    "main",
+]
+
 HTML_DIR = "html"
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 

@@ -7,8 +7,9 @@ Classification)"). So our sketches are **binarised by default**: HED's fused pro
 ``threshold=None`` keeps HED's soft probability map. Either way a sketch is single-channel, float in [0, 1].
 Sketch the full image, then mask it -- never the other way round (HED draws thick outlines at hole borders).
 
-A :class:`SketchSpec` names the method and its parameters; its :meth:`SketchSpec.key` (plus HED's weights
-checksum) keys the on-disk :class:`SketchCache`, together with the image's absolute path, mtime, size in bytes
+A :class:`~inpaintkit.config.SketchSpec` (defined with the profiles, re-exported here) names the method and its
+parameters; its :meth:`~inpaintkit.config.SketchSpec.key` (plus HED's weights checksum) keys the on-disk
+:class:`SketchCache`, together with the image's absolute path, mtime, size in bytes
 and the working size, so a changed parameter, image or weights file never reads a stale sketch.
 """
 
@@ -31,53 +32,18 @@ from skimage.feature import canny
 from skimage.morphology import thin as skimage_thin
 from tqdm.auto import tqdm
 
-from inpaintkit.config import resolve_device
-from inpaintkit.hed import HED, HED_WEIGHTS_SHA256, load_hed
-from inpaintkit.images import as_float_rgb
-from inpaintkit.limits import INPAINT_MAX_PIXELS, check_image_size
+from .config import CANNY_SIGMA, SketchSpec, resolve_device
+from .images import as_float_rgb
 from .files import atomic_path, atomic_write_bytes
+from .hed import HED, load_hed
+from .limits import INPAINT_MAX_PIXELS, check_image_size
+
+__all__ = ["SketchSpec", "CANNY_SIGMA", "HED_MAX_SIDE", "binarize", "canny_sketch", "hed_scale", "hed_sketch",
+           "sketch_image", "SketchCache", "SketchReport", "extract_sketches"]
 
 log = logging.getLogger(__name__)
 
-METHODS = ("hed", "canny")
-CANNY_SIGMA = 2.0  # EdgeConnect's default
 HED_MAX_SIDE = 512  # HED's working size never exceeds this long side (bounded memory; see hed_sketch)
-
-
-@dataclass(frozen=True)
-class SketchSpec:
-    """How a sketch is made: ``method`` "hed" or "canny"; HED's probability ``threshold`` (None = keep it
-    soft) and ``thin`` (thin the binary map to 1 px); ``canny_sigma`` for Canny (EdgeConnect: 2);
-    ``hed_min_side``: images whose short side is smaller are upsampled (bilinear) to it for HED and the
-    probability map is averaged back down. HED was trained on ~400 px photographs: run on a 64 px
-    image its side outputs are blurred blobs; at 128 px and back down the outlines are clean. The long side
-    of HED's working size never exceeds :data:`HED_MAX_SIDE` (see :func:`hed_sketch`).
-    """
-
-    method: str = "hed"
-    threshold: float | None = 0.5
-    thin: bool = False
-    canny_sigma: float = CANNY_SIGMA
-    hed_min_side: int = 128
-
-    def __post_init__(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"SketchSpec(method={self.method!r}): choose one of {METHODS}.")
-        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
-            raise ValueError(f"SketchSpec(threshold={self.threshold}): use a probability in (0, 1), "
-                             "or None to keep HED's soft map.")
-        if self.thin and self.threshold is None and self.method == "hed":
-            raise ValueError("SketchSpec(thin=True) thins a binary map: give a threshold too.")
-        if self.canny_sigma <= 0:
-            raise ValueError(f"SketchSpec(canny_sigma={self.canny_sigma}) must be > 0.")
-
-    def key(self, weights_sha: str | None = None) -> str:
-        """A short stable hash of every field (and, for HED, the weights' checksum; default the BSDS500 one)."""
-        fields = asdict(self)
-        if self.method == "hed":
-            fields["weights_sha256"] = weights_sha or HED_WEIGHTS_SHA256
-        blob = json.dumps(fields, sort_keys=True)
-        return f"{self.method}-{hashlib.sha256(blob.encode()).hexdigest()[:16]}"
 
 
 def binarize(prob, threshold: float, thin: bool = False):
@@ -243,12 +209,6 @@ class SketchReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def _default_load_fn(path, size):
-    from inpaintkit.data import load_image  # lazy: data.py depends on this module, not the reverse
-
-    return load_image(path, size)
-
-
 class _Images(torch.utils.data.Dataset):
     """Decodes (and for Canny, sketches) in DataLoader workers; errors come back as text, never raise."""
 
@@ -270,19 +230,19 @@ class _Images(torch.utils.data.Dataset):
 
 
 def extract_sketches(image_paths: Sequence[str | os.PathLike], spec: SketchSpec, cache: SketchCache,
-                     size: int | tuple[int, int], load_fn: Callable | None = None, device: str = "auto",
+                     size: int | tuple[int, int], load_fn: Callable, device: str = "auto",
                      batch_size: int = 16, hed: HED | None = None, progress: bool = True,
                      num_workers: int = 0) -> SketchReport:
     """Sketch every image not yet in ``cache``; report computed, cached and skipped (path, reason).
 
-    ``load_fn(path, size) -> float32 HxWx3 in [0, 1]`` decodes an image at the working size (default
-    ``inpaintkit.data.load_image``). HED runs batched on ``device`` ("auto": CUDA when present, then bf16
-    autocast and channels_last); decoding runs in ``num_workers`` DataLoader workers (load_fn must then be a
-    module-level function), PNG writes in two threads. An unreadable image is skipped and listed, never fatal.
+    ``load_fn(path, size) -> float32 HxWx3 in [0, 1]`` decodes an image at the working size (the data set
+    passes :func:`inpaintkit.data.load_image`; this module does not import the data module, which imports it).
+    HED runs batched on ``device`` ("auto": CUDA when present, then bf16 autocast and channels_last); decoding
+    runs in ``num_workers`` DataLoader workers (load_fn must then be a module-level function), PNG writes in
+    two threads. An unreadable image is skipped and listed, never fatal.
     """
     if cache.spec != spec:
         raise ValueError(f"The cache was made for {cache.spec}, not {spec}: use SketchCache(root, spec).")
-    load_fn = load_fn or _default_load_fn
     report = SketchReport()
     todo = []
     for p in image_paths:

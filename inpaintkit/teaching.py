@@ -19,6 +19,11 @@ from torch import nn
 
 from .layers import PartialConv2d
 
+__all__ = [
+    "BORDERS", "partial_conv2d_steps", "square_hole_mask", "hole_fraction", "mask_trace", "vanishing_layer",
+    "conv_cost_table",
+]
+
 
 BORDERS = ("outside", "known", "hole")
 """How the zero padding around the image enters Eq. 1 (see :func:`partial_conv2d_steps`)."""
@@ -140,8 +145,8 @@ def conv_cost_table(sizes=(32, 64), channels: int = 16, kernel_size: int = 3, ba
     rows = []
     torch.manual_seed(0)
     for size in sizes:
-        partial = PartialConv2d(channels, channels, kernel_size, padding=kernel_size // 2).to(device)
-        conv = nn.Conv2d(channels, channels, kernel_size, padding=kernel_size // 2).to(device)
+        partial = PartialConv2d(channels, channels, kernel_size=kernel_size, padding=kernel_size // 2).to(device)
+        conv = nn.Conv2d(channels, channels, kernel_size=kernel_size, padding=kernel_size // 2).to(device)
         x = torch.rand(batch, channels, size, size, device=device, requires_grad=True)
         mask = square_hole_mask(size, round(size * hole ** 0.5)).expand(batch, 1, size, size).to(device)
         env = {"conv": conv, "partial": partial, "x": x, "mask": mask}

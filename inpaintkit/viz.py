@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
+__all__ = ["to_numpy_image", "show_images", "layer_label", "pipeline_figure", "cfs_figure", "save_figure"]
+
 
 def to_numpy_image(t) -> np.ndarray:
     """An image in any of the kit's forms -> (H, W) or (H, W, 3) float32 array in [0, 1], ready for ``imshow``.
@@ -160,8 +162,8 @@ def _draw_pipeline_rows(rows, image_size, title, skips):
             if up:
                 ax.text(i - 0.14, y + 0.12, "x2", ha="center", fontsize=5.5, color="tab:blue")
         if skip:   # encoder k's output (or the input) joins decoder (5 - k)
-            enc = [i for i, l in enumerate(layers) if l[0].startswith("encoder")]
-            dec = [i for i, l in enumerate(layers) if l[0].startswith("decoder")]
+            enc = [i for i, layer in enumerate(layers) if layer[0].startswith("encoder")]
+            dec = [i for i, layer in enumerate(layers) if layer[0].startswith("decoder")]
             sources = [-0.4] + [e + 0.36 for e in enc[:-1]]
             for src, dst in zip(reversed(sources), [d + 0.36 for d in dec]):
                 ax.annotate("", (dst, y - 0.95), (src, y - 0.95), arrowprops=dict(

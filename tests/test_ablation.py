@@ -8,13 +8,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from inpaintkit import ablation, masks
 from inpaintkit.config import get_profile
 from inpaintkit.layers import CFSBlock
-from inpaintkit.losses import VGGFeatures
 from inpaintkit.networks import image_generator
+
+from conftest import TinyData, tiny_vgg
 
 SMOKE = get_profile("smoke")
 
@@ -65,37 +65,12 @@ def test_variant_costs_order_and_partial_equals_conv_weights():
 
 # ---------------------------------------------------------------------------------------------- run
 
-class FakeData(Dataset):
-    """In-memory items in the data sets' format; item i is the same every time (seeded by i)."""
-
-    def __init__(self, n=8, size=32):
-        self.n, self.size = n, size
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        image = torch.rand(3, self.size, self.size, generator=g)
-        gray = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)).sum(0, keepdim=True)
-        sketch = (torch.rand(1, self.size, self.size, generator=g) > 0.8).float()
-        mask = torch.from_numpy(masks.irregular_mask(self.size, self.size, (0.1, 0.4), np.random.default_rng(i)))
-        return {"image": image, "gray": gray, "sketch": sketch, "mask": mask[None].float(), "path": f"fake{i}"}
-
-
-def tiny_vgg():
-    torch.manual_seed(123)
-    body = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.ReLU(),
-                         nn.Conv2d(4, 4, kernel_size=3, padding=1), nn.ReLU())
-    return VGGFeatures.from_backbone(body, lambda x: x, [1, 3], [3], "tiny-test-vgg")
-
-
 TINY = replace(SMOKE, batch_size=2, log_every=1, sample_every=100, checkpoint_every=100)
 
 
 def run(run_dir, steps, kinds=("cfs", "gated"), **kw):
     return ablation.run_ablation(TINY, run_dir, kinds=kinds, seeds=(0,), steps=steps, device="cpu",
-                                 train_data=FakeData(), test_data=FakeData(3), eval_images=3,
+                                 train_data=TinyData(8, holes="irregular"), test_data=TinyData(3, holes="irregular"), eval_images=3,
                                  vgg=tiny_vgg(), progress=False, **kw)
 
 

@@ -10,10 +10,8 @@ from skimage.metrics import peak_signal_noise_ratio
 
 from inpaintkit import baselines
 from inpaintkit.baselines import METHOD_ORDER, Method, ModelVariant, available_methods, biharmonic
-from inpaintkit.hed import HED
 from inpaintkit.metrics import rgb_to_gray
-from inpaintkit.networks import composite, image_generator, sketch_generator
-from inpaintkit.pipeline import Inpainter
+from inpaintkit.networks import composite
 from inpaintkit.sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 
 
@@ -101,12 +99,10 @@ def test_methods_are_keys_with_separate_labels():
 # ---------------------------------------------------------------------------------------------- model variants
 
 @pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    hed = HED().eval()      # random weights: the wiring is under test, not the sketches; its soft map (no
-                            # threshold) is non-zero, so "oracle" and "no sketch" feed Gi different sketches
-    inp = Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None, hed_min_side=1), hed=hed,
-                    device="cpu")
+def tiny(tiny_inpainter):
+    """The shared tiny model (conftest.py): its random HED's soft map is non-zero, so "oracle" and
+    "no sketch" feed Gi different sketches."""
+    inp = tiny_inpainter
     x = torch.rand(2, 3, 32, 32)
     m = torch.ones(2, 1, 32, 32)
     m[0, :, 4:20, 6:18] = 0

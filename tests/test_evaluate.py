@@ -5,31 +5,22 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio
 
 from inpaintkit import evaluate as ev
 from inpaintkit.baselines import Method, biharmonic
-from inpaintkit.hed import HED
-from inpaintkit.masks import BUCKETS, TABLE1_BUCKETS, bucket_of, hole_ratio
-from inpaintkit.networks import image_generator, sketch_generator
+from inpaintkit.masks import BUCKETS, TABLE1_BUCKETS, hole_ratio
 from inpaintkit.pipeline import Inpainter
-from inpaintkit.sketches import SketchSpec
+
+from conftest import write_photos
 
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache"
-
-
-@pytest.fixture(scope="module")
-def tiny():
-    torch.manual_seed(0)
-    return Inpainter(sketch_generator(4), image_generator(4), sketch_spec=SketchSpec(threshold=None, hed_min_side=1), hed=HED().eval(),
-                     device="cpu")
 
 
 # ---------------------------------------------------------------------------------------------- the report
@@ -156,20 +147,15 @@ def test_pairing_is_deterministic_and_spread():
 
 def fake_places(root, n=5):
     """A Places365 layout: test_256/Places365_test_0000000k.jpg, smooth colour images, plus one broken file."""
-    d = root / "test_256"
-    d.mkdir(parents=True)
-    y, x = np.mgrid[0:48, 0:48] / 47.0
-    for k in range(n):
-        rgb = np.stack([x, y, (x + y + k / n) % 1], -1)
-        Image.fromarray((rgb * 255).astype(np.uint8)).save(d / f"Places365_test_{k + 1:08d}.jpg")
+    d = write_photos(root / "test_256", n, size=48, name="Places365_test_{:08d}.jpg", first=1)
     (d / f"Places365_test_{n + 1:08d}.jpg").write_bytes(b"not a jpeg")
     return root
 
 
-def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
+def test_evaluate_on_a_places_folder(cache, tmp_path, tiny_inpainter):
     data = fake_places(tmp_path / "places")
     run = tmp_path / "run"
-    res = ev.evaluate(tiny, run_dir=run, data=data, profile="smoke", per_bucket=6, progress=False)
+    res = ev.evaluate(tiny_inpainter, run_dir=run, data=data, profile="smoke", per_bucket=6, progress=False)
     labels = ["biharmonic", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"]
     assert [m.label for m in res["methods"] if m is not Method.TELEA] == labels
     # 6 evenly spaced of the 6 listed images: the broken one is reported and dropped before pairing, so the 5
@@ -204,14 +190,9 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny):
 
 
 def test_unreadable_images_are_dropped_before_the_test_images_are_picked(cache, tmp_path):
-    folder = tmp_path / "mixed"
-    folder.mkdir()
-    y, x = np.mgrid[0:40, 0:40] / 39.0
-    for k in range(11):                                   # 6 readable, 5 broken, interleaved
-        if k % 2 == 0:
-            Image.fromarray((np.stack([x, y, (x + k / 11) % 1], -1) * 255).astype(np.uint8)).save(folder / f"{k:02d}.png")
-        else:
-            (folder / f"{k:02d}.png").write_bytes(b"not a png")
+    folder = write_photos(tmp_path / "mixed", 11, name="{:02d}.png")
+    for k in range(1, 11, 2):                             # 6 readable, 5 broken, interleaved
+        (folder / f"{k:02d}.png").write_bytes(b"not a png")
     res = ev.evaluate(run_dir=tmp_path / "run", data=folder, profile="smoke", per_bucket=4, methods=["biharmonic"],
                       progress=False, write=False)
     assert res["per_bucket"] == 4
@@ -253,8 +234,8 @@ def test_masks_are_never_stretched_and_resizing_is_noted(tmp_path):
         ev.load_test_masks(folder, 20, 2, progress=False)
 
 
-def test_evaluate_demo_split_rgb_protocol(cache, tmp_path, tiny):
-    res = ev.evaluate(tiny, run_dir=tmp_path / "run", profile="smoke", protocol="rgb",
+def test_evaluate_demo_split_rgb_protocol(cache, tmp_path, tiny_inpainter):
+    res = ev.evaluate(tiny_inpainter, run_dir=tmp_path / "run", profile="smoke", protocol="rgb",
                       methods=["biharmonic", "ours"], progress=False)
     assert res["per_bucket"] == 4 and "demo test split" in res["data"]
     assert res["methods"] == ["biharmonic", "ours"] and res["skipped_methods"] == {}

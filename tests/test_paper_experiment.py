@@ -21,8 +21,9 @@ from inpaintkit.evaluate import evaluate
 from inpaintkit.masks import irregular_mask
 from inpaintkit.reproduce import data_parameters, experiment_lines
 from inpaintkit.train import Trainer, build_dataset
+
+from conftest import TinyData, tiny_vgg
 from test_data import make_fake_places
-from test_train import FakeData, tiny_vgg
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = get_profile("smoke")
@@ -66,7 +67,7 @@ def test_the_cuda_rule_emulation_catches_the_old_bce():
 def test_one_bf16_step_in_every_profiles_loss_configuration(tmp_path, name, stage):
     prof = get_profile(name)
     p = replace(SMOKE, stage1_loss=prof.stage1_loss, stage2_loss=prof.stage2_loss, lr=prof.lr)
-    t = Trainer(stage, p, tmp_path, device="cpu", data=FakeData(), progress=False, precision="bf16",
+    t = Trainer(stage, p, tmp_path, device="cpu", data=TinyData(), progress=False, precision="bf16",
                 vgg=tiny_vgg() if stage == 2 else "auto")
     assert t.precision == "bf16"
     before = [q.detach().clone() for q in t.generator.parameters()]
@@ -199,7 +200,7 @@ def test_full_profile_needs_imagenet_vgg19_and_names_the_file(tmp_path, monkeypa
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     monkeypatch.setattr(losses, "_probe_download", lambda: (False, "offline"))
     with pytest.raises(FileNotFoundError) as err:
-        Trainer(2, replace(SMOKE, vgg=get_profile("full").vgg), tmp_path / "run", device="cpu", data=FakeData(),
+        Trainer(2, replace(SMOKE, vgg=get_profile("full").vgg), tmp_path / "run", device="cpu", data=TinyData(),
                 progress=False)
     msg = str(err.value)
     assert losses.IMAGENET_VGG19_FILE in msg and str(tmp_path / "hub" / "checkpoints") in msg and "--vgg hed" in msg
@@ -207,7 +208,7 @@ def test_full_profile_needs_imagenet_vgg19_and_names_the_file(tmp_path, monkeypa
 
 def test_vgg_departure_is_recorded_and_reported(tmp_path):
     run = tmp_path / "run"
-    Trainer(2, SMOKE, run, device="cpu", data=FakeData(), progress=False, vgg=tiny_vgg(), steps=0)
+    Trainer(2, SMOKE, run, device="cpu", data=TinyData(), progress=False, vgg=tiny_vgg(), steps=0)
     cfg = json.loads((run / "stage2" / "config.json").read_text())
     assert cfg["vgg_source"] == "tiny-test-vgg" and cfg["batch_semantics"].startswith("profile batch_size = images")
     lines = experiment_lines(run)

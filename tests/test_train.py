@@ -18,13 +18,13 @@ import torch
 from inpaintkit.sketches import binarize
 import torch.nn.functional as F
 from PIL import Image
-from torch import nn
 from torch.utils.data import Dataset
 
 from inpaintkit import masks, networks, train
 from inpaintkit.config import get_profile
-from inpaintkit.losses import VGGFeatures
 from inpaintkit.train import NonFiniteLossError, Trainer, load_generator, read_losses
+
+from conftest import TinyData, tiny_vgg, write_photos
 
 REPO = Path(__file__).resolve().parents[1]
 SMOKE = get_profile("smoke")   # 32 px, widths 8, batch 4, 6 steps, log 2, samples/checkpoints every 3
@@ -32,34 +32,8 @@ LOSS_COLUMNS = {1: ["g_adversarial", "g_feature_matching", "g_total", "d_hinge"]
                 2: ["g_l1", "g_adversarial", "g_perceptual", "g_style", "g_feature_matching", "g_total", "d_hinge"]}
 
 
-class FakeData(Dataset):
-    """In-memory items in the data sets' format; item i is the same every time (seeded by i)."""
-
-    def __init__(self, n=10, size=32):
-        self.n, self.size = n, size
-
-    def __len__(self):
-        return self.n
-
-    def __getitem__(self, i):
-        g = torch.Generator().manual_seed(i)
-        image = torch.rand(3, self.size, self.size, generator=g)
-        gray = (image * torch.tensor([0.2125, 0.7154, 0.0721]).view(3, 1, 1)).sum(0, keepdim=True)
-        sketch = (torch.rand(1, self.size, self.size, generator=g) > 0.8).float()
-        mask = torch.ones(1, self.size, self.size)
-        mask[:, 8:20, 4 + i % 8:20 + i % 8] = 0                    # 1 = known, 0 = hole
-        return {"image": image, "gray": gray, "sketch": sketch, "mask": mask, "path": f"fake{i}"}
-
-
-def tiny_vgg():
-    """A stand-in for VGG19 (no weights to download): two conv+ReLU layers."""
-    torch.manual_seed(123)
-    body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 4, 3, padding=1), nn.ReLU())
-    return VGGFeatures.from_backbone(body, lambda x: x, [1, 3], [3], "tiny-test-vgg")
-
-
 def trainer(stage, run_dir, **kw):
-    kw.setdefault("data", FakeData())
+    kw.setdefault("data", TinyData())
     kw.setdefault("device", "cpu")
     kw.setdefault("progress", False)
     if stage == 2:
@@ -82,7 +56,7 @@ def test_stage1_step_matches_hand_written_reference(tmp_path):
     t = trainer(1, tmp_path)
     freeze_power_iteration(t.generator, t.discriminator)
     G, D = copy.deepcopy(t.generator), copy.deepcopy(t.discriminator)
-    batch = torch.utils.data.default_collate([FakeData()[i] for i in range(4)])
+    batch = torch.utils.data.default_collate([TinyData()[i] for i in range(4)])
     terms = t.train_step(batch)
 
     # reference: Eq. 9, Eq. 11 (0.1 adversarial + 10 FM, written out here), Eq. 12; D sees the real gray
@@ -126,7 +100,7 @@ def test_stage2_step_matches_reference(tmp_path):
     t = trainer(2, tmp_path)
     freeze_power_iteration(t.generator, t.discriminator)
     G, D = copy.deepcopy(t.generator), copy.deepcopy(t.discriminator)
-    batch = torch.utils.data.default_collate([FakeData()[i] for i in range(4)])
+    batch = torch.utils.data.default_collate([TinyData()[i] for i in range(4)])
     terms = t.train_step(batch)
 
     image, sketch, mask = batch["image"], batch["sketch"], batch["mask"]
@@ -145,7 +119,7 @@ def test_stage2_step_matches_reference(tmp_path):
 def test_stage2_composite_sketch_default_and_from_stage1(tmp_path):
     t1 = trainer(1, tmp_path)
     t1.fit(3)
-    b = torch.utils.data.default_collate([FakeData()[i] for i in range(2)])
+    b = torch.utils.data.default_collate([TinyData()[i] for i in range(2)])
     plain = trainer(2, tmp_path / "a")
     assert torch.equal(plain._composite_sketch(b), b["sketch"])
     t2 = trainer(2, tmp_path / "b", sketch_from_generator=tmp_path)
@@ -199,22 +173,12 @@ class _IndexData(Dataset):
         return i
 
 
-def write_pngs(folder, n=10, size=40):
-    """Smooth random colour images (Canny finds edges in them)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        small = rng.integers(0, 256, (5, 5, 3), dtype=np.uint8)
-        Image.fromarray(small).resize((size, size), Image.BILINEAR).save(folder / f"img{i:02d}.png")
-    return folder
-
-
 def test_training_masks_are_drawn_per_sample_from_the_seed(tmp_path, monkeypatch):
     from inpaintkit.data import InpaintingDataset
     from inpaintkit.sketches import SketchSpec
 
     monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
-    ds = InpaintingDataset(write_pngs(tmp_path / "img"), 32, sketch=SketchSpec("canny"), hole_range=(0.1, 0.3),
+    ds = InpaintingDataset(write_photos(tmp_path / "img"), 32, sketch=SketchSpec("canny"), hole_range=(0.1, 0.3),
                            progress=False)
     t = trainer(1, tmp_path / "run", data=ds, seed=7)
     batches = iter(t._loader())
@@ -232,7 +196,7 @@ def test_dataloader_workers_do_not_change_the_numbers(tmp_path, monkeypatch):
     from inpaintkit.sketches import SketchSpec
 
     monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
-    ds = InpaintingDataset(write_pngs(tmp_path / "img"), 32, sketch=SketchSpec("canny"), progress=False)
+    ds = InpaintingDataset(write_photos(tmp_path / "img"), 32, sketch=SketchSpec("canny"), progress=False)
     rows = {}
     for workers in (0, 2):
         p = replace(SMOKE, num_workers=workers, stage1_steps=2, sample_every=100)
@@ -269,7 +233,7 @@ def test_same_seed_same_numbers_and_checkpoint_round_trip(tmp_path):
     for key, v in a.generator.state_dict().items():
         assert torch.equal(ckpt["generator"][key], v), key
     # load_generator rebuilds it from generator.pt and from checkpoint.pt alone
-    x = FakeData()[0]
+    x = TinyData()[0]
     args = (x["gray"][None], x["sketch"][None], x["mask"][None])
     a.generator.eval()
     with torch.no_grad():
@@ -469,7 +433,7 @@ def _rows(run_dir):
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    data = write_pngs(tmp / "img")
+    data = write_photos(tmp / "img")
     out = subprocess.run([sys.executable, "-m", "inpaintkit.train", *CLI_ARGS, "--data", str(data),
                           "--run-dir", str(tmp / "whole")], env=_env(tmp), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
@@ -546,7 +510,7 @@ DDP_SCRIPT = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_torchrun_two_processes_gloo(tmp_path):
-    data = write_pngs(tmp_path / "img", n=10)
+    data = write_photos(tmp_path / "img", n=10)
     script = tmp_path / "ddp_train.py"
     script.write_text(DDP_SCRIPT)
     env = dict(_env(tmp_path), DDP_OUT=str(tmp_path))
@@ -558,7 +522,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert ckpt["step"] == 3 and ckpt["world_size"] == 2
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
-    init = Trainer(1, SMOKE, tmp_path / "init", device="cpu", data=FakeData(), progress=False).generator.state_dict()
+    init = Trainer(1, SMOKE, tmp_path / "init", device="cpu", data=TinyData(), progress=False).generator.state_dict()
     for net in ("g", "d"):
         for k, v in r0[net].items():        # parameters and spectral norm's u, v buffers agree on both ranks
             assert torch.equal(v, r1[net][k]), (net, k)

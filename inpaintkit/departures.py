@@ -1,0 +1,217 @@
+"""Where a profile departs from the paper: every such setting, with the paper's value beside the profile's.
+
+The rows are read from the live code, not written down twice: the profile's fields, the loss weights of
+Eq. 11 / 14 (:class:`~inpaintkit.config.Stage1LossWeights`, :class:`~inpaintkit.config.Stage2LossWeights`
+defaults), ``CFSBlock``'s gate bias (measured on a freshly built block), the residual blocks' layers, what
+``losses.l1_loss`` computes on a known mask, and the VGG the perceptual / style losses use.
+docs/paper_reading.md explains each reading; notebooks 00 and 03-05 print :func:`departures_table`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import EDGECONNECT_STAGE2, KIT_STAGE2, Profile, Stage1LossWeights, Stage2LossWeights, get_profile
+from .layers import CFSBlock, DilatedResBlock
+from .losses import IMAGENET_VGG19_FILE, l1_loss
+
+__all__ = ["Departure", "DEPARTURE_TOPICS", "PAPER_IMAGE_SIZE", "PAPER_BATCH_SIZE", "PAPER_WIDTH",
+           "departures", "departures_table"]
+
+PAPER_IMAGE_SIZE = 256       # Section 4: Places2 at 256x256
+PAPER_BATCH_SIZE = 6         # Section 4: "a batch size of 6" on one GTX 1080 Ti
+PAPER_WIDTH = 64             # not in the paper: our reading (encoder 64-128-256-512, docs/paper_reading.md)
+
+DEPARTURE_TOPICS = ("data", "networks", "stage1", "stage2", "training")
+
+
+class Departure(tuple):
+    """One row of :func:`departures`: ``(setting, paper, profile, why)``, a plain 4-tuple with names."""
+
+    __slots__ = ()
+    _fields = ("setting", "paper", "profile", "why")
+
+    def __new__(cls, setting: str, paper: str, profile: str, why: str):
+        return super().__new__(cls, (setting, paper, profile, why))
+
+    setting = property(lambda self: self[0])
+    paper = property(lambda self: self[1])
+    profile = property(lambda self: self[2])
+    why = property(lambda self: self[3])
+
+    def __repr__(self) -> str:
+        return f"Departure(setting={self[0]!r}, paper={self[1]!r}, profile={self[2]!r}, why={self[3]!r})"
+
+
+def _num(v) -> str:
+    return f"{v:g}"
+
+
+def _vgg_in_use(profile: Profile, vgg_source: str | None) -> str:
+    """Which VGG the perceptual / style losses use: the given ``VGGFeatures.source``, else the profile's
+    ``vgg`` setting, with ``"auto"`` answered by what torch hub has cached here (no download is tried)."""
+    if vgg_source is not None:
+        return vgg_source
+    choice = getattr(profile, "vgg", "auto")
+    if choice != "auto":
+        return choice
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / IMAGENET_VGG19_FILE
+    return "imagenet" if cached.is_file() else "hed: ImageNet VGG19 weights not cached on this machine"
+
+
+def _size_rows(p: Profile) -> list[Departure]:
+    if p.image_size == PAPER_IMAGE_SIZE:
+        return []
+    return [Departure("image size", f"{PAPER_IMAGE_SIZE} px (Places2)", f"{p.image_size} px",
+                      "the cost of every layer grows with the pixel count: a CPU profile works on small patches")]
+
+
+def _sketch_rows(p: Profile) -> list[Departure]:
+    return [Departure(
+        "binary sketch from HED", "binary, method not given (scored as binary classification)",
+        f"HED >= {p.sketch_threshold:g}" + (", thinned to 1 px" if p.sketch_thin else ""),
+        "the kit's choice: unthinned, HED at small sizes marks 30-50 % of pixels as edge (notebook 01)")]
+
+
+def _network_rows(p: Profile) -> list[Departure]:
+    rows = []
+    widths = (p.gs_channels, p.gi_channels, p.d_channels)
+    if widths != (PAPER_WIDTH,) * 3:
+        rows.append(Departure(
+            "base width Gs / Gi / D", f"not given (our reading: {PAPER_WIDTH})", " / ".join(map(str, widths)),
+            f"at width {PAPER_WIDTH} Gi alone has ~124 M parameters; parameters and FLOPs fall with the width squared"))
+    skips = [f.name for f in p.__dataclass_fields__.values() if "skip" in f.name and getattr(p, f.name)]
+    if skips:
+        rows.append(Departure(
+            "U-Net skip connections", "none", ", ".join(f"{s}={getattr(p, s)}" for s in skips),
+            "not in the paper (nor in EdgeConnect): a CPU-sized run of the deep encoder-decoder learns more with "
+            "them; see the comment on these fields in config.py"))
+    if getattr(p, "prefill", False):
+        rows.append(Departure(
+            "what Gi starts from in the hole", "I * M: zeros in the hole (Eq. 10)",
+            "a smooth fill of the hole, which Gi corrects (prefill=True)",
+            "not in the paper: painting a hole from zeros is slow to learn in a CPU-sized run; see the comment "
+            "on these fields in config.py"))
+    # CFS gate bias, measured on a block, not read from a constant that could drift from the init
+    bias = float(CFSBlock(4, 4, kernel_size=3, padding=1).conv_G.bias.detach().mean())
+    if abs(bias) > 1e-6:
+        rows.append(Departure(
+            "CFS gate bias at initialisation (g, G, SE)", "not given (PyTorch's default: ~0)",
+            _num(round(bias, 4)) + f" (gates start at sigmoid = {torch.sigmoid(torch.tensor(bias)):.2f})",
+            "with gates at 0.5 every CFS layer scales its signal by ~1/8 and Gi's 20+ spectral-normed layers "
+            "pass almost nothing; open gates train (docs/paper_reading.md has the measurement)"))
+    res = DilatedResBlock("cfs", 16)
+    se1, se2 = (getattr(getattr(b, "layer", b), "se", None) is not None for b in (res.block1, res.block2))
+    if se1 != se2:
+        rows.append(Departure(
+            "SE in Gi's residual blocks", "every CFS layer (Eq. 3-8)",
+            f"first layer {'with' if se1 else 'without'} SE, second {'with' if se2 else 'without'}",
+            "the second layer of a residual block has no activation; the kit puts SE after an activated "
+            "layer only, as Eq. 5-8 chain it (the paper does not describe its residual blocks)"))
+    return rows
+
+
+def _stage1_rows(p: Profile) -> list[Departure]:
+    rows = []
+    if p.stage1_loss.reconstruction:
+        rows.append(Departure(
+            "Eq. 11: class-balanced BCE on S_pred", "no such term (0.1 L_adv + 10 L_FM)",
+            f"+ {_num(p.stage1_loss.reconstruction)} x balanced BCE",
+            "trained for minutes on a CPU, Gs under Eq. 11 alone collapses to drawing nothing; HED's own "
+            "loss keeps it drawing (Stage1LossWeights)"))
+    paper = Stage1LossWeights()
+    for name in ("adversarial", "feature_matching"):
+        if getattr(p.stage1_loss, name) != getattr(paper, name):
+            rows.append(Departure(f"Eq. 11 weight: {name}", _num(getattr(paper, name)),
+                                  _num(getattr(p.stage1_loss, name)), "changed in this profile (config.py)"))
+    return rows
+
+
+def _stage2_rows(p: Profile, vgg_source: str | None) -> list[Departure]:
+    rows = []
+    paper, s2 = Stage2LossWeights(), p.stage2_loss
+    changed = [n for n in paper.__dataclass_fields__ if getattr(s2, n) != getattr(paper, n)]
+    if changed:
+        ec, kit = s2 == EDGECONNECT_STAGE2, s2 == KIT_STAGE2
+        why = ("with HED's backbone standing in for ImageNet VGG, Eq. 14's 300 makes the perceptual term ~99 % "
+               "of the loss and Gi learns flat fills in a CPU-sized run (Stage2LossWeights)" if ec
+               else "L1 leads; in a CPU-sized run the VGG and feature-matching terms cost PSNR and the style term "
+                    "painted colour streaks (the training ladder, docs/training_recipe.md)" if kit
+               else "changed in this profile (config.py)")
+        rows.append(Departure(
+            "Eq. 14 weights: " + ", ".join(changed), ", ".join(_num(getattr(paper, n)) for n in changed),
+            ", ".join(_num(getattr(s2, n)) for n in changed)
+            + (" (EdgeConnect's)" if ec else " (the kit's CPU recipe)" if kit else ""), why))
+    hole = torch.ones(1, 1, 4, 4)
+    hole[..., :2, :2] = 0                                        # hole ratio 1/4
+    l1 = float(l1_loss(torch.ones(1, 3, 4, 4), torch.zeros(1, 3, 4, 4), hole))
+    if abs(l1 - 1.0) > 1e-6:
+        rows.append(Departure(
+            "L1 term of Eq. 14", "L_l1 (normalisation not given)",
+            f"mean |I_pred - I| / hole ratio (x{l1:g} at a 25 % hole)",
+            "EdgeConnect's convention: a small hole weighs as much as a large one"))
+    vgg = _vgg_in_use(p, vgg_source)
+    if not vgg.startswith("imagenet"):
+        reason = vgg.partition(":")[2].strip()
+        rows.append(Departure(
+            "VGG of the perceptual / style losses", "ImageNet VGG19 (Johnson et al. [7])",
+            "HED's VGG16 backbone" + (f" ({reason})" if reason else ""),
+            "ImageNet VGG19 weights are a download; where they cannot be had, HED's VGG16 (itself fine-tuned "
+            "from ImageNet) serves and the run says so in config.json"))
+    return rows
+
+
+def _training_rows(p: Profile) -> list[Departure]:
+    rows = [Departure(
+        "training steps (stage 1 / stage 2)", "until the generators converge",
+        f"{p.stage1_steps:,} / {p.stage2_steps:,}",
+        "the paper gives no number; a profile needs one" + (
+            f" ({p.stage1_steps:,} is our budget for a full run, not the paper's)" if p.stage1_steps >= 100_000
+            else ": a short run that fits this profile's time budget"))]
+    if p.batch_size != PAPER_BATCH_SIZE:
+        rows.append(Departure(
+            "batch size", str(PAPER_BATCH_SIZE), str(p.batch_size),
+            "the paper's batch fitted 256 px images on one GTX 1080 Ti; small patches on a CPU take another"))
+    ec_lr = (1e-4, (0.0, 0.9), 0.1)
+    rows.append(Departure(
+        "Adam: lr, betas, D lr", "not given (Adam [8])", f"{p.lr:g}, {tuple(p.betas)}, {p.d_lr_ratio:g} x lr",
+        "EdgeConnect's settings, which the paper builds on: 1e-4, (0, 0.9), 0.1 x lr" + (
+            "" if (p.lr, tuple(p.betas), p.d_lr_ratio) == ec_lr
+            else f"; this profile changes them (lr x{p.lr / ec_lr[0]:g}) for a run of a few hundred to a few "
+                 "thousand steps")))
+    return rows
+
+
+def _profile(profile: Profile | str | None) -> Profile:
+    return get_profile(profile) if profile is None or isinstance(profile, str) else profile
+
+
+def departures(profile: Profile | str | None = None, vgg_source: str | None = None,
+               topics=DEPARTURE_TOPICS) -> list[Departure]:
+    """Every setting where ``profile`` trains or builds differently from the paper, or where the paper is
+    silent and the kit had to choose: ``[(setting, paper value, profile value, why), ...]``.
+
+    ``vgg_source``: a ``VGGFeatures.source`` or a trainer's ``vgg_source``; ``None`` looks at what is cached
+    here. ``topics``: any of :data:`DEPARTURE_TOPICS` to keep only those rows. Render with
+    :func:`departures_table`.
+    """
+    p = _profile(profile)
+    unknown = set(topics) - set(DEPARTURE_TOPICS)
+    if unknown:
+        raise ValueError(f"unknown topics {sorted(unknown)}; choose from {', '.join(DEPARTURE_TOPICS)}.")
+    sections = [("data", _size_rows(p)), ("networks", _network_rows(p)), ("stage1", _stage1_rows(p)),
+                ("stage2", _stage2_rows(p, vgg_source)), ("training", _training_rows(p)), ("data", _sketch_rows(p))]
+    return [row for topic, rows in sections if topic in topics for row in rows]
+
+
+def departures_table(profile: Profile | str | None = None, vgg_source: str | None = None,
+                     topics=DEPARTURE_TOPICS) -> str:
+    """:func:`departures` as a Markdown table (``IPython.display.Markdown`` renders it in a notebook)."""
+    p = _profile(profile)
+    rows = departures(p, vgg_source, topics)
+    esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+    lines = [f"| setting | paper | `{p.name}` profile | why |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(esc(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
