@@ -6,8 +6,9 @@
 Runs :func:`inpaintkit.evaluate.evaluate` (write=False) on ``--images`` pairs (a quarter per Table-1 bucket)
 cut from scikit-image's photographs at ``--size``, with an untrained Inpainter of base width ``--width``
 (timings do not depend on the weights; 64 is the paper's width) and HED's real weights when cached (random
-otherwise, same cost). Prints evaluate's own per-stage timers (``metrics.json`` "seconds" and "cpu_seconds"), the fastest of
-``--repeat`` passes per stage (a shared machine's load only ever adds time), and the same scaled to 1,000 images. "ours" includes HED on the full image; "oracle sketch" reuses that sketch.
+otherwise, same cost). Prints evaluate's own per-stage timers (``metrics.json`` "seconds" and "cpu_seconds"),
+the fastest of ``--repeat`` passes per stage (a shared machine's load only ever adds time), and the same scaled
+to 1,000 images. "ours" includes HED on the full image; "oracle sketch" reuses that sketch.
 """
 
 from __future__ import annotations
@@ -80,11 +81,12 @@ def main() -> None:
                 cpu_stage[k] = min(cpu_stage.get(k, float("inf")), res["cpu_seconds"][k])
         wall = min(walls)
     n = 4 * per_bucket
-    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"device {device}")
+    print(f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads, device {device}")
     print(f"{n} pairs at {args.size}x{args.size}, width {args.width}, batch {args.batch}, protocol {args.protocol}, "
           f"methods {', '.join(res['methods'])}; fastest of {args.repeat} passes {wall:.1f} s")
-    print(f"{'stage':<20} {'wall s':>8} {'share':>7} {'per 1,000 img':>14} {'CPU s':>8} {'share':>7} {'per 1,000 img':>14}")
+    print(f"{'stage':<20} {'wall s':>8} {'share':>7} {'per 1,000 img':>14} "
+          f"{'CPU s':>8} {'share':>7} {'per 1,000 img':>14}")
     total, total_cpu = sum(per_stage.values()), sum(cpu_stage.values())
     for k, v in sorted(per_stage.items(), key=lambda kv: -kv[1]):
         c = cpu_stage[k]

@@ -141,7 +141,10 @@ def main(argv=None):
         fl = f"{flops[k]:7.2f}" if k in flops else " " * 7
         print(f"  {k:<7} {wall * 1e3:9.1f} {cpu / args.threads * 1e3:14.1f} {fl} {share:>20}")
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    verdict = lambda t: "meets" if t < 0.5 else "misses"
+
+    def verdict(t):
+        return "meets" if t < 0.5 else "misses"
+
     print(f"one inpaint (both stages): wall {both_wall:.3f} s ({verdict(both_wall)} the 0.5 s target), "
           f"CPU/thread {both_cpu / args.threads:.3f} s ({verdict(both_cpu / args.threads)} it uncontended); "
           f"1-min load average {load:.1f} on {os.cpu_count()} CPUs")

@@ -36,7 +36,10 @@ def bench_case(n, cin, cout, size, device, dtype, channels_last, min_run_time):
     conv = nn.Conv2d(cin, cout, 3, 1, 1).to(device).to(memory_format=fmt)
     pconv = PartialConv2d(cin, cout, 3, 1, 1).to(device).to(memory_format=fmt)
     cfs = CFSBlock(cin, cout, 3, 1, 1).to(device).to(memory_format=fmt)
-    autocast = torch.autocast(device.type, dtype=dtype) if dtype != torch.float32 else torch.autocast(device.type, enabled=False)
+    if dtype != torch.float32:
+        autocast = torch.autocast(device.type, dtype=dtype)
+    else:
+        autocast = torch.autocast(device.type, enabled=False)
 
     def step_conv():
         with autocast:

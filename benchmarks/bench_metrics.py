@@ -60,7 +60,8 @@ def main() -> None:
     pred = (target + 0.1 * torch.randn(target.shape, generator=g)).clamp(0, 1)
     pred_np, target_np = pred.permute(0, 2, 3, 1).numpy(), target.permute(0, 2, 3, 1).numpy()
 
-    print(f"{args.images} pairs at {args.size}x{args.size}, torch {torch.__version__}, {platform.processor() or platform.machine()}, "
+    print(f"{args.images} pairs at {args.size}x{args.size}, torch {torch.__version__}, "
+          f"{platform.processor() or platform.machine()}, "
           f"torch threads {torch.get_num_threads()}, device {device}"
           + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""))
     scale = 1000 / args.images

@@ -1,8 +1,8 @@
 """Seconds per training step of each stage at each profile's settings (batch, size, widths).
 
-    python benchmarks/bench_train.py                            # CPU: smoke and quick
-    python benchmarks/bench_train.py --device cuda              # CUDA (bf16 autocast, channels_last): smoke, quick, full
-    python benchmarks/bench_train.py --device cuda --compile    # the same with torch.compile
+    python benchmarks/bench_train.py                          # CPU: smoke and quick
+    python benchmarks/bench_train.py --device cuda            # CUDA (bf16 autocast, channels_last): smoke, quick, full
+    python benchmarks/bench_train.py --device cuda --compile  # the same with torch.compile
     python benchmarks/bench_train.py --profiles quick --stages 2 --json runs/bench/train.json
 
 One step = what :meth:`inpaintkit.train.Trainer.train_step` does: Gs or Gi forward, the G loss with D
@@ -46,7 +46,8 @@ class RandomBatchData(Dataset):
         q = self.size // 4
         mask[:, q:3 * q, q:3 * q] = 0
         return {"image": image, "gray": image.mean(0, keepdim=True),
-                "sketch": (torch.rand(1, self.size, self.size, generator=g) > 0.85).float(), "mask": mask, "path": str(i)}
+                "sketch": (torch.rand(1, self.size, self.size, generator=g) > 0.85).float(), "mask": mask,
+                "path": str(i)}
 
 
 def bench(profile_name: str, stage: int, device: str, compile: bool, steps: int, warmup: int, vgg: str) -> dict:
@@ -91,13 +92,15 @@ def main(argv=None) -> int:
     dev = resolve_device(args.device)
     profiles = args.profiles or (["smoke", "quick", "full"] if dev.type == "cuda" else ["smoke", "quick"])
     results = []
-    print(f"{'profile':8s} {'stage':>5s} {'size':>5s} {'batch':>5s} {'s/step':>9s} {'img/s':>8s} {'cpu s/step':>10s}  device")
+    print(f"{'profile':8s} {'stage':>5s} {'size':>5s} {'batch':>5s} {'s/step':>9s} {'img/s':>8s} "
+          f"{'cpu s/step':>10s}  device")
     for name in profiles:
         for stage in args.stages:
             r = bench(name, stage, str(dev), args.compile, args.steps, args.warmup, args.vgg)
             results.append(r)
             print(f"{name:8s} {stage:5d} {r['image_size']:5d} {r['batch_size']:5d} {r['s_per_step']:9.4f} "
-                  f"{r['images_per_s']:8.1f} {r['cpu_s_per_step']:10.4f}  {r['device']}{' compiled' if args.compile else ''}"
+                  f"{r['images_per_s']:8.1f} {r['cpu_s_per_step']:10.4f}  "
+                  f"{r['device']}{' compiled' if args.compile else ''}"
                   f"{'  vgg=' + r['vgg'].split(':')[0] if r['vgg'] else ''}", flush=True)
     if args.json:
         out = Path(args.json)

@@ -283,7 +283,8 @@ def format_markdown(res: dict) -> str:
         lines += [f"| **whole chain** | exit {chain['returncode']} | {chain['wall_seconds']:.1f} s |", "",
                   f"Device memory in use at most (all processes) during the chain: "
                   f"{_fmt_bytes(chain['device_memory_peak_bytes'])}.", ""]
-    lines += ["| stage (train_step, resident batch) | batch | images/s | TFLOP/s | MFU (bf16 dense peak) | peak memory |",
+    lines += ["| stage (train_step, resident batch) | batch | images/s | TFLOP/s | MFU (bf16 dense peak) "
+              "| peak memory |",
               "|---|---:|---:|---:|---:|---:|"]
     for s in res["stages"]:
         mfu = "n/a" if s["mfu"] is None else f"{s['mfu']:.1%}"
@@ -341,7 +342,8 @@ def main(argv=None) -> int:
         make_liu_style_masks(masks, args.image_px, args.masks_per_bucket)
     else:
         counts = {s: len((places / f).read_text().splitlines()) for s, f in
-                  (("train", "places365_train_standard.txt"), ("val", "places365_val.txt"), ("test", "places365_test.txt"))}
+                  (("train", "places365_train_standard.txt"), ("val", "places365_val.txt"),
+                   ("test", "places365_test.txt"))}
     print(f"synthetic Places365 tree {places} ({counts}) and masks in {time.perf_counter() - t0:.1f} s", flush=True)
 
     res = {"device": bf16_peak(dev)[1] if dev.type == "cuda" else f"cpu ({platform.processor() or platform.machine()}, "

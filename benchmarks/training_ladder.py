@@ -125,8 +125,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fit-steps", type=int, default=1500, help="steps of rung a")
     ap.add_argument("--fit-lr", type=float, default=1e-3)
     ap.add_argument("--per-bucket", type=int, default=24, help="validation images per bucket")
-    ap.add_argument("--stride", type=int, default=64, help="demo patch grid stride (default 64: a quarter of "
-                                                            "the quick profile's patches, whose HED sketches take long)")
+    ap.add_argument("--stride", type=int, default=64,
+                    help="demo patch grid stride (default 64: a quarter of "
+                         "the quick profile's patches, whose HED sketches take long)")
     args = ap.parse_args(argv)
     base = replace(get_profile(args.profile), demo_patch_stride=args.stride)
     paper_arch = replace(base, skips=False, prefill=False)

@@ -34,7 +34,6 @@ from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights  # noqa: 
 from inpaintkit.sketches import binarize  # noqa: E402
 from inpaintkit.train import load_generator  # noqa: E402
 
-
 # Profile fields both stages must share (sizes, widths, sketches); the optimisation may differ per stage
 ARCHITECTURE = ("image_size", "demo_patch_stride", "gs_channels", "gi_channels", "skips", "prefill",
                 "sketch_threshold", "sketch_thin")
@@ -124,7 +123,8 @@ def main(argv=None) -> int:
     p1 = metas[0]["profile"]
     clash = [k for k in ARCHITECTURE if p1.get(k) != metas[1]["profile"].get(k)]
     if clash:
-        raise ValueError(f"stage 1 and stage 2 were trained with different {', '.join(clash)}; export a consistent run.")
+        raise ValueError(f"stage 1 and stage 2 were trained with different {', '.join(clash)}; "
+                         "export a consistent run.")
     stage1_differs = {k: v for k, v in p1.items() if v != metas[1]["profile"].get(k)}
 
     commands = Path(args.commands_file).read_text().strip().splitlines() if args.commands_file else []
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         lines = Path(args.wall_seconds_file).read_text().strip().splitlines()
         notes["wall_seconds"] = lines
         for s in (1, 2):
-            timed = [l.split(":")[1].split()[0] for l in lines if l.startswith(f"stage{s}")]
+            timed = [line.split(":")[1].split()[0] for line in lines if line.startswith(f"stage{s}")]
             notes[f"stage{s}_wall_seconds_total_of_timed_segments"] = sum(int(t) for t in timed if t.isdigit())
     if stage1_differs:     # "profile" is stage 2's; say where stage 1's differed (e.g. its learning rate)
         notes["stage1_profile_differs"] = stage1_differs

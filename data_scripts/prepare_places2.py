@@ -34,8 +34,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 import numpy as np  # noqa: E402
 
 from inpaintkit.config import cache_dir  # noqa: E402
-from inpaintkit.data import (PLACES_IMAGE_DIRS, atomic_write_text, is_places_root, load_image,  # noqa: E402
-                             places_split, write_flist)
+from inpaintkit.data import (  # noqa: E402
+    PLACES_IMAGE_DIRS,
+    atomic_write_text,
+    is_places_root,
+    load_image,
+    places_split,
+    write_flist,
+)
 
 
 def _subset(paths: list, n: int | None, rng: np.random.Generator) -> list:

@@ -102,7 +102,8 @@ def _check_pair(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.nda
     if not np.isfinite(image).all() or image.min() < 0 or image.max() > 1:
         raise ValueError("image must be float in [0, 1] (no NaN); clip it or divide 8-bit values by 255.")
     if mask.shape != image.shape[:2]:
-        raise ValueError(f"mask {mask.shape} must be HxW with the image's size {image.shape[:2]} (1 = known, 0 = hole).")
+        raise ValueError(f"mask {mask.shape} must be HxW with the image's size {image.shape[:2]} "
+                         "(1 = known, 0 = hole).")
     if not np.isin(mask, (0, 1)).all():
         raise ValueError("mask must be binary, 1 = known and 0 = hole; threshold it first, e.g. (mask > 0.5).")
     return image.astype(np.float64), mask == 1
@@ -225,7 +226,10 @@ class ModelVariant:
             res = inp.complete(x, s if self.variant is Method.ORACLE_SKETCH else s * m, m)
         else:  # Method.NO_SKETCH
             res = inp.complete(x, torch.zeros_like(m), m)
-        as_t = lambda a: torch.as_tensor(a)[:, None].float()                                       # (N, 1, H, W)
+
+        def as_t(a):
+            return torch.as_tensor(a)[:, None].float()                                            # (N, 1, H, W)
+
         return res.image.float().clamp(0, 1), as_t(res.sketch), as_t(res.input_sketch)
 
     def __call__(self, image: np.ndarray, mask: np.ndarray) -> np.ndarray:

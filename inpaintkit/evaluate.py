@@ -19,7 +19,8 @@ or Liu et al.'s set bucketed by each mask's measured hole ratio at the working s
 
 Written into the run directory, atomically: ``metrics.json`` (every record, per-bucket means with bootstrap
 95 % intervals, the protocol, the model's weights and VGG source, skipped methods and images and why, where
-the time went: wall and CPU seconds per stage) and ``table1.md`` (Table 1's layout, with the paper's own numbers in a separate block).
+the time went: wall and CPU seconds per stage) and ``table1.md`` (Table 1's layout, with the paper's own numbers
+in a separate block).
 """
 
 from __future__ import annotations
@@ -39,12 +40,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .data import demo_photo_of
 from .baselines import METHOD_ORDER, MODEL_VARIANTS, Method, ModelVariant, available_methods
 from .config import Profile, cache_dir, default_run_dir, get_profile
+from .data import demo_photo_of
+from .files import atomic_write_text
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
 from .metrics import PROTOCOLS, aggregate_by_bucket, quantize_8bit, sketch_scores, table1_scores
-from .files import atomic_write_text
 
 __all__ = ["evaluate", "format_table1", "table1_masks", "compute_order", "ensure_test_masks", "load_test_masks",
            "default_mask_dir", "resolve_data", "evenly_spaced", "pick_readable", "make_pairs", "weights_choice",
@@ -70,7 +71,8 @@ PUBLISHED = {
               "ssim": ("0.662", "0.603", "0.589", "0.731", "0.7695")},
 }
 PROTOCOL_NOTES = {
-    "edgeconnect": "EdgeConnect's scripts/metrics.py: rgb2gray, PSNR with data_range 1, SSIM with a 51x51 uniform window",
+    "edgeconnect": ("EdgeConnect's scripts/metrics.py: rgb2gray, PSNR with data_range 1, "
+                    "SSIM with a 51x51 uniform window"),
     "rgb": "scikit-image's defaults on RGB: channel_axis=-1, data_range 1, SSIM with a 7x7 uniform window",
 }
 
@@ -572,7 +574,8 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
     on_gpu = inpainter is not None and inpainter.device.type == "cuda"
     scores = _Scores(protocol, inpainter.device if on_gpu else torch.device("cpu"))
-    skipped_images = _score_all(test, runnable, scores, prof.image_size, batch_size or max(EVAL_BATCH_SIZE, prof.batch_size),
+    skipped_images = _score_all(test, runnable, scores, prof.image_size,
+                                batch_size or max(EVAL_BATCH_SIZE, prof.batch_size),
                                 prof.num_workers, clock, progress)
     records = scores.records
     if not records:
@@ -665,7 +668,8 @@ def format_table1(metrics: dict) -> str:
     lines = [
         "## Table 1 (this run)",
         "",
-        f"Protocol `{metrics['protocol']}` ({metrics['protocol_note']}); {metrics['image_size']}x{metrics['image_size']} "
+        f"Protocol `{metrics['protocol']}` ({metrics['protocol_note']}); "
+        f"{metrics['image_size']}x{metrics['image_size']} "
         f"images from {metrics['data']}; {metrics['per_bucket']} image(s) per bucket. Mean over images; "
         "95 % bootstrap intervals are in metrics.json.",
         "",
@@ -687,11 +691,13 @@ def format_table1(metrics: dict) -> str:
             else:
                 fids = metrics.get("extra_scores", {}).get("fid", {}).get(m, {})
                 vals = [f"{fids[b]:.2f}" if b in fids else "n/a" for b in TABLE1_BUCKETS]
-            lines.append(f"- {_label(m)}: " + ", ".join(f"{TABLE1_LABELS[b]} {v}" for b, v in zip(TABLE1_BUCKETS, vals)))
+            lines.append(f"- {_label(m)}: "
+                         + ", ".join(f"{TABLE1_LABELS[b]} {v}" for b, v in zip(TABLE1_BUCKETS, vals)))
     borders = metrics.get("summary_by_border", {})
     if len(borders) == 2:
         m = Method.OURS if Method.OURS in methods else methods[-1]
-        lines += ["", f"PSNR of {_label(m)} by where the hole lies (Liu et al.'s test masks come with and without holes "
+        lines += ["", f"PSNR of {_label(m)} by where the hole lies "
+                      "(Liu et al.'s test masks come with and without holes "
                       "at the border; mean, images in brackets):"]
         for group, summ in borders.items():
             cells = [f"{TABLE1_LABELS[b]} {_fmt(summ.get(m, {}).get(b, {}).get('psnr'), 'psnr')} "
@@ -758,14 +764,17 @@ def sketch_overlay(sketch: np.ndarray, mask: np.ndarray, threshold: float = 0.5)
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.evaluate", description=__doc__.split("\n\n")[0])
-    ap.add_argument("--run-dir", required=True, help="where metrics.json and table1.md go (and trained stages for --weights run)")
-    ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo test split)")
+    ap.add_argument("--run-dir", required=True,
+                    help="where metrics.json and table1.md go (and trained stages for --weights run)")
+    ap.add_argument("--data", default=None,
+                    help="image folder, .flist or Places365 root (default: the demo test split)")
     ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
                                                    "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
     ap.add_argument("--masks", default=None, help="mask folder, ours or Liu et al.'s (default: our fixed seeded set)")
     ap.add_argument("--weights", default="auto", choices=("demo", "run", "auto"),
                     help="demo: shipped weights; run: the run dir's stages; auto: run if trained, else demo")
-    ap.add_argument("--per-bucket", type=int, default=None, help="images per bucket (default: the profile's eval_images)")
+    ap.add_argument("--per-bucket", type=int, default=None,
+                    help="images per bucket (default: the profile's eval_images)")
     ap.add_argument("--protocol", default="edgeconnect", choices=PROTOCOLS)
     ap.add_argument("--profile", default=None, help="smoke, quick or full (default: $INPAINTKIT_PROFILE or quick)")
     ap.add_argument("--methods", nargs="+", default=None, type=Method.parse, choices=METHOD_ORDER, metavar="METHOD",

@@ -115,7 +115,8 @@ def ssim_window(height: int, width: int, protocol: str = "edgeconnect") -> int:
     if side >= win:
         return win
     if protocol == "rgb" or side < 3:
-        raise ValueError(f"SSIM needs images of at least {win if protocol == 'rgb' else 3} px a side, got {height}x{width}.")
+        raise ValueError(f"SSIM needs images of at least {win if protocol == 'rgb' else 3} px a side, "
+                         f"got {height}x{width}.")
     fit = side if side % 2 else side - 1
     warnings.warn(
         f"SSIM (protocol='edgeconnect'): {height}x{width} images are smaller than EdgeConnect's {win}x{win} "
@@ -135,7 +136,8 @@ def _box_filter_valid(x: torch.Tensor, win: int) -> torch.Tensor:
     return F.avg_pool2d(x, (1, win), stride=1)  # (B, C, H-win+1, W-win+1)
 
 
-def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect", backend: str = "auto") -> torch.Tensor:
+def ssim(pred: torch.Tensor, target: torch.Tensor, protocol: str = "edgeconnect",
+         backend: str = "auto") -> torch.Tensor:
     """Mean SSIM per image, (N,), as ``skimage.metrics.structural_similarity`` with a uniform window.
 
     pred, target: RGB (N, 3, H, W) in [0, 1]. ``edgeconnect``: on ``rgb2gray`` images, 51x51 window
@@ -240,7 +242,8 @@ def sketch_scores(
     precision 0; no true edges -> recall 0).
     """
     if pred.shape != target.shape or pred.ndim != 4 or pred.shape[1] != 1:
-        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} must both be sketches (N, 1, H, W).")
+        raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} "
+                         "must both be sketches (N, 1, H, W).")
     if mask.shape != pred.shape:
         raise ValueError(f"mask {tuple(mask.shape)} must have the sketches' shape {tuple(pred.shape)} (N, 1, H, W).")
     if not torch.all((mask == 0) | (mask == 1)):
@@ -248,10 +251,16 @@ def sketch_scores(
     hole = mask == 0
     p, t = (pred > threshold) & hole, (target > threshold) & hole
     dims = (1, 2, 3) if per_image else (0, 1, 2, 3)
-    count = lambda x: x.sum(dim=dims).double()
+
+    def count(x):
+        return x.sum(dim=dims).double()
+
     n_hole, tp = count(hole), count(p & t)
     n_pred, n_true = count(p), count(t)
-    near = lambda x: F.max_pool2d(x.float(), 2 * tolerance + 1, stride=1, padding=tolerance) > 0   # dilated
+
+    def near(x):  # dilated
+        return F.max_pool2d(x.float(), 2 * tolerance + 1, stride=1, padding=tolerance) > 0
+
     tp_pred, tp_true = (count(p & near(t)), count(t & near(p))) if tolerance else (tp, tp)
     correct = n_hole - count(p ^ t)  # hole pixels where the binarised sketches agree
     if not per_image and n_hole == 0:
@@ -287,7 +296,8 @@ def bootstrap_ci(values, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
     if x.size == 0:
         raise ValueError("bootstrap_ci: no values.")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"bootstrap_ci: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; drop them first.")
+        raise ValueError(f"bootstrap_ci: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; "
+                         "drop them first.")
     if not 0 < alpha < 1 or n_boot < 1:
         raise ValueError(f"bootstrap_ci: need 0 < alpha < 1 and n_boot >= 1, got alpha={alpha}, n_boot={n_boot}.")
     rng = np.random.default_rng(seed)
@@ -306,7 +316,8 @@ def _cluster_bootstrap_ci(values, groups, n_boot: int, alpha: float, seed: int) 
     if x.size == 0 or len(labels) != x.size:
         raise ValueError(f"bootstrap_ci: {x.size} values and {len(labels)} group labels; give one label per value.")
     if not np.all(np.isfinite(x)):
-        raise ValueError(f"bootstrap_ci: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; drop them first.")
+        raise ValueError(f"bootstrap_ci: {int((~np.isfinite(x)).sum())} of {x.size} values are NaN or inf; "
+                         "drop them first.")
     names, index = np.unique(np.asarray(labels, dtype=str), return_inverse=True)
     sums, counts = np.bincount(index, weights=x), np.bincount(index).astype(np.float64)   # per group
     rng = np.random.default_rng(seed)
@@ -328,8 +339,8 @@ def aggregate_by_bucket(
     records: dicts ``{"method": ..., "bucket": ..., "psnr": ..., "ssim": ..., ...}``, one per image;
     the bucket is taken as given (see :func:`inpaintkit.masks.bucket_of`). ``metrics``: which keys to
     aggregate; default: every other key holding a number. Records with a ``"group"`` (e.g. the photograph an
-    image was cut from) get cluster-bootstrap intervals that resample groups, and ``n_groups``. Non-finite values (e.g. PSNR of an image
-    with no hole) are left out and counted in ``n_dropped``.
+    image was cut from) get cluster-bootstrap intervals that resample groups, and ``n_groups``. Non-finite
+    values (e.g. PSNR of an image with no hole) are left out and counted in ``n_dropped``.
 
     Returns ``{method: {bucket: {metric: {"mean", "lo", "hi", "n", "n_dropped"}}}}``, methods and
     buckets in order of first appearance.
@@ -372,8 +383,8 @@ def lpips_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor | N
     """LPIPS (AlexNet) per image, (N,), where the ``lpips`` package and its weights are on disk; else None.
 
     pred, target: RGB (N, 3, H, W) in [0, 1]. Nothing is downloaded: without the package, or without
-    torchvision's ImageNet AlexNet weights in torch hub's cache, this returns None and :func:`optional_metrics` says why. FID is left out
-    (it needs Inception weights and thousands of images; report PSNR / SSIM instead).
+    torchvision's ImageNet AlexNet weights in torch hub's cache, this returns None and :func:`optional_metrics`
+    says why. FID is left out (it needs Inception weights and thousands of images; report PSNR / SSIM instead).
     """
     if optional_metrics()["lpips"] is not None:
         return None

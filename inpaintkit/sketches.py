@@ -33,9 +33,9 @@ from skimage.morphology import thin as skimage_thin
 from tqdm.auto import tqdm
 
 from .config import CANNY_SIGMA, SketchSpec, resolve_device
-from .images import as_float_rgb
 from .files import atomic_path, atomic_write_bytes
 from .hed import HED, load_hed
+from .images import as_float_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
 
 __all__ = ["SketchSpec", "CANNY_SIGMA", "HED_MAX_SIDE", "binarize", "canny_sketch", "hed_scale", "hed_sketch",

@@ -40,8 +40,21 @@ import numpy as np
 from PIL import Image
 
 from inpaintkit.data import BadImageError
-from inpaintkit.drawing import (BRUSH, EXAMPLES, HOLE_FILL, MAX_SIDE, MIN_SIDE, UNDO_DEPTH, DrawingState,
-                                decode_image, example_image, fit_image, masked_input, scale_back, stroke_footprint)
+from inpaintkit.drawing import (
+    BRUSH,
+    EXAMPLES,
+    HOLE_FILL,
+    MAX_SIDE,
+    MIN_SIDE,
+    UNDO_DEPTH,
+    DrawingState,
+    decode_image,
+    example_image,
+    fit_image,
+    masked_input,
+    scale_back,
+    stroke_footprint,
+)
 from inpaintkit.images import as_uint8_rgb
 
 # with the drawing state's names, re-exported: the notebooks and scripts import them from here

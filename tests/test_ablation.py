@@ -1,8 +1,8 @@
 """The CFS ablation (notebook 03): FLOP counts against hand counts, a tiny end-to-end run that
 resumes without retraining, the seed-noise flag on a hand-made case, and the gate maps."""
 
-from dataclasses import replace
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -70,8 +70,8 @@ TINY = replace(SMOKE, batch_size=2, log_every=1, sample_every=100, checkpoint_ev
 
 def run(run_dir, steps, kinds=("cfs", "gated"), **kw):
     return ablation.run_ablation(TINY, run_dir, kinds=kinds, seeds=(0,), steps=steps, device="cpu",
-                                 train_data=TinyData(8, holes="irregular"), test_data=TinyData(3, holes="irregular"), eval_images=3,
-                                 vgg=tiny_vgg(), progress=False, **kw)
+                                 train_data=TinyData(8, holes="irregular"), test_data=TinyData(3, holes="irregular"),
+                                 eval_images=3, vgg=tiny_vgg(), progress=False, **kw)
 
 
 @pytest.fixture(autouse=True)
@@ -203,8 +203,8 @@ def test_ablation_scores_as_table1_does(tmp_path):
             assert scores[b][k] == summary[b][k]["mean"], (b, k)                # identical, not close
     assert 10 < scores["all"]["psnr"] < 60
     # without the 8-bit rounding the numbers differ: the rounding is part of the one protocol
-    from inpaintkit.networks import composite
     from inpaintkit.metrics import psnr
+    from inpaintkit.networks import composite
     with torch.no_grad():
         m = bm["10-20"]
         raw = psnr(composite(inp.gi(x, batch["sketch"], m), x, m).clamp(0, 1), x).mean().item()

@@ -70,7 +70,8 @@ def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
     assert Method.TELEA not in methods and "inpaintkit[baselines]" in skipped[Method.TELEA]
     assert list(methods) == [Method.BIHARMONIC]
     # without a model the four variants are skipped, each with a reason
-    assert {m.label for m in skipped} == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch", "ours"}
+    assert {m.label for m in skipped} == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch",
+                                          "ours"}
     with pytest.raises(ModuleNotFoundError, match="pip install"):
         baselines.telea(gradient_image(), square_hole())
 
@@ -123,7 +124,7 @@ def test_variants_feed_gi_the_right_sketch(tiny):
     assert canny.sum() > 0
     spec = inp.sketch_spec   # Gs's prediction is binarised (and thinned) like the training sketches
     finish = (lambda p: p) if spec.threshold is None else (lambda p: binarize(p, spec.threshold, spec.thin))
-    repaired = lambda s: composite(finish(inp.gs(rgb_to_gray(x), s, m)), s, m)                # Eq. 9 + composite
+    repaired = lambda s: composite(finish(inp.gs(rgb_to_gray(x), s, m)), s, m)  # noqa: E731  # Eq. 9 + composite
     canny_spec = SketchSpec(method="canny")                       # binary: Gs's output binarised at its threshold
     repaired_canny = composite(binarize(inp.gs(rgb_to_gray(x), canny, m), canny_spec.threshold, canny_spec.thin),
                                canny, m)

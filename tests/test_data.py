@@ -7,8 +7,17 @@ from PIL import Image
 from skimage.color import rgb2gray
 
 from inpaintkit import data
-from inpaintkit.data import (DEMO_SPLITS, BadImageError, InpaintingDataset, demo_dataset, ensure_demo_dataset,
-                             list_images, load_image, places_split, read_flist)
+from inpaintkit.data import (
+    DEMO_SPLITS,
+    BadImageError,
+    InpaintingDataset,
+    demo_dataset,
+    ensure_demo_dataset,
+    list_images,
+    load_image,
+    places_split,
+    read_flist,
+)
 from inpaintkit.masks import hole_ratio, write_mask_folder
 from inpaintkit.sketches import SketchSpec, canny_sketch
 

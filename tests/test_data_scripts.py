@@ -13,6 +13,7 @@ from PIL import Image
 from inpaintkit.data import DEMO_SPLITS, InpaintingDataset, read_flist
 from inpaintkit.masks import BUCKETS, hole_ratio, load_mask_folder
 from inpaintkit.sketches import SketchCache, SketchSpec
+
 from test_data import make_fake_places
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "data_scripts"

@@ -26,7 +26,9 @@ def cache(tmp_path, monkeypatch):
 # ---------------------------------------------------------------------------------------------- the report
 
 def hand_metrics():
-    entry = lambda mean: {"mean": mean, "lo": mean - 1, "hi": mean + 1, "n": 2, "n_dropped": 0}
+    def entry(mean):
+        return {"mean": mean, "lo": mean - 1, "hi": mean + 1, "n": 2, "n_dropped": 0}
+
     summary = {
         "biharmonic": {b: {"psnr": entry(30.0 - i), "ssim": entry(0.9 - i / 10)} for i, b in enumerate(TABLE1_BUCKETS)},
         "ours": {b: {"psnr": entry(31.256 - i), "ssim": entry(0.95049 - i / 10)} for i, b in enumerate(TABLE1_BUCKETS)},
@@ -39,7 +41,8 @@ def hand_metrics():
 EXPECTED_TABLE = """\
 ## Table 1 (this run)
 
-Protocol `edgeconnect` (NOTE); 64x64 images from DATA; 2 image(s) per bucket. Mean over images; 95 % bootstrap intervals are in metrics.json.
+Protocol `edgeconnect` (NOTE); 64x64 images from DATA; 2 image(s) per bucket. Mean over images; \
+95 % bootstrap intervals are in metrics.json.
 
 | Mask | Metric | biharmonic | ours |
 |---|---|---:|---:|
@@ -56,7 +59,8 @@ Not run: Telea (OpenCV is not installed)
 
 ## As reported on Places2 in the paper (Table 1), not re-run here
 
-The CA, GLCIC, PConv and EdgeCnt columns are EdgeConnect's numbers, copied by the paper; ">=40%" is Liu et al.'s 40-50 % bucket.
+The CA, GLCIC, PConv and EdgeCnt columns are EdgeConnect's numbers, copied by the paper; \
+">=40%" is Liu et al.'s 40-50 % bucket.
 
 | Mask | Metric | CA | GLCIC | PConv | EdgeCnt | Ours (paper) |
 |---|---|---:|---:|---:|---:|---:|

@@ -78,7 +78,8 @@ def test_make_student_writes_the_student_versions(tmp_path):
 
 
 def test_strip_solutions_keeps_the_indentation_and_refuses_unbalanced_markers():
-    src = f"def f(x):\n    \"\"\"doc\"\"\"\n    {BEGIN}\n    return x + 1\n    {END}\n\n\ndef g():\n    {BEGIN}\n    pass\n    {END}\n"
+    src = (f"def f(x):\n    \"\"\"doc\"\"\"\n    {BEGIN}\n    return x + 1\n    {END}\n\n\n"
+           f"def g():\n    {BEGIN}\n    pass\n    {END}\n")
     out = ex.strip_solutions(src)
     assert out.count("    raise NotImplementedError(") == 2 and "return x + 1" not in out and '"""doc"""' in out
     ns = {}

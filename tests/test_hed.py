@@ -83,7 +83,7 @@ def test_fusion_combines_the_side_logits():
             torch.nn.init.normal_(s.weight, std=0.01)
         sides, fused = net.forward_sides(torch.rand(1, 3, 20, 24))
     logits = [torch.logit(s.double()) for s in sides]
-    by_hand = torch.sigmoid(sum(w * l for w, l in zip([0.5, -1.0, 2.0, 0.25, 1.5], logits)) + 0.1)
+    by_hand = torch.sigmoid(sum(w * logit for w, logit in zip([0.5, -1.0, 2.0, 0.25, 1.5], logits)) + 0.1)
     torch.testing.assert_close(fused.double(), by_hand, atol=1e-5, rtol=1e-4)
 
 

@@ -167,7 +167,8 @@ def test_cfs_matches_equations_3_to_8():
     G = torch.sigmoid(F.conv2d(x, blk.conv_G.weight, blk.conv_G.bias, 2, 1))            # Eq. 4
     f = G * F.leaky_relu(F.conv2d(g * x, blk.conv_f.weight, blk.conv_f.bias, 2, 1), 0.2)  # Eq. 5
     z = f.mean(dim=(2, 3))                                                              # Eq. 6
-    s = torch.sigmoid(torch.relu(z @ blk.se.fc1.weight.T + blk.se.fc1.bias) @ blk.se.fc2.weight.T + blk.se.fc2.bias)  # Eq. 7
+    # Eq. 7
+    s = torch.sigmoid(torch.relu(z @ blk.se.fc1.weight.T + blk.se.fc1.bias) @ blk.se.fc2.weight.T + blk.se.fc2.bias)
     torch.testing.assert_close(blk(x), f * s[:, :, None, None])                         # Eq. 8
 
 

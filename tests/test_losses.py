@@ -1,7 +1,7 @@
 """Losses of Section 3.3 against hand computations on small tensors."""
 
-import math
 import logging
+import math
 import urllib.error
 import urllib.request
 
@@ -14,6 +14,7 @@ from inpaintkit import losses
 from inpaintkit.config import Stage1LossWeights, Stage2LossWeights
 from inpaintkit.losses import (
     VGGFeatures,
+    balanced_bce,
     feature_matching_loss,
     gram_matrix,
     hinge_d_loss,
@@ -21,7 +22,6 @@ from inpaintkit.losses import (
     l1_loss,
     perceptual_loss,
     stage1_generator_loss,
-    balanced_bce,
     stage2_generator_loss,
     style_loss,
 )
@@ -186,7 +186,8 @@ def test_stage2_total_is_eq14_and_gradients_reach_generator_input():
     # EdgeConnect's variant: the style of the hole regions only (one batched VGG pass per side)
     _, terms = stage2_generator_loss(pred, target, fake_logits, real_feats, fake_feats, vgg, w, mask=mask,
                                      style_on_hole=True)
-    assert float(terms["style"]) == pytest.approx(style_loss(vgg(pred * hole)[1], vgg(target * hole)[1]).item(), rel=1e-5)
+    assert float(terms["style"]) == pytest.approx(style_loss(vgg(pred * hole)[1], vgg(target * hole)[1]).item(),
+                                                  rel=1e-5)
     assert float(terms["perceptual"]) == pytest.approx(expected["perceptual"].item(), rel=1e-5)
     assert float(terms["style"]) != pytest.approx(expected["style"].item(), rel=1e-3)
 

@@ -8,8 +8,17 @@ import torch
 from PIL import Image
 
 from inpaintkit import masks
-from inpaintkit.masks import (BUCKETS, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, irregular_mask,
-                              load_mask_folder, mask_to_tensor, write_mask_folder)
+from inpaintkit.masks import (
+    BUCKETS,
+    TABLE1_BUCKETS,
+    LiuMaskSet,
+    bucket_of,
+    hole_ratio,
+    irregular_mask,
+    load_mask_folder,
+    mask_to_tensor,
+    write_mask_folder,
+)
 
 
 def test_hole_ratio_and_buckets_by_hand():

@@ -196,7 +196,8 @@ def test_aggregate_by_bucket_hand_made():
     assert 30.0 <= e["lo"] <= 31.0 <= e["hi"] <= 32.0
     assert agg["ours"]["10-20%"]["ssim"] == pytest.approx({"mean": 0.9, "lo": 0.9, "hi": 0.9, "n": 2, "n_dropped": 0})
     assert agg["ours"]["20-30%"]["psnr"]["n"] == 1
-    assert agg["biharmonic"]["10-20%"]["psnr"] == pytest.approx({"mean": 28.0, "lo": 28.0, "hi": 28.0, "n": 1, "n_dropped": 1})
+    assert agg["biharmonic"]["10-20%"]["psnr"] == pytest.approx(
+        {"mean": 28.0, "lo": 28.0, "hi": 28.0, "n": 1, "n_dropped": 1})
     assert "name" not in agg["ours"]["10-20%"]
     assert set(aggregate_by_bucket(records, metrics=["ssim"])["ours"]["10-20%"]) == {"ssim"}
     with pytest.raises(ValueError, match="lacks 'method' or 'bucket'"):

@@ -1,9 +1,9 @@
 """Gs, Gi and the discriminators (Section 3.1): shapes, ranges, spectral norm, bad input."""
 
 import numpy as np
+import pytest
 import scipy.sparse
 import scipy.sparse.linalg
-import pytest
 import torch
 from torch import nn
 from torch.nn.utils import parametrize
@@ -11,7 +11,12 @@ from torch.nn.utils import parametrize
 from inpaintkit import networks
 from inpaintkit.layers import BLOCK_KINDS, PartialConv2d
 from inpaintkit.networks import (
-    composite, count_parameters, image_discriminator, image_generator, sketch_discriminator, sketch_generator,
+    composite,
+    count_parameters,
+    image_discriminator,
+    image_generator,
+    sketch_discriminator,
+    sketch_generator,
 )
 
 
@@ -57,7 +62,8 @@ def test_discriminators_forward_backward(size):
 
 
 @pytest.mark.parametrize("build", [
-    lambda: sketch_generator(4), lambda: image_generator(4), lambda: sketch_discriminator(4), lambda: image_discriminator(4),
+    lambda: sketch_generator(4), lambda: image_generator(4),
+    lambda: sketch_discriminator(4), lambda: image_discriminator(4),
     *[(lambda k=k: image_generator(4, block=k)) for k in BLOCK_KINDS],
 ])
 def test_spectral_norm_on_every_conv_and_no_batchnorm(build):
@@ -185,7 +191,8 @@ def test_smooth_fill_stops_at_sketch_lines():
     m[..., 8:24, 6:26] = 0
     guided = networks.smooth_fill(x, m, sketch)
     plain = networks.smooth_fill(x, m)
-    left, right = (slice(None), slice(None), slice(8, 24), slice(6, 14)), (slice(None), slice(None), slice(8, 24), slice(19, 26))
+    left = (slice(None), slice(None), slice(8, 24), slice(6, 14))
+    right = (slice(None), slice(None), slice(8, 24), slice(19, 26))
     assert (guided[left] - 0.2).abs().max() < 0.02 and (guided[right] - 0.8).abs().max() < 0.02
     assert (plain[left] - 0.2).abs().max() > 0.1                                # blended across the edge
     assert (guided - x).abs().mean() < (plain - x).abs().mean() / 3

@@ -1,6 +1,7 @@
 """The kit's packaging: environment.yml and pyproject.toml name the same packages."""
 
 import re
+
 try:
     import tomllib
 except ImportError:                      # Python 3.10: pytest brings tomli

@@ -139,7 +139,8 @@ def test_trainer_and_evaluator_use_the_given_places_tree_and_masks(places, tmp_p
     n = {g: sum(v["n"] for b in summ["biharmonic"].values() for k, v in b.items() if k == "psnr")
          for g, summ in res["summary_by_border"].items()}
     assert sum(n.values()) == len([r for r in res["records"] if r["method"] == "biharmonic"])
-    assert n.get("hole at the border", 0) == sum(r["hole_at_border"] for r in res["records"] if r["method"] == "biharmonic")
+    assert n.get("hole at the border", 0) == sum(r["hole_at_border"] for r in res["records"]
+                                                 if r["method"] == "biharmonic")
 
 
 def test_hole_at_border_is_measured_on_the_mask():
@@ -159,7 +160,8 @@ def test_lpips_and_fid_are_marked_when_their_weights_are_absent(tmp_path, monkey
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
     status = ev.extra_metric_status()
     hub = tmp_path / "hub" / "checkpoints"
-    assert status["lpips"].startswith("not computed: weights absent (") and f"{ev.LPIPS_ALEXNET_FILE} not in {hub}" in status["lpips"]
+    assert status["lpips"].startswith("not computed: weights absent (")
+    assert f"{ev.LPIPS_ALEXNET_FILE} not in {hub}" in status["lpips"]
     assert status["fid"].startswith("not computed: weights absent (") and ev.FID_INCEPTION_FILE in status["fid"]
     res = evaluate(run_dir=tmp_path, profile="smoke", methods=["biharmonic"], per_bucket=1, progress=False)
     assert res["extra_metrics"] == status
@@ -231,7 +233,9 @@ def test_reproduce_passes_the_data_flags_to_the_notebooks_that_take_them(tmp_pat
 
     nbs = tmp_path / "notebooks"
     nbs.mkdir()
-    body = 'import json, pathlib\npathlib.Path(run_dir, "{n}.json").write_text(json.dumps({{k: v for k, v in globals().items() if k in ("data", "masks", "vgg", "profile")}}))'
+    body = ('import json, pathlib\n'
+            'pathlib.Path(run_dir, "{n}.json").write_text(json.dumps('
+            '{{k: v for k, v in globals().items() if k in ("data", "masks", "vgg", "profile")}}))')
     for n, extra in (("01", "data = None\nmasks = None\nvgg = 'auto'"), ("02", "")):
         nb = nbformat.v4.new_notebook()
         params = nbformat.v4.new_code_cell(f"profile = 'quick'\nrun_dir = None\ndevice = 'auto'\n{extra}")

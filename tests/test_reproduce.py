@@ -11,7 +11,8 @@ from inpaintkit.reproduce import find_notebooks, main, reproduce
 
 def _nb(path, body):
     nb = nbf.v4.new_notebook()
-    params = nbf.v4.new_code_cell('import os\nprofile = os.environ.get("INPAINTKIT_PROFILE", "quick")\nrun_dir = None\ndevice = "auto"')
+    params = nbf.v4.new_code_cell('import os\nprofile = os.environ.get("INPAINTKIT_PROFILE", "quick")\n'
+                                  'run_dir = None\ndevice = "auto"')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, nbf.v4.new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -24,7 +25,8 @@ def notebooks(tmp_path):
     d.mkdir()
     # each notebook records its parameters and its working directory into the run dir
     body = ('import json, pathlib, os\n'
-            'pathlib.Path(run_dir, "{n}.json").write_text(json.dumps(dict(profile=profile, device=device, cwd=os.getcwd())))')
+            'pathlib.Path(run_dir, "{n}.json").write_text('
+            'json.dumps(dict(profile=profile, device=device, cwd=os.getcwd())))')
     _nb(d / "01_first.ipynb", body.format(n="01"))
     _nb(d / "02_second.ipynb", body.format(n="02"))
     (d / "README.ipynb").write_text("{}")        # not NN_*: ignored

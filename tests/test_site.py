@@ -70,5 +70,6 @@ def test_missing_run_says_what_to_run(tmp_path, capsys):
 
 
 def test_notebook_title():
-    assert notebook_title(new_notebook(cells=[new_code_cell("x"), new_markdown_cell("intro\n## 05 · Stage 2\n")])) == "05 · Stage 2"
+    nb = new_notebook(cells=[new_code_cell("x"), new_markdown_cell("intro\n## 05 · Stage 2\n")])
+    assert notebook_title(nb) == "05 · Stage 2"
     assert notebook_title(new_notebook(cells=[new_code_cell("x")])) == ""

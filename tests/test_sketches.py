@@ -15,8 +15,15 @@ from skimage import data, feature, morphology
 from skimage.color import rgb2gray
 
 from inpaintkit.hed import HED, HED_WEIGHTS_SHA256
-from inpaintkit.sketches import (SketchCache, SketchSpec, binarize, canny_sketch, extract_sketches, hed_sketch,
-                                 sketch_image)
+from inpaintkit.sketches import (
+    SketchCache,
+    SketchSpec,
+    binarize,
+    canny_sketch,
+    extract_sketches,
+    hed_sketch,
+    sketch_image,
+)
 
 
 def load_png(path, size):

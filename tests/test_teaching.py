@@ -10,8 +10,14 @@ import torch
 
 from inpaintkit.layers import PartialConv2d
 from inpaintkit.networks import image_generator, sketch_generator
-from inpaintkit.teaching import (conv_cost_table, hole_fraction, mask_trace, partial_conv2d_steps,
-                                 square_hole_mask, vanishing_layer)
+from inpaintkit.teaching import (
+    conv_cost_table,
+    hole_fraction,
+    mask_trace,
+    partial_conv2d_steps,
+    square_hole_mask,
+    vanishing_layer,
+)
 
 
 def test_steps_by_hand_one_window():

@@ -106,9 +106,9 @@ def texts(fig) -> list[str]:
 
 def test_layer_label_reads_kind_kernel_stride_dilation():
     gi, gs = image_generator(8), sketch_generator(8)
-    assert [layer_label(l) for _, l, _ in gs.named_layers()][:5] == [
+    assert [layer_label(layer) for _, layer, _ in gs.named_layers()][:5] == [
         "PConv 5x5 /2", "PConv 3x3 /2", "PConv 3x3 /2", "PConv 3x3 /2", "Res(PConv 3x3 d2)"]
-    labels = [layer_label(l) for _, l, _ in gi.named_layers()]
+    labels = [layer_label(layer) for _, layer, _ in gi.named_layers()]
     assert labels[0] == "CFS 5x5 /2" and labels[4] == "Res(CFS 3x3 d2)" and labels[-1] == "conv 3x3"
     assert layer_label(image_generator(8, block="gated").encoder[0]) == "gated 5x5 /2"
 
