@@ -289,6 +289,29 @@ def test_same_seed_same_numbers_and_checkpoint_round_trip(tmp_path):
         load_generator(tmp_path / "nothing", 2)
 
 
+def test_steps_is_where_training_stops_and_fit_n_records_step_n(tmp_path):
+    """One step count: Trainer(steps=N) / --steps N is the run's length and fit()'s default; fit(n) stops at n
+    with a losses.csv row, a sample grid and a checkpoint there, and a resumed run goes on to N on the
+    numbers of an uninterrupted one."""
+    whole = trainer(1, tmp_path / "whole", seed=3, steps=5)
+    assert whole.total_steps == 5 and [r["step"] for r in whole.fit()] == [2, 4, 5]   # log_every 2, and the end
+    paused = trainer(1, tmp_path / "paused", seed=3, steps=5)
+    assert [r["step"] for r in paused.fit(3)] == [2, 3]
+    sd = paused.stage_dir
+    assert read_checkpoint(sd / "checkpoint.pt")["step"] == 3
+    assert sorted(p.name for p in (sd / "samples").iterdir()) == ["step_000003.png"]
+    resumed = trainer(1, tmp_path / "paused", seed=3, steps=5, resume=True)
+    assert resumed.step == 3 and [r["step"] for r in resumed.fit()] == [4, 5]
+    assert read_losses(tmp_path / "paused", 1)["step"] == [2, 3, 4, 5]
+    got, want = read_losses(tmp_path / "paused", 1), read_losses(tmp_path / "whole", 1)
+    assert got["g_total"][0] == want["g_total"][0] and got["g_total"][-1] == want["g_total"][-1]  # steps 1-2, 5
+    for k, v in whole.generator.state_dict().items():
+        assert torch.equal(resumed.generator.state_dict()[k], v), k
+    assert train.parse_args(["--stage", "1", "--run-dir", "r", "--steps", "7"]).steps == 7
+    with pytest.raises(SystemExit):                                       # one flag: --max-steps is gone
+        train.parse_args(["--stage", "1", "--run-dir", "r", "--max-steps", "7"])
+
+
 def test_rng_state_round_trip():
     import random
 
