@@ -13,7 +13,8 @@ paper is silent) is its object in :mod:`inpaintkit.stages`; a run's files are :c
 Real and fake go through D in **one** call (concatenated on the batch axis): one forward and one backward
 per step for each DistributedDataParallel module, and the feature-matching targets come from the same
 discriminator weights as the fake features. Adam with EdgeConnect's defaults from the profile: lr,
-betas (0, 0.9), D lr = d_lr_ratio x lr. Eq. 14's style term compares the whole images (not the hole).
+betas (0, 0.9), D lr = d_lr_ratio x lr. Eq. 14's style term compares the whole images, as Johnson et al.'s
+does (:func:`~inpaintkit.losses.stage2_generator_loss`; ``style_on_hole=True`` is EdgeConnect's hole-only variant).
 
 Steps: a run trains to ``steps`` (``--steps``, default the profile's ``stage{N}_steps``); ``fit(n)`` trains
 to step ``n`` instead. Every ``log_every`` / ``sample_every`` / ``checkpoint_every`` steps, and at the step
@@ -279,10 +280,13 @@ class Processes:
         """What the step calls: ``module`` in DistributedDataParallel (when ``ddp`` and distributed), then
         torch.compile (when ``compile``)."""
         if ddp and self.distributed:
-            module = DistributedDataParallel(module, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids)
         return torch.compile(module) if compile else module
 
 
+
+# ---------------------------------------------------------------------------------------------- steps, logs, checks
 
 class LossMeter:
     """Sums of the loss terms since the last losses.csv row; a row is their mean over those steps and over
@@ -340,7 +344,8 @@ def check_finite(terms: dict[str, torch.Tensor], where: str, last_checkpoint: Pa
             f"checkpoint is {last}. Lower the learning rate in the profile, check the data for NaNs, then resume=True.")
 
 
-def check_resumable(ckpt: dict, path, stage: int, profile: Profile, block: str, world_size: int | None = None) -> None:
+def check_resumable(ckpt: dict, path, stage: int, profile: Profile, block: str,
+                    world_size: int | None = None) -> None:
     """ValueError unless checkpoint ``ckpt`` (read from ``path``) is of ``stage``, with ``profile``'s sizes
     and ``block``: a run resumes only into the networks and batch it was trained with. A note when it was
     written by another number of processes than ``world_size`` (None: say nothing)."""
@@ -500,8 +505,9 @@ class Trainer:
         self.run_dir, self.files, self.progress = Path(run_dir), RunFiles(run_dir, stage), progress
         self.stage_dir = self.files.folder
         self.procs = procs = Processes(device, precision)
-        self.device, self.rank, self.world_size, self.is_main = procs.device, procs.rank, procs.world_size, procs.is_main
-        self.distributed, self.precision, self.autocast = procs.distributed, procs.precision, procs.autocast
+        self.device, self.rank, self.world_size = procs.device, procs.rank, procs.world_size
+        self.is_main, self.distributed, self.precision = procs.is_main, procs.distributed, procs.precision
+        self.autocast = procs.autocast
         self.batch_per_process = procs.batch_per_process(p.batch_size)
 
         # networks (same seed on every rank: identical initial weights), then the stage's VGG and Gs

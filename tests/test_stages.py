@@ -82,8 +82,9 @@ def test_image_stage_inputs_with_the_ground_truth_sketch_and_with_a_trained_gs()
     assert not gs.training and not any(p.requires_grad for p in gs.parameters())
     rows = with_gs.sample_rows(b, pred)
     assert torch.equal(rows[2], s_comp)
-    assert torch.equal(rows[3][hole.expand_as(pred)], torch.full((3 * int(hole.sum()),), 0.25))   # prediction in the hole
-    assert torch.equal(rows[3][~hole.expand_as(pred)], b["image"][~hole.expand_as(pred)])        # I where known
+    hole3 = hole.expand_as(pred)
+    assert torch.equal(rows[3][hole3], torch.full((int(hole3.sum()),), 0.25))   # the prediction in the hole
+    assert torch.equal(rows[3][~hole3], b["image"][~hole3])                     # I where known
 
 
 def test_image_stage_loss_is_eq_14_with_the_hole_terms_only_when_there_is_a_hole():
