@@ -3,7 +3,7 @@
     python data_scripts/export_demo_weights.py --run-dir runs/demo --out inpaintkit/weights \
         --commands-file runs/demo/commands.txt --wall-seconds-file runs/demo/wall_seconds.txt
 
-Reads ``<run-dir>/stage{1,2}/generator.pt`` (:func:`inpaintkit.train.load_generator`), scores Gs on the demo
+Reads ``<run-dir>/stage{1,2}/generator.pt`` (:func:`inpaintkit.checkpoints.load_generator`), scores Gs on the demo
 test split (sketch accuracy / precision / recall / F1 in the hole, next to the all-zeros predictor, as notebook
 04 does), takes the stage-2 PSNR/SSIM per hole bucket from ``<run-dir>/metrics.json`` (written before by
 ``python -m inpaintkit.evaluate --run-dir <run-dir> --weights run``), writes ``demo_gs.pt``, ``demo_gi.pt``
@@ -32,7 +32,7 @@ from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
 from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights  # noqa: E402
 from inpaintkit.sketches import binarize  # noqa: E402
-from inpaintkit.train import load_generator  # noqa: E402
+from inpaintkit.checkpoints import load_generator  # noqa: E402
 
 # Profile fields both stages must share (sizes, widths, sketches); the optimisation may differ per stage
 ARCHITECTURE = ("image_size", "demo_patch_stride", "gs_channels", "gi_channels", "skips", "prefill",

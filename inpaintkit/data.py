@@ -365,13 +365,19 @@ class InpaintingDataset(torch.utils.data.Dataset):
             self._rng_key, self._rng = key, np.random.default_rng([self.seed, torch.initial_seed()])
         return self._rng
 
-    def mask(self, index: int) -> np.ndarray:
-        """The (S, S) uint8 mask of item ``index``, 1 = known, 0 = hole."""
-        rng = self._mask_rng(index)
+    def draw_mask(self, rng: np.random.Generator) -> np.ndarray:
+        """A random training mask drawn from ``rng``, (S, S) uint8, 1 = known, 0 = hole: generated strokes
+        with ``hole_range``, or a random mask of the mask set. The trainer draws each sample's from
+        ``numpy.random.default_rng([seed, rank stream, sample number])`` (exact resume)."""
         if self.mask_set is None:
             return _masks.irregular_mask(self.size, self.size, self.hole_range, rng)
-        i = index % len(self.mask_set) if self.deterministic_masks else int(rng.integers(len(self.mask_set)))
-        return self.mask_set[i]
+        return self.mask_set[int(rng.integers(len(self.mask_set)))]
+
+    def mask(self, index: int) -> np.ndarray:
+        """The (S, S) uint8 mask of item ``index``, 1 = known, 0 = hole."""
+        if self.deterministic_masks and self.mask_set is not None:
+            return self.mask_set[index % len(self.mask_set)]
+        return self.draw_mask(self._mask_rng(index))
 
     def sketch(self, path: Path, rgb: np.ndarray) -> np.ndarray:
         """The (S, S) float32 sketch of the full image, from the cache (computed and stored when missing)."""

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoints import generator_files, load_generator, read_generator_file, stage_dir
 from .config import Profile, resolve_device
 from .metrics import rgb_to_gray
 from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
@@ -495,29 +496,24 @@ def _composite_like_input(pred: torch.Tensor, m: torch.Tensor, layout: _Layout):
 
 def _load_run_profile(run_dir) -> Profile:
     """The profile stage 2 of ``run_dir`` trained with (its generator file's ``profile``)."""
-    from .train import CHECKPOINT, GENERATOR, read_generator_file
-
-    folder = Path(run_dir) / "stage2"
-    meta, _ = read_generator_file([folder / GENERATOR, folder / CHECKPOINT], 2, run_dir)
+    meta, _ = read_generator_file(generator_files(run_dir, 2), 2, run_dir)
     return Profile.from_dict(meta["profile"])
 
 
 def _load_run_generator(run_dir: Path, stage: int):
     """(generator, SketchSpec it was trained with) of ``<run_dir>/stage{stage}``.
 
-    Uses ``inpaintkit.train.load_generator`` (``generator.pt``, else ``checkpoint.pt``). The sketch spec:
-    the checkpoint's ``sketch`` entry where the trainer stored one ("hed"/"canny" or the spec's fields),
-    else the trainers' default, ``Profile.sketch_spec()`` (HED at the profile's threshold and thinning).
+    Uses :func:`inpaintkit.checkpoints.load_generator` (``generator.pt``, else ``checkpoint.pt``). The sketch
+    spec: the ``sketch`` entry the trainer stores (the SketchSpec's fields; "hed"/"canny" also read), else, for
+    a run written before it stored one, ``Profile.sketch_spec()`` (HED at the profile's threshold and thinning).
     """
-    folder = run_dir / f"stage{stage}"
+    folder = stage_dir(run_dir, stage)
     if not folder.is_dir():
         raise FileNotFoundError(
             f"{folder} does not exist: train it first with `python -m inpaintkit.train --stage {stage} "
             f"--run-dir {run_dir}` (or use Inpainter.from_pretrained() for the shipped demo weights).")
-    from .train import CHECKPOINT, GENERATOR, load_generator, read_generator_file  # pipeline -> train, no cycle
-
     net = load_generator(run_dir, stage)
-    meta, _ = read_generator_file([folder / GENERATOR, folder / CHECKPOINT], stage, run_dir)
+    meta, _ = read_generator_file(generator_files(run_dir, stage), stage, run_dir)
     profile = Profile.from_dict(meta["profile"])
     sketch = meta.get("sketch")
     if isinstance(sketch, dict):

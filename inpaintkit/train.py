@@ -1,46 +1,31 @@
 """Training of the two stages (Section 3.3): Gs against Ds, then Gi against Di.
 
-    Stage 1 (Eq. 9, 11, 12):  S_pred = Gs(I_gray, S_gt, M)             Ds sees cat[S, I_gray]
-    Stage 2 (Eq. 10, 12, 14): I_pred = Gi(I_gt, S_comp, M)             Di sees the RGB image
-                              S_comp = S_pred * (1 - M) + S_gt * M      (S_pred = S_gt by default)
-
-One :class:`Trainer` does both (``stage=1`` or ``2``); no framework. Per step::
+One :class:`Trainer` runs either stage (``stage=1`` or ``2``); no framework. What a stage trains (the
+generator's inputs, what D sees, the losses of Eq. 11 / Eq. 14, the sample rows, and the choices where the
+paper is silent) is its object in :mod:`inpaintkit.stages`; a run's files are :class:`~inpaintkit.runs.RunFiles`
+(format: :mod:`inpaintkit.checkpoints`). Per step (:meth:`Trainer.train_step`)::
 
     pred = G(batch)                                     # one generator forward
     G loss: D (frozen) on cat[real, pred]               # FM targets and fake logits, one D call
     D loss: D on cat[real, pred.detach()]               # hinge, Eq. 12, one D call
     check every loss term is finite, then G step, then D step
 
-Choices where the paper is silent (EdgeConnect's where it has one):
+Real and fake go through D in **one** call (concatenated on the batch axis): one forward and one backward
+per step for each DistributedDataParallel module, and the feature-matching targets come from the same
+discriminator weights as the fake features. Adam with EdgeConnect's defaults from the profile: lr,
+betas (0, 0.9), D lr = d_lr_ratio x lr. Eq. 14's style term compares the whole images, as Johnson et al.'s
+does (:func:`~inpaintkit.losses.stage2_generator_loss`; ``style_on_hole=True`` is EdgeConnect's hole-only variant).
 
-* The discriminators see the **raw** prediction (S_pred, I_pred), not the composite, as EdgeConnect's
-  edge and inpainting models do; Ds gets the *real* gray image with either sketch (Eq. 12:
-  D(S_gt, I_gray) vs D(S_pred, I_gray)).
-* Stage 2 trains on the composite of the **ground-truth** sketch (S_comp = S_gt), as EdgeConnect trains
-  its inpainting model; ``sketch_from_generator=<stage-1 run dir or module>`` uses a trained Gs instead.
-* The L1 and style terms of Eq. 14 use EdgeConnect's conventions (L1 divided by the hole ratio, style
-  on the hole region): :func:`inpaintkit.losses.stage2_generator_loss` with ``mask``.
-* Real and fake go through D in **one** call (concatenated on the batch axis): one forward and one
-  backward per step for each DistributedDataParallel module, and the feature-matching targets come from
-  the same discriminator weights as the fake features.
-* Adam with EdgeConnect's defaults from the profile: lr, betas (0, 0.9), D lr = d_lr_ratio x lr.
-
-Files, under ``<run_dir>/stage{N}/``:
-
-    checkpoint.pt   networks, optimisers, step, RNG states, profile, loss accumulator (atomic, weights_only)
-    generator.pt    the generator's state dict + what is needed to rebuild it (for inference)
-    *.prev.pt       the previous checkpoint.pt / generator.pt: read, with a warning, when the latest is corrupt
-    run.lock        while a process writes the folder (Trainer.__init__'s clean-up, fit): a second one is refused
-    losses.csv      step, each loss term (mean over the last log_every steps), seconds_per_step
-    config.json     profile, block, VGG source, seed, device, world size, data
-    samples/step_000100.png   rows: input, mask, sketch, prediction, ground truth
+Steps: a run trains to ``steps`` (``--steps``, default the profile's ``stage{N}_steps``); ``fit(n)`` trains
+to step ``n`` instead. Every ``log_every`` / ``sample_every`` / ``checkpoint_every`` steps, and at the step
+a ``fit`` call stops at, it writes a losses.csv row, a sample grid and a checkpoint.
 
 Exact resume: the batch of step t is a function of (seed, t, rank) only. A batch sampler replays the
 epochs of a :class:`~torch.utils.data.distributed.DistributedSampler` (also for one process) from any
-step, and the training masks of an :class:`~inpaintkit.data.InpaintingDataset` are drawn per sample from
-``numpy.random.default_rng([seed, rank, sample number])`` with the data set's ``hole_range`` (or mask
-folder). So a run killed at any moment and resumed from its checkpoint continues, on the CPU, on the
-same numbers it would have had. (A data set of your own must then give the same item for the same index.)
+step, and the training masks of an :class:`~inpaintkit.data.InpaintingDataset` are drawn per sample
+(:meth:`~inpaintkit.data.InpaintingDataset.draw_mask`) from ``numpy.random.default_rng([seed, 1 + rank,
+sample number])``. So a run killed at any moment and resumed from its checkpoint continues, on the CPU, on
+the same numbers it would have had. (A data set of your own must then give the same item for the same index.)
 
 Command line (also under ``torchrun --nproc_per_node=N``)::
 
@@ -52,14 +37,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import csv
-import json
 import os
 import random
-import shutil
 import sys
 import time
-import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -70,50 +52,29 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
-from . import losses, networks
+from . import losses
+from .checkpoints import CHECKPOINT_FORMAT, GENERATOR, build_generator, check_stage, load_generator, stage_dir
 from .config import PROFILES, Profile, get_profile, resolve_device
-from .files import RunLock, RunLockedError, atomic_path, atomic_write_text
-from .sketches import binarize
+from .data import InpaintingDataset, demo_dataset, split_source
+from .files import RunLockedError
+from .masks import mask_to_tensor
+from .runs import RunFiles, read_losses
+from .sketches import SketchSpec
+from .stages import build_discriminator, make_stage
 
-CHECKPOINT = "checkpoint.pt"
-GENERATOR = "generator.pt"
-LOSSES_CSV = "losses.csv"
-CONFIG_JSON = "config.json"
-CHECKPOINT_FORMAT = 1
+__all__ = ["Trainer", "Networks", "Processes", "LossMeter", "NonFiniteLossError", "build_dataset", "check_finite",
+           "check_resumable", "rng_state", "set_rng_state",
+           "distributed_env", "init_distributed", "parse_args", "main",
+           # where notebooks and scripts have always imported them from (defined in checkpoints / runs / stages)
+           "build_generator", "build_discriminator", "load_generator", "read_losses", "stage_dir"]
+
 SAMPLE_COUNT = 6          # columns of the sample grid (fewer if the data set is smaller)
 ITEM_KEYS = ("image", "gray", "sketch", "mask")
+NETWORK_KEYS = ("generator", "discriminator", "g_optimizer", "d_optimizer")   # their state dicts in checkpoint.pt
 
 
 class NonFiniteLossError(FloatingPointError):
     """A loss term became NaN or inf; training stopped before the optimisers stepped on it."""
-
-
-def stage_dir(run_dir, stage: int) -> Path:
-    """``<run_dir>/stage{stage}``: where a stage's checkpoint, losses and samples live."""
-    _check_stage(stage)
-    return Path(run_dir) / f"stage{stage}"
-
-
-def _check_stage(stage) -> None:
-    if stage not in (1, 2):
-        raise ValueError(f"stage must be 1 (sketch generator Gs) or 2 (image generator Gi), got {stage!r}.")
-
-
-# ---------------------------------------------------------------------------------------------- networks
-
-def build_generator(stage: int, profile: Profile, block: str = "cfs") -> networks.Generator:
-    """Gs (stage 1, PartialConv) or Gi (stage 2, ``block``) at the profile's width and architecture flags."""
-    _check_stage(stage)
-    if stage == 1:
-        return networks.sketch_generator(profile.gs_channels, skips=profile.skips)
-    return networks.image_generator(profile.gi_channels, block=block, skips=profile.skips, prefill=profile.prefill)
-
-
-def build_discriminator(stage: int, profile: Profile) -> networks.PatchDiscriminator:
-    """Ds (2 channels: sketch, gray) or Di (3 channels: RGB) at the profile's width."""
-    _check_stage(stage)
-    build = networks.sketch_discriminator if stage == 1 else networks.image_discriminator
-    return build(profile.d_channels)
 
 
 # ---------------------------------------------------------------------------------------------- data
@@ -121,15 +82,14 @@ def build_discriminator(stage: int, profile: Profile) -> networks.PatchDiscrimin
 def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, device="cpu",
                   progress: bool = True, masks=None, split: str = "train") -> Dataset:
     """``None`` -> the demo set's ``split``; a path -> :class:`~inpaintkit.data.InpaintingDataset` of its
-    ``split`` images (:func:`~inpaintkit.data.split_source`; masks fixed per item unless "train"); a Dataset -> itself. ``sketch``: "hed" or "canny"
-    for the sketches of the first two. ``masks``: a mask folder (Liu et al.'s) for the training masks of the
-    first two, default generated strokes. A profile with ``needs_real_data`` (full, gpu) refuses the demo set."""
+    ``split`` images (:func:`~inpaintkit.data.split_source`; masks fixed per item unless "train"); a Dataset
+    -> itself. ``sketch``: "hed" or "canny" for the sketches of the first two. ``masks``: a mask folder
+    (Liu et al.'s) for the training masks of the first two, default generated strokes. A profile with
+    ``needs_real_data`` (full, gpu) refuses the demo set."""
     if isinstance(data, Dataset):
         if masks is not None:
             raise ValueError("masks= applies to a data set built here from a path; give your Dataset its own masks.")
         return data
-    from .data import InpaintingDataset, demo_dataset, split_source
-
     spec = profile.sketch_spec(sketch)
     mask_source = "generate" if masks is None else masks
     if data is None:
@@ -156,8 +116,6 @@ class _Scheduled(Dataset):
     the step (exact resume, independent of DataLoader workers)."""
 
     def __init__(self, dataset: Dataset, seed: int):
-        from .data import InpaintingDataset
-
         self.dataset, self.seed = dataset, int(seed)
         self.own_masks = isinstance(dataset, InpaintingDataset) and not dataset.deterministic_masks
 
@@ -165,21 +123,14 @@ class _Scheduled(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, key):
-        from . import masks
-
         stream, position, index = key
         item = self.dataset[index]
         if not isinstance(item, dict) or any(k not in item for k in ITEM_KEYS):
             raise ValueError(f"Data set items must be dicts with keys {ITEM_KEYS} (+ 'path'); item {index} is "
                              f"{type(item).__name__} with keys {sorted(item) if isinstance(item, dict) else '-'}.")
         if self.own_masks:
-            ds = self.dataset
-            rng = np.random.default_rng([self.seed, stream, position])
-            if ds.mask_set is None:
-                m = masks.irregular_mask(ds.size, ds.size, ds.hole_range, rng)
-            else:
-                m = ds.mask_set[int(rng.integers(len(ds.mask_set)))]
-            item = dict(item, mask=masks.mask_to_tensor(m))                # (1, S, S), 1 = known
+            m = self.dataset.draw_mask(np.random.default_rng([self.seed, stream, position]))
+            item = dict(item, mask=mask_to_tensor(m))                       # (1, S, S), 1 = known
         item.setdefault("path", str(index))
         return item
 
@@ -209,6 +160,18 @@ class _StepBatches(torch.utils.data.Sampler):
                 start = b * self.batch_size
                 yield [(1 + self.rank, step * self.batch_size + j, order[start + j]) for j in range(self.batch_size)]
                 step += 1
+
+
+def step_loader(dataset: _Scheduled, workers: int, procs, batch_size: int, seed: int, step: int) -> DataLoader:
+    """The batches of ``batch_size`` from step ``step`` on for this process (:class:`_StepBatches`),
+    the same numbers for any number of ``workers``."""
+    sampler = DistributedSampler(dataset, num_replicas=procs.world_size, rank=procs.rank,
+                                 shuffle=True, seed=seed, drop_last=True)
+    batches = _StepBatches(sampler, batch_size, procs.rank, step)
+    return DataLoader(dataset, batch_sampler=batches, num_workers=workers, worker_init_fn=_worker_init,
+                      generator=torch.Generator().manual_seed(seed * 1_000_003 + step),
+                      pin_memory=procs.device.type == "cuda", persistent_workers=False,
+                      prefetch_factor=4 if workers else None)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -267,120 +230,14 @@ def init_distributed(device: torch.device) -> torch.device:
     return device
 
 
-def previous_path(path) -> Path:
-    """Where the file a checkpoint replaced is kept: ``checkpoint.pt`` -> ``checkpoint.prev.pt``."""
-    path = Path(path)
-    return path.with_name(f"{path.stem}.prev{path.suffix}")
+class Processes:
+    """This process's place in a run: its device, rank and world size (torchrun), its autocast precision.
 
-
-def _atomic_torch_save(obj, path: Path, keep_previous: bool = False) -> None:
-    """``torch.save`` atomically. ``keep_previous``: the file it replaces stays beside it as
-    :func:`previous_path` (a hard link, else a copy, made before the new file goes in, so ``path`` always
-    exists); without it a stale previous file is removed."""
-    prev = previous_path(path)
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
-        if keep_previous and path.exists():
-            with atomic_path(prev) as ptmp:
-                ptmp.unlink()
-                try:
-                    os.link(path, ptmp)
-                except OSError:             # a file system without hard links
-                    shutil.copyfile(path, ptmp)
-        elif not keep_previous:
-            prev.unlink(missing_ok=True)
-
-
-def read_checkpoint(path, map_location="cpu") -> dict:
-    """A checkpoint or generator file written by this module, read with ``weights_only=True``.
-
-    A truncated, empty or foreign file raises ValueError saying so (never torch's raw unpickling error).
-    """
-    path = Path(path)
-    try:
-        obj = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise
-    except Exception as e:   # torch raises many types here (RuntimeError, UnpicklingError, EOFError, ...)
-        first = str(e).strip().split(". ")[0][:120]     # torch's first sentence, without its weights_only advice
-        raise ValueError(f"{path} cannot be read as an inpaintkit checkpoint: it is truncated, empty or not one "
-                         f"({type(e).__name__}: {first}). Delete it (resume then falls back to "
-                         f"{previous_path(path).name} when there is one) or train again with --overwrite.") from None
-    if not isinstance(obj, dict) or not {"format", "stage", "generator"} <= set(obj):
-        raise ValueError(f"{path} is not a checkpoint written by inpaintkit.train (no format/stage/generator "
-                         "entries). Give a run dir trained with python -m inpaintkit.train.")
-    return obj
-
-
-def read_with_fallback(path, map_location="cpu") -> tuple[dict, Path]:
-    """(:func:`read_checkpoint` of ``path``, the path read); when ``path`` is missing or unreadable and
-    :func:`previous_path` reads, that one, with a warning. Raises the first error when neither does."""
-    path = Path(path)
-    try:
-        return read_checkpoint(path, map_location), path
-    except (ValueError, FileNotFoundError) as first:
-        prev = previous_path(path)
-        if not prev.is_file():
-            raise
-        try:
-            obj = read_checkpoint(prev, map_location)
-        except ValueError:
-            raise first from None
-        msg = (f"{path.name} in {path.parent} cannot be used ({first}); falling back to the previous one, "
-               f"{prev.name} (step {obj.get('step', '?')}).")
-        warnings.warn(msg, stacklevel=2)
-        print(f"warning: {msg}", file=sys.stderr, flush=True)
-        return obj, prev
-
-
-_atomic_write_text = atomic_write_text
-
-
-# ---------------------------------------------------------------------------------------------- trainer
-
-class Trainer:
-    """Trains stage 1 (Gs vs Ds) or stage 2 (Gi vs Di); see the module docstring.
-
-    ``profile``: a :class:`~inpaintkit.config.Profile` or its name. ``run_dir``: files go to
-    ``run_dir/stage{stage}/``. ``data``: None (demo set), a path, or a Dataset whose items are dicts
-    {"image" (3,S,S), "gray" (1,S,S), "sketch" (1,S,S), "mask" (1,S,S) with 1 = known, 0 = hole, "path"}.
-    ``block``: Gi's conv block (stage 2). ``seed``: default the profile's. ``sketch_from_generator``
-    (stage 2): a stage-1 run dir (or a Gs module) whose prediction makes S_comp; default S_comp = S_gt.
-    ``compile``: torch.compile the networks. ``steps``: total steps (default the profile's stage steps).
-    ``resume``: continue from ``checkpoint.pt`` if there is one. ``overwrite``: start over even if there is.
-    ``vgg`` (stage 2): a :class:`~inpaintkit.losses.VGGFeatures` or its ``source`` ("auto", "imagenet", "hed").
-    ``sketch``: "hed" or "canny", for the sketches of a data set built here from None or a path.
-    ``masks``: a mask folder (Liu et al.'s irregular masks) for the training masks of such a data set.
-    ``precision``: "auto" (bf16 autocast on CUDA, float32 on the CPU), "bf16" (also on the CPU: how the tests
-    catch an op that CUDA's autocast refuses) or "fp32". ``vgg="auto"`` is the profile's ``vgg``.
-    Batch: ``profile.batch_size`` images per optimiser step over all processes, ``batch_size / world_size``
-    per process (config.json records both).
-
-    On CUDA: bf16 autocast and channels_last. On the CPU: float32 and deterministic algorithms during
-    :meth:`fit`. Under torchrun: DistributedDataParallel for G and D, one shard of the data per process,
-    only rank 0 writes files and shows the progress bar.
+    ``precision``: "auto" (bf16 on CUDA, float32 on the CPU), "bf16" or "fp32". One process without torchrun
+    is rank 0 of a world of 1 (``distributed`` False). On CUDA, tensors go channels_last.
     """
 
-    def __init__(self, stage: int, profile: Profile | str, run_dir, device="auto", data=None, block: str = "cfs",
-                 seed: int | None = None, sketch_from_generator=None, compile: bool = False, progress: bool = True,
-                 steps: int | None = None, resume: bool = False, overwrite: bool = False, vgg="auto",
-                 sketch: str = "hed", masks=None, precision: str = "auto"):
-        _check_stage(stage)
-        self.stage = stage
-        self.profile = get_profile(profile) if isinstance(profile, str) else profile
-        if not isinstance(self.profile, Profile):
-            raise ValueError(f"profile must be a Profile or one of smoke/quick/full, got {profile!r}.")
-        p = self.profile
-        self.block = block if stage == 2 else "partial"
-        self.seed = p.seed if seed is None else int(seed)
-        self.total_steps = int(steps if steps is not None else (p.stage1_steps if stage == 1 else p.stage2_steps))
-        if self.total_steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}.")
-        self.run_dir = Path(run_dir)
-        self.stage_dir = stage_dir(self.run_dir, stage)
-        self.progress = progress
-
-        # devices and processes
+    def __init__(self, device="auto", precision: str = "auto"):
         self.device = init_distributed(resolve_device(device))
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
@@ -390,305 +247,389 @@ class Trainer:
         if precision not in ("auto", "bf16", "fp32"):
             raise ValueError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on the CPU), 'bf16' or 'fp32'.")
         self.precision = ("bf16" if cuda else "fp32") if precision == "auto" else precision
-        dev_type = self.device.type
-        self.autocast = ((lambda: torch.autocast(dev_type, dtype=torch.bfloat16)) if self.precision == "bf16"
-                         else contextlib.nullcontext)
-        if p.batch_size % self.world_size:
-            raise ValueError(f"batch_size={p.batch_size} is the batch over all {self.world_size} processes and must "
-                             f"divide evenly: use a number of processes that divides {p.batch_size} "
-                             "(the paper's 6: 1, 2, 3 or 6 GPUs), or a profile with another batch_size.")
-        self.batch_per_process = p.batch_size // self.world_size
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
 
-        # networks and optimisers (same seed on every rank: identical initial weights)
-        torch.manual_seed(self.seed)
-        np.random.seed(self.seed % 2**32)
-        random.seed(self.seed)
-        self.generator = build_generator(stage, p, self.block).to(self.device, memory_format=self.memory_format)
-        self.discriminator = build_discriminator(stage, p).to(self.device, memory_format=self.memory_format)
-        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=p.lr, betas=p.betas)
-        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=p.lr * p.d_lr_ratio, betas=p.betas)
+    def autocast(self):
+        """bf16 autocast, or nothing, for the forward passes."""
+        if self.precision == "bf16":
+            return torch.autocast(self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
-        self.vgg = None
-        self.sketch_generator = None
-        self.sketch_from = None
-        self.vgg_requested = p.vgg if vgg == "auto" else (vgg if isinstance(vgg, str) else "module")
-        if stage == 2:
-            if isinstance(vgg, nn.Module):
-                self.vgg = vgg
-            else:
-                with self._rank0_first():                   # rank 0 fetches/converts weights once
-                    self.vgg = losses.VGGFeatures(source=self.vgg_requested)
-            self.vgg = self.vgg.to(self.device, memory_format=self.memory_format)
-            if sketch_from_generator is not None:
-                if isinstance(sketch_from_generator, nn.Module):
-                    gs, self.sketch_from = sketch_from_generator, "module"
-                else:
-                    gs, self.sketch_from = load_generator(sketch_from_generator, 1), str(sketch_from_generator)
-                self.sketch_generator = gs.to(self.device, memory_format=self.memory_format).eval().requires_grad_(False)
-        elif sketch_from_generator is not None:
-            raise ValueError("sketch_from_generator is for stage 2 (it makes S_comp from a trained Gs).")
-        self.vgg_source = getattr(self.vgg, "source", None) if self.vgg is not None else None
-        if self.vgg_source and self.is_main:
-            print(f"stage 2: perceptual and style losses (Eq. 14) use VGG source: {self.vgg_source}", flush=True)
+    def batch_per_process(self, batch_size: int) -> int:
+        """The share of a ``batch_size`` over all processes: ValueError unless it divides evenly."""
+        if batch_size % self.world_size:
+            raise ValueError(f"batch_size={batch_size} is the batch over all {self.world_size} processes and must "
+                             f"divide evenly: use a number of processes that divides {batch_size} "
+                             "(the paper's 6: 1, 2, 3 or 6 GPUs), or a profile with another batch_size.")
+        return batch_size // self.world_size
 
-        # the modules the step calls: DDP wraps the trained ones, compile wraps on top
-        g_train, d_train, d_plain = self.generator, self.discriminator, self.discriminator
+    def barrier(self) -> None:
         if self.distributed:
-            ids = [self.device.index] if cuda else None
-            g_train = DistributedDataParallel(self.generator, device_ids=ids)
-            d_train = DistributedDataParallel(self.discriminator, device_ids=ids)
-        if compile:
-            g_train, d_train, d_plain = torch.compile(g_train), torch.compile(d_train), torch.compile(d_plain)
-        self._g_train, self._d_train, self._d_plain = g_train, d_train, d_plain
-
-        # state
-        self.step = 0
-        self._acc = torch.zeros(0, dtype=torch.float64, device=self.device)   # sums since the last log row
-        self._acc_count = 0
-        self._columns: list[str] | None = None
-        self.history: list[dict] = []
-        if self.is_main:
-            RunLock(self.stage_dir).acquire().release()      # refused now if another process writes this stage
-        ckpt = self.stage_dir / CHECKPOINT
-        has_ckpt = ckpt.exists() or previous_path(ckpt).exists()
-        if has_ckpt and not resume and not overwrite:
-            raise FileExistsError(f"{ckpt} exists (a previous run). Pass resume=True (--resume) to continue it, "
-                                  "overwrite=True (--overwrite) to start over, or another run_dir.")
-        self._keep_previous = False     # the first save of a fresh run must not keep another run's file as previous
-        if resume and has_ckpt:
-            self._load_checkpoint(ckpt)
-            self._keep_previous = True
-        elif resume and self.is_main:
-            print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
-
-        # data (rank 0 first: it fills the sketch cache the others then read)
-        with self._rank0_first():
-            dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
-                                    progress=progress and self.is_main, masks=masks)
-        self.dataset = _Scheduled(dataset, self.seed)
-        self.data_description = data if data is None or isinstance(data, (str, os.PathLike)) else type(data).__name__
-        self.masks_description = "generated strokes (inpaintkit.masks.irregular_mask)" if masks is None else str(masks)
-        n = min(SAMPLE_COUNT, len(self.dataset))
-        fixed = [self.dataset[(0, i, i)] for i in range(n)]
-        self._sample_batch = torch.utils.data.default_collate(fixed)
-
-        if self.is_main:
-            with RunLock(self.stage_dir):                    # never a live run's temporary files or losses
-                (self.stage_dir / "samples").mkdir(parents=True, exist_ok=True)
-                for stale in self.stage_dir.glob(".*.tmp"):  # left by a run killed while writing
-                    stale.unlink(missing_ok=True)
-                self._truncate_losses(self.step)
-                self._write_config()
+            dist.barrier()
 
     @contextlib.contextmanager
-    def _rank0_first(self):
+    def rank0_first(self):
         """Rank 0 runs the block first (downloads, caches), the other ranks after it."""
-        if self.distributed and not self.is_main:
-            dist.barrier()
+        if not self.is_main:
+            self.barrier()
         yield
-        if self.distributed and self.is_main:
-            dist.barrier()
+        if self.is_main:
+            self.barrier()
 
-    # -- one step -------------------------------------------------------------------------------
+    def wrap(self, module: nn.Module, compile: bool = False, ddp: bool = True) -> nn.Module:
+        """What the step calls: ``module`` in DistributedDataParallel (when ``ddp`` and distributed), then
+        torch.compile (when ``compile``)."""
+        if ddp and self.distributed:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            module = DistributedDataParallel(module, device_ids=ids)
+        return torch.compile(module) if compile else module
 
-    def _to_device(self, batch: dict) -> dict:
-        return {k: batch[k].to(self.device, memory_format=self.memory_format, non_blocking=True) for k in ITEM_KEYS}
 
-    def _composite_sketch(self, b: dict) -> torch.Tensor:
-        """S_comp: the ground-truth sketch, or Gs's prediction in the hole (Section 3.3)."""
-        if self.sketch_generator is None:
-            return b["sketch"]
-        with torch.no_grad():
-            s_pred = self.sketch_generator(b["gray"], b["sketch"], b["mask"])
-        spec = self.profile.sketch_spec()
-        s_pred = binarize(s_pred, spec.threshold, spec.thin)        # in the form of S_gt, as the Inpainter does
-        return networks.composite(s_pred, b["sketch"], b["mask"])
 
-    def _predict(self, b: dict, g: nn.Module) -> torch.Tensor:
-        if self.stage == 1:
-            return g(b["gray"], b["sketch"], b["mask"])                   # Eq. 9: (N, 1, H, W)
-        return g(b["image"], self._composite_sketch(b), b["mask"])        # Eq. 10: (N, 3, H, W)
+# ---------------------------------------------------------------------------------------------- steps, logs, checks
 
-    def _d_input(self, b: dict, x: torch.Tensor) -> torch.Tensor:
-        """What D sees: cat[sketch, I_gray] for Ds (the real gray with either sketch), the image for Di."""
-        return torch.cat([x, b["gray"]], dim=1) if self.stage == 1 else x  # (N, 2 or 3, H, W)
+class LossMeter:
+    """Sums of the loss terms since the last losses.csv row; a row is their mean over those steps and over
+    all processes. Its state travels in the checkpoint, so a resumed run writes the rows it would have."""
 
-    def _real(self, b: dict) -> torch.Tensor:
-        return b["sketch"] if self.stage == 1 else b["image"]
+    def __init__(self, device: torch.device):
+        self.sums = torch.zeros(0, dtype=torch.float64, device=device)
+        self.count = 0
+        self.columns: list[str] | None = None
 
-    def _discriminate(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor):
-        """D on cat[real, fake] along the batch: (real logits, fake logits, real feats, fake feats)."""
-        n = real.shape[0]
-        logits, feats = d(torch.cat([real, fake], dim=0))                 # (2N, 1, H/8, W/8)
-        return logits[:n], logits[n:], [f[:n] for f in feats], [f[n:] for f in feats]
+    def add(self, terms: dict[str, torch.Tensor]) -> None:
+        values = torch.stack([v.double() for v in terms.values()])
+        if self.columns is None:
+            self.columns = list(terms)
+        if self.sums.numel() == 0:
+            self.sums = torch.zeros_like(values)
+        self.sums += values
+        self.count += 1
 
-    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
-        """One G step and one D step on ``batch``; returns the detached loss terms (``g_*``, ``d_hinge``).
+    def row(self, step: int, seconds: float, world_size: int = 1) -> dict | None:
+        """{"step", each term's mean, "seconds_per_step"}, and start over; None when nothing was added.
+        Under torch.distributed (``world_size`` > 1) every process must call it (an all-reduce)."""
+        if self.count == 0:
+            return None
+        sums = self.sums.clone()
+        if world_size > 1:
+            dist.all_reduce(sums)
+        means = (sums / (self.count * world_size)).tolist()
+        self.sums.zero_()
+        self.count = 0
+        return {"step": step, **dict(zip(self.columns, means)), "seconds_per_step": seconds}
 
-        Raises :class:`NonFiniteLossError` before any optimiser steps if a term is NaN or inf.
-        """
-        b = self._to_device(batch)
-        with self.autocast():
-            pred = self._predict(b, self._g_train)
-            real = self._d_input(b, self._real(b))
-            # G loss: D frozen (no D gradients), real half gives the feature-matching targets
-            self.discriminator.requires_grad_(False)
-            _, fake_logits, real_feats, fake_feats = self._discriminate(self._d_plain, real, self._d_input(b, pred))
-            fake_logits = fake_logits.float()                             # the losses in float32 under bf16
-            self.discriminator.requires_grad_(True)
-            if self.stage == 1:
-                g_loss, terms = losses.stage1_generator_loss(fake_logits, real_feats, fake_feats, self.profile.stage1_loss,
-                                                             pred=pred, target=b["sketch"], mask=b["mask"])
-            else:
-                mask = b["mask"] if bool((b["mask"] < 1).any()) else None   # Eq. 14's hole terms need a hole
-                g_loss, terms = losses.stage2_generator_loss(pred, b["image"], fake_logits, real_feats, fake_feats,
-                                                             self.vgg, self.profile.stage2_loss, mask=mask)
-            # D loss, Eq. 12: hinge on D(real) and D(pred.detach())
-            real_logits, fake_logits_d, _, _ = self._discriminate(self._d_train, real, self._d_input(b, pred.detach()))
-            d_loss = losses.hinge_d_loss(real_logits.float(), fake_logits_d.float())
-        terms = {f"g_{k}": v for k, v in terms.items()}
-        terms["d_hinge"] = d_loss.detach()
-        self._check_finite(terms)
+    def state_dict(self) -> dict:
+        return {"log_acc": self.sums.cpu(), "log_count": self.count, "log_columns": self.columns or []}
 
+    def load_state_dict(self, state: dict) -> None:
+        self.sums = state["log_acc"].to(self.sums.device)
+        self.count = int(state["log_count"])
+        self.columns = list(state["log_columns"]) or None
+
+
+def check_finite(terms: dict[str, torch.Tensor], where: str, last_checkpoint: Path, distributed: bool) -> None:
+    """:class:`NonFiniteLossError` naming the bad terms if a loss term (on any process) is NaN or inf.
+    ``where``: "stage S, step T" for the message."""
+    values = torch.stack([v.float() for v in terms.values()])
+    ok = torch.isfinite(values).all().to(torch.int32)
+    if distributed:                             # every rank stops together, none waits in an all-reduce
+        dist.all_reduce(ok, op=dist.ReduceOp.MIN)
+    if not bool(ok):
+        bad = [f"{k} = {float(v)}" for k, v in terms.items() if not torch.isfinite(v)]
+        which = f"{', '.join(bad)}" if bad else "on another process"
+        last = last_checkpoint if last_checkpoint.exists() else "none yet"
+        raise NonFiniteLossError(
+            f"{where}: non-finite loss ({which}). Training stopped before the optimisers stepped; the last good "
+            f"checkpoint is {last}. Lower the learning rate in the profile, check the data for NaNs, then resume=True.")
+
+
+def check_resumable(ckpt: dict, path, stage: int, profile: Profile, block: str,
+                    world_size: int | None = None) -> None:
+    """ValueError unless checkpoint ``ckpt`` (read from ``path``) is of ``stage``, with ``profile``'s sizes
+    and ``block``: a run resumes only into the networks and batch it was trained with. A note when it was
+    written by another number of processes than ``world_size`` (None: say nothing)."""
+    if ckpt.get("stage") != stage:
+        raise ValueError(f"{path} is a stage-{ckpt.get('stage')} checkpoint, this trainer is stage {stage}.")
+    saved = Profile.from_dict(ckpt["profile"])
+    for field in ("image_size", "gs_channels", "gi_channels", "d_channels", "batch_size"):
+        if getattr(saved, field) != getattr(profile, field):
+            raise ValueError(f"resume: {path} was trained with {field}={getattr(saved, field)}, this profile has "
+                             f"{getattr(profile, field)}. Use the same profile, or another run_dir.")
+    if ckpt["block"] != block:
+        raise ValueError(f"resume: {path} has block={ckpt['block']!r}, not {block!r}.")
+    if world_size is not None and ckpt.get("world_size", 1) != world_size:
+        print(f"resume: checkpoint written by {ckpt.get('world_size')} process(es), now {world_size}: "
+              "the batches after the checkpoint differ from the original run's.", flush=True)
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
+
+
+def _sketch_spec(dataset: Dataset, profile: Profile, sketch: str) -> SketchSpec | None:
+    """The SketchSpec of the run's sketches (its fields go to config.json and the checkpoints' ``sketch``:
+    :meth:`inpaintkit.pipeline.Inpainter.from_run` serves with it); None for a data set without sketches.
+    A data set of your own is taken to hold ``profile.sketch_spec(sketch)``'s."""
+    return dataset.sketch_spec if isinstance(dataset, InpaintingDataset) else profile.sketch_spec(sketch)
+
+
+def _make_task(stage: int, profile: Profile, block: str, vgg, sketch_from_generator, procs: Processes):
+    """The stage's object on this process's device; stage 2's with its VGG (``vgg``: a module or its source,
+    "auto" = the profile's; rank 0 fetches the weights first) and S_comp's Gs."""
+    if stage == 2 and not isinstance(vgg, nn.Module):
+        with procs.rank0_first():
+            vgg = losses.VGGFeatures(source=profile.vgg if vgg == "auto" else vgg)
+    task = make_stage(stage, profile, block, vgg if stage == 2 else None, sketch_from_generator)
+    if task.vgg_source and procs.is_main:
+        print(f"stage 2: perceptual and style losses (Eq. 14) use VGG source: {task.vgg_source}", flush=True)
+    return task.to(procs.device, memory_format=procs.memory_format)
+
+
+@contextlib.contextmanager
+def _deterministic_on_cpu(device: torch.device):
+    """Deterministic algorithms while the block runs on the CPU (the exact-resume tests compare numbers)."""
+    before = torch.are_deterministic_algorithms_enabled()
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before)
+
+
+# ---------------------------------------------------------------------------------------------- networks
+
+class Networks:
+    """A stage's generator G and discriminator D, their Adam optimisers (EdgeConnect's settings from the
+    profile: lr, betas (0, 0.9), D lr = d_lr_ratio x lr) and the modules a step calls (DDP, torch.compile)."""
+
+    def __init__(self, stage: int, profile: Profile, block: str, procs: Processes, compile: bool = False):
+        p, fmt = profile, procs.memory_format
+        self.generator = build_generator(stage, p, block).to(procs.device, memory_format=fmt)
+        self.discriminator = build_discriminator(stage, p).to(procs.device, memory_format=fmt)
+        self.g_optimizer = torch.optim.Adam(self.generator.parameters(), lr=p.lr, betas=p.betas)
+        self.d_optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=p.lr * p.d_lr_ratio, betas=p.betas)
+        self.g_train = procs.wrap(self.generator, compile)                       # DDP, then torch.compile
+        self.d_train = procs.wrap(self.discriminator, compile)
+        self.d_plain = procs.wrap(self.discriminator, compile, ddp=False)        # D frozen for G's loss
+
+    def losses(self, task, b: dict) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """(G loss, D loss, detached terms ``g_*`` and ``d_hinge``) of ``task`` on batch ``b``: one G
+        forward, D (frozen) on cat[real, pred] for G's loss, D on cat[real, pred.detach()] for D's (Eq. 12)."""
+        pred = task.predict(self.g_train, b)
+        real = task.d_input(b, task.real(b))
+        self.discriminator.requires_grad_(False)           # no D gradients from G's loss
+        _, fake_logits, real_feats, fake_feats = _discriminate(self.d_plain, real, task.d_input(b, pred))
+        self.discriminator.requires_grad_(True)
+        g_loss, terms = task.generator_loss(pred, b, fake_logits.float(), real_feats, fake_feats)  # in float32
+        real_logits, fake_logits_d, _, _ = _discriminate(self.d_train, real, task.d_input(b, pred.detach()))
+        d_loss = losses.hinge_d_loss(real_logits.float(), fake_logits_d.float())
+        return g_loss, d_loss, {**{f"g_{k}": v for k, v in terms.items()}, "d_hinge": d_loss.detach()}
+
+    def step(self, g_loss: torch.Tensor, d_loss: torch.Tensor) -> None:
+        """The G step on ``g_loss``, then the D step on ``d_loss``."""
         self.g_optimizer.zero_grad(set_to_none=True)
         g_loss.backward()
         self.g_optimizer.step()
         self.d_optimizer.zero_grad(set_to_none=True)
         d_loss.backward()
         self.d_optimizer.step()
-        return terms
 
-    def _check_finite(self, terms: dict[str, torch.Tensor]) -> None:
-        values = torch.stack([v.float() for v in terms.values()])
-        ok = torch.isfinite(values).all().to(torch.int32)
-        if self.distributed:                    # every rank stops together, none waits in an all-reduce
-            dist.all_reduce(ok, op=dist.ReduceOp.MIN)
-        if not bool(ok):
-            bad = [f"{k} = {float(v)}" for k, v in terms.items() if not torch.isfinite(v)]
-            where = f"{', '.join(bad)}" if bad else "on another process"
-            last = self.stage_dir / CHECKPOINT
-            raise NonFiniteLossError(
-                f"stage {self.stage}, step {self.step + 1}: non-finite loss ({where}). Training stopped before "
-                f"the optimisers stepped; the last good checkpoint is {last if last.exists() else 'none yet'}. "
-                "Lower the learning rate in the profile, check the data for NaNs, then resume=True.")
+    def state_dict(self) -> dict:
+        return {name: getattr(self, name).state_dict() for name in NETWORK_KEYS}
+
+    def load_state_dict(self, state: dict) -> None:
+        for name in NETWORK_KEYS:
+            getattr(self, name).load_state_dict(state[name])
+
+
+def _discriminate(d: nn.Module, real: torch.Tensor, fake: torch.Tensor):
+    """D on cat[real, fake] along the batch: (real logits, fake logits, real feats, fake feats)."""
+    n = real.shape[0]
+    logits, feats = d(torch.cat([real, fake], dim=0))                      # (2N, 1, H/8, W/8)
+    return logits[:n], logits[n:], [f[:n] for f in feats], [f[n:] for f in feats]
+
+
+@torch.no_grad()
+def sample_grid(task, generator: nn.Module, batch: dict, procs: Processes) -> torch.Tensor:
+    """(3, H', W') grid of ``batch``, one column per sample, one row per image of ``task.sample_rows`` (input,
+    mask, sketch, prediction, ground truth). G runs in eval mode (spectral norm's power iteration does not
+    advance) and is left in train mode."""
+    from torchvision.utils import make_grid
+
+    b = {k: batch[k].to(procs.device, memory_format=procs.memory_format) for k in ITEM_KEYS}
+    generator.eval()
+    with procs.autocast():
+        pred = task.predict(generator, b).float()
+    generator.train()
+    rows = [r.float().expand(-1, 3, -1, -1).cpu() for r in task.sample_rows(b, pred)]  # (n, 3, H, W) each
+    return make_grid(torch.cat(rows), nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+class Trainer:
+    """Trains stage 1 (Gs vs Ds) or stage 2 (Gi vs Di); see the module docstring.
+
+    ``profile``: a :class:`~inpaintkit.config.Profile` or its name. ``run_dir``: files go to
+    ``run_dir/stage{stage}/``. ``data``: None (demo set), a path, or a Dataset whose items are dicts
+    {"image" (3,S,S), "gray" (1,S,S), "sketch" (1,S,S), "mask" (1,S,S) with 1 = known, 0 = hole, "path"};
+    ``sketch`` ("hed", "canny") and ``masks`` (a mask folder) are for a data set built here. ``steps``: the step
+    the run trains to (default the profile's). ``resume``: continue from ``checkpoint.pt`` if there is one;
+    ``overwrite``: start over even if there is. Stage 2: ``block`` (Gi's conv block), ``vgg`` (a VGGFeatures
+    or its source: "auto" = the profile's, "imagenet", "hed"), ``sketch_from_generator`` (a stage-1 run dir
+    or Gs module making S_comp; default S_comp = S_gt). ``precision``: "auto" (bf16 on CUDA, fp32 on the
+    CPU), "bf16" or "fp32". Batch: ``profile.batch_size`` images per optimiser step over all processes.
+    Under torchrun: DDP, one data shard per process, only rank 0 writes. Parts: ``task`` (the stage,
+    :mod:`inpaintkit.stages`), ``nets`` (:class:`Networks`), ``files`` (:class:`~inpaintkit.runs.RunFiles`),
+    ``procs`` (:class:`Processes`), ``meter`` (:class:`LossMeter`).
+    """
+
+    def __init__(self, stage: int, profile: Profile | str, run_dir, device="auto", data=None, block: str = "cfs",
+                 seed: int | None = None, sketch_from_generator=None, compile: bool = False, progress: bool = True,
+                 steps: int | None = None, resume: bool = False, overwrite: bool = False, vgg="auto",
+                 sketch: str = "hed", masks=None, precision: str = "auto"):
+        check_stage(stage)
+        self.stage = stage
+        self.profile = p = get_profile(profile) if isinstance(profile, str) else profile
+        if not isinstance(p, Profile):
+            raise ValueError(f"profile must be a Profile or one of smoke/quick/full, got {profile!r}.")
+        self.block = block if stage == 2 else "partial"
+        self.seed = p.seed if seed is None else int(seed)
+        self.total_steps = int(steps if steps is not None else (p.stage1_steps if stage == 1 else p.stage2_steps))
+        if self.total_steps < 0:
+            raise ValueError(f"steps must be >= 0, got {steps}.")
+        self.run_dir, self.files, self.progress = Path(run_dir), RunFiles(run_dir, stage), progress
+        self.stage_dir = self.files.folder
+        self.procs = procs = Processes(device, precision)
+        self.device, self.rank, self.world_size = procs.device, procs.rank, procs.world_size
+        self.is_main, self.distributed, self.precision = procs.is_main, procs.distributed, procs.precision
+        self.autocast = procs.autocast
+        self.batch_per_process = procs.batch_per_process(p.batch_size)
+
+        # networks (same seed on every rank: identical initial weights), then the stage's VGG and Gs
+        _seed_everything(self.seed)
+        self.nets = Networks(stage, p, self.block, procs, compile)
+        self.generator, self.discriminator = self.nets.generator, self.nets.discriminator
+        self.g_optimizer, self.d_optimizer = self.nets.g_optimizer, self.nets.d_optimizer
+        self.vgg_requested = p.vgg if vgg == "auto" else (vgg if isinstance(vgg, str) else "module")
+        self.task = _make_task(stage, p, self.block, vgg, sketch_from_generator, procs)
+        self.vgg, self.vgg_source, self.sketch_from = self.task.vgg, self.task.vgg_source, self.task.sketch_from
+
+        # state: a previous run's, when resumed
+        self.step, self.meter, self.history = 0, LossMeter(self.device), []
+        self._open(resume, overwrite)
+
+        # data (rank 0 first: it fills the sketch cache the others then read)
+        with procs.rank0_first():
+            dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
+                                    progress=progress and self.is_main, masks=masks)
+        self.dataset = _Scheduled(dataset, self.seed)
+        self.sketch_spec = _sketch_spec(dataset, p, sketch)
+        self.data_description = data if data is None or isinstance(data, (str, os.PathLike)) else type(data).__name__
+        self.masks_description = "generated strokes (inpaintkit.masks.irregular_mask)" if masks is None else str(masks)
+        fixed = [self.dataset[(0, i, i)] for i in range(min(SAMPLE_COUNT, len(self.dataset)))]
+        self._sample_batch = torch.utils.data.default_collate(fixed)
+        if self.is_main:
+            self.files.prepare(self.step, self.config())
+
+    def _open(self, resume: bool, overwrite: bool) -> None:
+        """Refuse a folder another process writes, or a previous run unless resumed or overwritten."""
+        if self.is_main:
+            self.files.lock().acquire().release()        # refused now if another process writes this stage
+        has_ckpt = self.files.has_checkpoint()
+        if has_ckpt and not resume and not overwrite:
+            raise FileExistsError(f"{self.files.checkpoint} exists (a previous run). Pass resume=True (--resume) to "
+                                  "continue it, overwrite=True (--overwrite) to start over, or another run_dir.")
+        if resume and has_ckpt:
+            self.load_state_dict(*self.files.read_checkpoint(map_location=self.device))
+        elif resume and self.is_main:
+            print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def _loader(self) -> DataLoader:
-        sampler = DistributedSampler(self.dataset, num_replicas=self.world_size, rank=self.rank,
-                                     shuffle=True, seed=self.seed, drop_last=True)
-        batches = _StepBatches(sampler, self.batch_per_process, self.rank, self.step)
-        workers = self.profile.num_workers
-        return DataLoader(self.dataset, batch_sampler=batches, num_workers=workers, worker_init_fn=_worker_init,
-                          generator=torch.Generator().manual_seed(self.seed * 1_000_003 + self.step),
-                          pin_memory=self.device.type == "cuda", persistent_workers=False,
-                          prefetch_factor=4 if workers else None)
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        """One G step and one D step on ``batch``; returns the detached loss terms (``g_*``, ``d_hinge``).
+
+        Raises :class:`NonFiniteLossError` before any optimiser steps if a term is NaN or inf.
+        """
+        b = {k: batch[k].to(self.device, memory_format=self.procs.memory_format, non_blocking=True) for k in ITEM_KEYS}
+        with self.autocast():
+            g_loss, d_loss, terms = self.nets.losses(self.task, b)
+        check_finite(terms, f"stage {self.stage}, step {self.step + 1}", self.files.checkpoint, self.distributed)
+        self.nets.step(g_loss, d_loss)
+        return terms
 
     def fit(self, steps: int | None = None) -> list[dict]:
-        """Train until the step counter reaches ``steps`` (default: the trainer's total steps).
+        """Train until the step counter reaches ``steps`` (default: the run's, ``total_steps``).
 
-        Returns the logged rows of this call (one dict per ``log_every`` steps: step, loss terms,
-        seconds_per_step); all rows so far are in ``losses.csv`` (:func:`read_losses`).
+        A losses.csv row, a sample grid and a checkpoint every ``log_every``, ``sample_every`` and
+        ``checkpoint_every`` steps of the profile, and all three at the step this call stops at. Returns the
+        rows of this call (step, loss terms, seconds_per_step); all rows so far are in losses.csv
+        (:func:`~inpaintkit.runs.read_losses`).
         """
+        from tqdm.auto import tqdm
+
         target = self.total_steps if steps is None else int(steps)
         if self.step >= target:
             return []
-        p = self.profile
-        rows: list[dict] = []
-        deterministic = torch.are_deterministic_algorithms_enabled()
-        if self.device.type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        from tqdm.auto import tqdm
-
+        p, rows = self.profile, []
+        batches = iter(self._loader())
         bar = tqdm(total=target, initial=self.step, desc=f"stage {self.stage}", unit="step",
                    disable=not (self.progress and self.is_main), dynamic_ncols=True)
         self.generator.train()
         self.discriminator.train()
-        batches = iter(self._loader())
-        lock = RunLock(self.stage_dir).acquire() if self.is_main else None   # one writer per stage folder
-        try:
-            t0, n0 = time.perf_counter(), self.step
-            while self.step < target:
-                terms = self.train_step(next(batches))
-                self.step += 1
-                self._accumulate(terms)
-                bar.update(1)
-                if self.step % p.log_every == 0 or self.step == self.total_steps:
-                    row = self._log_row(seconds=(time.perf_counter() - t0) / max(self.step - n0, 1))
-                    t0, n0 = time.perf_counter(), self.step
-                    if row is not None:
-                        rows.append(row)
-                        bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g_total", "d_hinge")})
-                if self.step % p.sample_every == 0 or self.step == target:
-                    self.save_samples()
-                if self.step % p.checkpoint_every == 0 or self.step == target:
-                    self.save_checkpoint()
-        finally:
-            if lock is not None:
-                lock.release()
-            bar.close()
-            torch.use_deterministic_algorithms(deterministic)
-            del batches
+        lock = self.files.lock().acquire() if self.is_main else None   # one writer per stage folder
+        with _deterministic_on_cpu(self.device), bar:
+            try:
+                t0, n0 = time.perf_counter(), self.step
+                while self.step < target:
+                    terms = self.train_step(next(batches))
+                    self.step += 1
+                    self.meter.add(terms)
+                    bar.update(1)
+                    last = self.step == target
+                    if last or self.step % p.log_every == 0:
+                        row = self._log_row(seconds=(time.perf_counter() - t0) / max(self.step - n0, 1))
+                        t0, n0 = time.perf_counter(), self.step
+                        if row is not None:
+                            rows.append(row)
+                            bar.set_postfix({k: f"{v:.3g}" for k, v in row.items() if k in ("g_total", "d_hinge")})
+                    if last or self.step % p.sample_every == 0:
+                        self.save_samples()
+                    if last or self.step % p.checkpoint_every == 0:
+                        self.save_checkpoint()
+            finally:
+                del batches                                   # stops DataLoader workers now, also on an error
+                if lock is not None:
+                    lock.release()
         self.history.extend(rows)
         return rows
 
-    def _accumulate(self, terms: dict[str, torch.Tensor]) -> None:
-        values = torch.stack([v.double() for v in terms.values()])
-        if self._columns is None:
-            self._columns = list(terms)
-        if self._acc.numel() == 0:
-            self._acc = torch.zeros_like(values)
-        self._acc += values
-        self._acc_count += 1
+    def _loader(self) -> DataLoader:
+        return step_loader(self.dataset, self.profile.num_workers, self.procs, self.batch_per_process, self.seed,
+                           self.step)
 
     def _log_row(self, seconds: float) -> dict | None:
-        """Mean of each term over the steps since the last row (over all processes); rank 0 writes it."""
-        if self._acc_count == 0:
-            return None
-        acc = self._acc.clone()
-        if self.distributed:
-            dist.all_reduce(acc)
-        means = (acc / (self._acc_count * self.world_size)).tolist()
-        self._acc.zero_()
-        self._acc_count = 0
-        row = {"step": self.step, **dict(zip(self._columns, means)), "seconds_per_step": seconds}
-        if self.is_main:
-            path = self.stage_dir / LOSSES_CSV
-            new = not path.exists() or path.stat().st_size == 0
-            with open(path, "a", newline="") as f:
-                w = csv.DictWriter(f, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
-                f.flush()
+        """The mean of each term since the last row, over all processes; rank 0 appends it to losses.csv."""
+        row = self.meter.row(self.step, seconds, self.world_size)
+        if row is not None and self.is_main:
+            self.files.append_losses(row)
         return row
 
-    def _truncate_losses(self, step: int) -> None:
-        """Keep the rows of ``losses.csv`` up to ``step`` (a resumed run rewrites what came after)."""
-        path = self.stage_dir / LOSSES_CSV
-        if not path.exists():
-            return
-        with open(path, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            kept = [r for r in reader if header and len(r) == len(header) and _int_or_none(r[0]) is not None
-                    and int(r[0]) <= step]
-        if not kept:
-            path.unlink()
-            return
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            w = csv.writer(f)
-            w.writerow(header)
-            w.writerows(kept)
-
-    # -- files ----------------------------------------------------------------------------------
+    # -- state and files ------------------------------------------------------------------------
 
     def _meta(self) -> dict:
+        """What checkpoint.pt, generator.pt and config.json all hold (:mod:`inpaintkit.checkpoints`)."""
         return {"format": CHECKPOINT_FORMAT, "stage": self.stage, "step": self.step, "profile": self.profile.to_dict(),
-                "block": self.block, "vgg_source": self.vgg_source, "seed": self.seed}
+                "block": self.block, "vgg_source": self.vgg_source, "seed": self.seed,
+                "sketch": None if self.sketch_spec is None else asdict(self.sketch_spec)}
 
-    def _write_config(self) -> None:
+    def config(self) -> dict:
+        """config.json: how this run trains (no step: the checkpoint has it)."""
         cfg = {**self._meta(), "device": str(self.device), "world_size": self.world_size,
                "data": None if self.data_description is None else str(self.data_description),
                "sketch_from_generator": self.sketch_from, "torch": torch.__version__,
@@ -696,156 +637,37 @@ class Trainer:
                "batch_size_total": self.profile.batch_size, "batch_size_per_process": self.batch_per_process,
                "batch_semantics": "profile batch_size = images per optimiser step over all processes"}
         cfg.pop("step")
-        _atomic_write_text(self.stage_dir / CONFIG_JSON, json.dumps(cfg, indent=2) + "\n")
+        return cfg
 
     def state_dict(self) -> dict:
         """Everything a resumed run needs (tensors, dicts, lists, numbers and strings only)."""
-        return {**self._meta(),
-                "generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
-                "g_optimizer": self.g_optimizer.state_dict(), "d_optimizer": self.d_optimizer.state_dict(),
-                "rng": rng_state(self.device), "world_size": self.world_size, "sketch_from_generator": self.sketch_from,
-                "log_acc": self._acc.cpu(), "log_count": self._acc_count, "log_columns": self._columns or []}
+        return {**self._meta(), **self.nets.state_dict(), "rng": rng_state(self.device), "world_size": self.world_size,
+                "sketch_from_generator": self.sketch_from, **self.meter.state_dict()}
 
-    def save_checkpoint(self) -> None:
-        """Atomically write checkpoint.pt and generator.pt (rank 0; the others wait at a barrier); the files they
-        replace stay beside them as checkpoint.prev.pt and generator.prev.pt, the fallback of a corrupt latest one."""
-        if self.distributed:
-            dist.barrier()
-        if self.is_main:
-            self.stage_dir.mkdir(parents=True, exist_ok=True)
-            keep = self._keep_previous
-            _atomic_torch_save(self.state_dict(), self.stage_dir / CHECKPOINT, keep_previous=keep)
-            _atomic_torch_save({**self._meta(), "generator": self.generator.state_dict()}, self.stage_dir / GENERATOR,
-                               keep_previous=keep)
-            self._keep_previous = True
-        if self.distributed:
-            dist.barrier()
-
-    def _load_checkpoint(self, path: Path) -> None:
-        ckpt, path = read_with_fallback(path, map_location=self.device)
-        if ckpt.get("stage") != self.stage:
-            raise ValueError(f"{path} is a stage-{ckpt.get('stage')} checkpoint, this trainer is stage {self.stage}.")
-        saved = Profile.from_dict(ckpt["profile"])
-        for field in ("image_size", "gs_channels", "gi_channels", "d_channels", "batch_size"):
-            if getattr(saved, field) != getattr(self.profile, field):
-                raise ValueError(f"resume: {path} was trained with {field}={getattr(saved, field)}, this profile has "
-                                 f"{getattr(self.profile, field)}. Use the same profile, or another run_dir.")
-        if ckpt["block"] != self.block:
-            raise ValueError(f"resume: {path} has block={ckpt['block']!r}, not {self.block!r}.")
-        if ckpt.get("world_size", 1) != self.world_size and self.is_main:
-            print(f"resume: checkpoint written by {ckpt.get('world_size')} process(es), now {self.world_size}: "
-                  "the batches after the checkpoint differ from the original run's.", flush=True)
-        self.generator.load_state_dict(ckpt["generator"])
-        self.discriminator.load_state_dict(ckpt["discriminator"])
-        self.g_optimizer.load_state_dict(ckpt["g_optimizer"])
-        self.d_optimizer.load_state_dict(ckpt["d_optimizer"])
+    def load_state_dict(self, ckpt: dict, path: Path | str = "checkpoint") -> None:
+        """Continue the run of checkpoint ``ckpt`` (read from ``path``; :func:`check_resumable`)."""
+        check_resumable(ckpt, path, self.stage, self.profile, self.block, self.world_size if self.is_main else None)
+        self.nets.load_state_dict(ckpt)
         set_rng_state(ckpt["rng"], self.device)
         self.step = int(ckpt["step"])
-        self._acc = ckpt["log_acc"].to(self.device)
-        self._acc_count = int(ckpt["log_count"])
-        self._columns = list(ckpt["log_columns"]) or None
+        self.meter.load_state_dict(ckpt)
         if self.is_main:
             print(f"resumed stage {self.stage} from {path} at step {self.step}", flush=True)
 
-    @torch.no_grad()
+    def save_checkpoint(self) -> None:
+        """Write checkpoint.pt and generator.pt (:meth:`~inpaintkit.runs.RunFiles.save`; rank 0, the others wait)."""
+        self.procs.barrier()
+        if self.is_main:
+            self.files.save(self.state_dict(), {**self._meta(), "generator": self.generator.state_dict()})
+        self.procs.barrier()
+
     def sample_grid(self) -> torch.Tensor:
-        """(3, H', W') grid of the fixed sample batch: rows input, mask, sketch, prediction, ground truth.
-
-        Stage 1: input = I_gray * M, sketch = S_gt * M, prediction = S_pred, ground truth = S_gt.
-        Stage 2: input = I * M, sketch = S_comp, prediction = composite of I_pred, ground truth = I.
-        The generator runs in eval mode (spectral norm's power iteration does not advance).
-        """
-        from torchvision.utils import make_grid
-
-        b = self._to_device(self._sample_batch)
-        self.generator.eval()
-        with self.autocast():
-            pred = self._predict(b, self.generator).float()
-        self.generator.train()
-        m = b["mask"]
-        if self.stage == 1:
-            rows = [b["gray"] * m, m, b["sketch"] * m, pred, b["sketch"]]
-        else:
-            rows = [b["image"] * m, m, self._composite_sketch(b).float(), networks.composite(pred, b["image"], m), b["image"]]
-        rows = [r.float().expand(-1, 3, -1, -1).cpu() for r in rows]      # (n, 3, H, W) each
-        return make_grid(torch.cat(rows), nrow=rows[0].shape[0], padding=2, pad_value=1.0)
+        """(3, H', W') grid of the fixed sample batch (:func:`sample_grid`)."""
+        return sample_grid(self.task, self.generator, self._sample_batch, self.procs)
 
     def save_samples(self) -> Path | None:
         """Write ``samples/step_{step:06d}.png`` (rank 0) and return its path."""
-        if not self.is_main:
-            return None
-        from torchvision.utils import save_image
-
-        path = self.stage_dir / "samples" / f"step_{self.step:06d}.png"
-        with atomic_path(path, suffix=".tmp.png") as tmp:
-            save_image(self.sample_grid(), tmp)
-        return path
-
-
-def _int_or_none(s: str):
-    try:
-        return int(s)
-    except ValueError:
-        return None
-
-
-# ---------------------------------------------------------------------------------------------- reading runs
-
-def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.Generator:
-    """Rebuild a trained generator in eval mode from ``<run_dir>/stage{stage}/generator.pt`` (or
-    ``checkpoint.pt``, then their ``.prev.pt``, with a warning, when the latest is corrupt), or from a ``.pt``
-    file given directly (``stage`` then optional). A file that is not an inpaintkit checkpoint: ValueError."""
-    path = Path(run_dir)
-    if path.is_file():
-        candidates = [path]
-    else:
-        if stage is None:
-            raise ValueError("load_generator(run_dir, stage): give stage=1 (Gs) or 2 (Gi), or a .pt file.")
-        candidates = [stage_dir(path, stage) / GENERATOR, stage_dir(path, stage) / CHECKPOINT]
-    obj, found = read_generator_file(candidates, stage, run_dir)
-    if stage is not None and obj.get("stage") != stage:
-        raise ValueError(f"{found} holds a stage-{obj.get('stage')} generator, not stage {stage}.")
-    g = build_generator(obj["stage"], Profile.from_dict(obj["profile"]), obj.get("block", "cfs"))
-    g.load_state_dict(obj["generator"])
-    return g.to(resolve_device(device)).eval()
-
-
-def read_generator_file(candidates: list[Path], stage: int | None = None, run_dir=None) -> tuple[dict, Path]:
-    """(contents, path) of the first readable file of ``candidates`` or their previous versions
-    (:func:`previous_path`, tried after every latest one): a corrupt one is skipped with a warning."""
-    order = [*candidates, *(previous_path(c) for c in candidates if c.name in (GENERATOR, CHECKPOINT))]
-    errors = []
-    for c in order:
-        if not c.is_file():
-            continue
-        try:
-            obj = read_checkpoint(c)
-        except ValueError as e:
-            errors.append(str(e))
-            continue
-        if errors:
-            msg = f"{' '.join(errors)} Using {c} instead."
-            warnings.warn(msg, stacklevel=3)
-            print(f"warning: {msg}", file=sys.stderr, flush=True)
-        return obj, c
-    if errors:
-        raise ValueError(" ".join(errors))
-    raise FileNotFoundError(f"No trained generator at {' or '.join(map(str, candidates))}. Train it first: "
-                            f"python -m inpaintkit.train --stage {stage or 1} --run-dir {run_dir}")
-
-
-def read_losses(run_dir, stage: int) -> dict[str, list]:
-    """``losses.csv`` of a stage as columns: {"step": [ints], "g_total": [floats], ...}."""
-    path = stage_dir(run_dir, stage) / LOSSES_CSV
-    if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: train stage {stage} into {run_dir} first.")
-    with open(path, newline="") as f:
-        reader = csv.DictReader(f)
-        cols: dict[str, list] = {k: [] for k in reader.fieldnames or []}
-        for row in reader:
-            for k, v in row.items():
-                cols[k].append(int(v) if k == "step" else float(v))
-    return cols
+        return self.files.save_samples(self.sample_grid(), self.step) if self.is_main else None
 
 
 # ---------------------------------------------------------------------------------------------- CLI
@@ -861,9 +683,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (under torchrun: cuda:LOCAL_RANK)")
     ap.add_argument("--resume", action="store_true", help="continue from RUN_DIR/stage{N}/checkpoint.pt")
     ap.add_argument("--overwrite", action="store_true", help="start over even if a checkpoint exists")
-    ap.add_argument("--max-steps", type=int, default=None, help="cap the profile's number of steps")
     ap.add_argument("--steps", type=int, default=None,
-                    help="train to exactly this many steps instead of the profile's (e.g. longer demo weights)")
+                    help="train until the step counter reaches STEPS (default: the profile's stage1_steps / "
+                         "stage2_steps); with --resume, a run continues to STEPS")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
     ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
@@ -888,19 +710,14 @@ def main(argv=None) -> int:
             print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
             return 2
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
-    profile = get_profile(args.profile)
-    steps = profile.stage1_steps if args.stage == 1 else profile.stage2_steps
-    if args.steps is not None:
-        if args.steps < 1:
-            print(f"error: --steps {args.steps}: give a positive number of steps", file=sys.stderr)
-            return 2
-        steps = args.steps
-    if args.max_steps is not None:
-        steps = min(steps, args.max_steps)
+    if args.steps is not None and args.steps < 1:
+        print(f"error: --steps {args.steps}: give a positive number of steps", file=sys.stderr)
+        return 2
     try:
-        trainer = Trainer(args.stage, profile, args.run_dir, device=args.device, data=args.data, block=args.block,
-                          seed=args.seed, sketch_from_generator=args.sketch_from, compile=args.compile,
-                          progress=not args.no_progress, steps=steps, resume=args.resume, overwrite=args.overwrite,
+        trainer = Trainer(args.stage, args.profile, args.run_dir, device=args.device, data=args.data,
+                          block=args.block, seed=args.seed, sketch_from_generator=args.sketch_from,
+                          compile=args.compile, progress=not args.no_progress, steps=args.steps,
+                          resume=args.resume, overwrite=args.overwrite,
                           vgg=args.vgg, sketch=args.sketch, masks=args.masks, precision=args.precision)
         trainer.fit()
         if trainer.is_main:

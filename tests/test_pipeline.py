@@ -256,6 +256,38 @@ def test_from_run_round_trip(tmp_path):
     assert default.sketch_spec == SketchSpec(method="hed", threshold=prof.sketch_threshold, thin=prof.sketch_thin)
 
 
+def test_a_canny_run_is_served_with_canny_sketches(tmp_path, monkeypatch):
+    """--sketch canny: the trainer records the sketch spec (checkpoints, config.json) and from_run serves with it."""
+    from test_train import tiny_vgg, write_pngs
+
+    from inpaintkit.config import get_profile
+    from inpaintkit.train import Trainer
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    prof, data, run = get_profile("smoke"), write_pngs(tmp_path / "img", n=6), tmp_path / "run"
+    for stage in (1, 2):
+        t = Trainer(stage, prof, run, device="cpu", data=str(data), sketch="canny", steps=0, progress=False,
+                    vgg=tiny_vgg())
+        t.save_checkpoint()
+        want = {"method": "canny", "threshold": prof.sketch_threshold, "thin": prof.sketch_thin,
+                "canny_sigma": 2.0, "hed_min_side": 128}
+        assert json.loads((run / f"stage{stage}" / "config.json").read_text())["sketch"] == want
+        assert torch.load(run / f"stage{stage}" / "generator.pt", weights_only=True)["sketch"] == want
+    loaded = Inpainter.from_run(run, device="cpu")
+    assert loaded.sketch_spec == prof.sketch_spec("canny") and loaded.sketch_spec.method == "canny"
+
+    def no_hed(self):
+        raise AssertionError("a Canny run was served with HED")
+
+    monkeypatch.setattr(Inpainter, "_hed", no_hed)
+    img, m = photo(32, 48), hole_mask(32, 48)
+    r = loaded(img, m)
+    canny_served = Inpainter(loaded.gs, loaded.gi, sketch_spec=prof.sketch_spec("canny"), device="cpu")
+    canny_served.work_size = loaded.work_size
+    np.testing.assert_array_equal(r.input_sketch, canny_served(img, m).input_sketch)
+    assert r.input_sketch.any() and set(np.unique(r.input_sketch)) <= {0.0, 1.0}
+
+
 def test_from_run_missing_dir_says_how_to_train(tmp_path):
     with pytest.raises(FileNotFoundError, match="inpaintkit.train"):
         Inpainter.from_run(tmp_path / "nope")

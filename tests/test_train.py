@@ -3,6 +3,7 @@ after SIGKILL, the NaN guard, the CLI and the 2-process gloo DDP path."""
 
 import copy
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -21,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from inpaintkit import masks, networks, train
+from inpaintkit.checkpoints import read_checkpoint
 from inpaintkit.config import get_profile
 from inpaintkit.train import NonFiniteLossError, Trainer, load_generator, read_losses
 
@@ -121,9 +123,9 @@ def test_stage2_composite_sketch_default_and_from_stage1(tmp_path):
     t1.fit(3)
     b = torch.utils.data.default_collate([TinyData()[i] for i in range(2)])
     plain = trainer(2, tmp_path / "a")
-    assert torch.equal(plain._composite_sketch(b), b["sketch"])
+    assert torch.equal(plain.task.composite_sketch(b), b["sketch"])
     t2 = trainer(2, tmp_path / "b", sketch_from_generator=tmp_path)
-    s_comp = t2._composite_sketch(b)
+    s_comp = t2.task.composite_sketch(b)
     spec = t2.profile.sketch_spec()
     with torch.no_grad():   # Gs's prediction binarised and thinned like the training sketches (S_gt's form)
         s_pred = binarize(load_generator(tmp_path, 1)(b["gray"], b["sketch"], b["mask"]), spec.threshold, spec.thin)
@@ -132,7 +134,7 @@ def test_stage2_composite_sketch_default_and_from_stage1(tmp_path):
     assert torch.equal(s_comp[known], b["sketch"][known])       # composite keeps S_gt where M = 1
     torch.testing.assert_close(s_comp[hole], s_pred[hole])       # and Gs's prediction in the hole
     assert not torch.equal(s_comp[hole], b["sketch"][hole])
-    assert t2._write_config is not None and '"sketch_from_generator"' in (tmp_path / "b/stage2/config.json").read_text()
+    assert json.loads((tmp_path / "b/stage2/config.json").read_text())["sketch_from_generator"] == str(tmp_path)
 
 
 # ------------------------------------------------------------------------------------- data schedule
@@ -188,6 +190,8 @@ def test_training_masks_are_drawn_per_sample_from_the_seed(tmp_path, monkeypatch
             position = step * SMOKE.batch_size + j
             expect = masks.irregular_mask(32, 32, (0.1, 0.3), np.random.default_rng([7, 1, position]))
             assert torch.equal(b["mask"][j, 0], torch.from_numpy(expect.astype(np.float32)))
+            # the data set's own training-mask draw, which the trainer calls with that generator
+            assert np.array_equal(ds.draw_mask(np.random.default_rng([7, 1, position])), expect)
     assert 0.1 <= 1 - first["mask"].mean().item() < 0.3
 
 
@@ -249,6 +253,29 @@ def test_same_seed_same_numbers_and_checkpoint_round_trip(tmp_path):
         load_generator(tmp_path / "nothing", 2)
 
 
+def test_steps_is_where_training_stops_and_fit_n_records_step_n(tmp_path):
+    """One step count: Trainer(steps=N) / --steps N is the run's length and fit()'s default; fit(n) stops at n
+    with a losses.csv row, a sample grid and a checkpoint there, and a resumed run goes on to N on the
+    numbers of an uninterrupted one."""
+    whole = trainer(1, tmp_path / "whole", seed=3, steps=5)
+    assert whole.total_steps == 5 and [r["step"] for r in whole.fit()] == [2, 4, 5]   # log_every 2, and the end
+    paused = trainer(1, tmp_path / "paused", seed=3, steps=5)
+    assert [r["step"] for r in paused.fit(3)] == [2, 3]
+    sd = paused.stage_dir
+    assert read_checkpoint(sd / "checkpoint.pt")["step"] == 3
+    assert sorted(p.name for p in (sd / "samples").iterdir()) == ["step_000003.png"]
+    resumed = trainer(1, tmp_path / "paused", seed=3, steps=5, resume=True)
+    assert resumed.step == 3 and [r["step"] for r in resumed.fit()] == [4, 5]
+    assert read_losses(tmp_path / "paused", 1)["step"] == [2, 3, 4, 5]
+    got, want = read_losses(tmp_path / "paused", 1), read_losses(tmp_path / "whole", 1)
+    assert got["g_total"][0] == want["g_total"][0] and got["g_total"][-1] == want["g_total"][-1]  # steps 1-2, 5
+    for k, v in whole.generator.state_dict().items():
+        assert torch.equal(resumed.generator.state_dict()[k], v), k
+    assert train.parse_args(["--stage", "1", "--run-dir", "r", "--steps", "7"]).steps == 7
+    with pytest.raises(SystemExit):                                       # one flag: --max-steps is gone
+        train.parse_args(["--stage", "1", "--run-dir", "r", "--max-steps", "7"])
+
+
 def test_rng_state_round_trip():
     import random
 
@@ -298,8 +325,8 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp
     t = trainer(1, tmp_path)
     t.fit(6)                                                           # checkpoints at steps 3 and 6
     sd = t.stage_dir
-    assert train.read_checkpoint(sd / "checkpoint.prev.pt")["step"] == 3
-    assert train.read_checkpoint(sd / "generator.prev.pt")["step"] == 3
+    assert read_checkpoint(sd / "checkpoint.prev.pt")["step"] == 3
+    assert read_checkpoint(sd / "generator.prev.pt")["step"] == 3
     good = (sd / "checkpoint.pt").read_bytes()
     (sd / "checkpoint.pt").write_bytes(good[: len(good) // 2])         # truncated
     with pytest.warns(UserWarning, match="falling back to the previous one, checkpoint.prev.pt"):
@@ -317,7 +344,7 @@ def test_corrupt_latest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp
     capsys.readouterr()
     (sd / "checkpoint.pt").write_bytes(b"PK\x03\x04 garbage")
     with pytest.raises(ValueError, match="cannot be read as an inpaintkit checkpoint: it is truncated, empty") as e:
-        train.read_checkpoint(sd / "checkpoint.pt")
+        read_checkpoint(sd / "checkpoint.pt")
     assert "weights_only=False" not in str(e.value)
 
 
@@ -327,7 +354,7 @@ def test_a_fresh_run_does_not_keep_another_runs_checkpoint_as_previous(tmp_path)
     t.fit(3)
     assert not (t.stage_dir / "checkpoint.prev.pt").exists()          # the old run's step 3 is not "previous"
     t.fit(6)
-    assert train.read_checkpoint(t.stage_dir / "checkpoint.prev.pt")["step"] == 3
+    assert read_checkpoint(t.stage_dir / "checkpoint.prev.pt")["step"] == 3
 
 
 def test_resume_after_crash_continues_on_the_same_numbers_stage2(tmp_path, monkeypatch):
@@ -515,7 +542,7 @@ def test_torchrun_two_processes_gloo(tmp_path):
     script.write_text(DDP_SCRIPT)
     env = dict(_env(tmp_path), DDP_OUT=str(tmp_path))
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          str(script), *CLI_ARGS, "--max-steps", "3", "--data", str(data),
+                          str(script), *CLI_ARGS, "--steps", "3", "--data", str(data),
                           "--run-dir", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
     ckpt = torch.load(tmp_path / "run" / "stage1" / "checkpoint.pt", weights_only=True)
