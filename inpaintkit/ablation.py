@@ -47,9 +47,9 @@ from . import masks as _masks
 from . import metrics as _metrics
 from .config import Profile, get_profile, resolve_device
 from .evaluate import evenly_spaced, table1_masks
+from .files import atomic_write_text
 from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
 from .networks import ImageGenerator, composite, count_parameters, image_generator
-from .files import atomic_write_text
 
 ABLATION_DIR = "ablation"
 RESULTS_JSON = "results.json"
@@ -128,7 +128,8 @@ def variant_costs(profile: Profile | str, kinds=BLOCK_KINDS) -> dict[str, dict]:
     return out
 
 
-def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu", min_run_time: float = 1.0) -> dict[str, float]:
+def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu",
+                      min_run_time: float = 1.0) -> dict[str, float]:
     """{kind: seconds} of one forward + backward of Gi alone at the profile's batch size, width and size.
 
     The training step also runs the discriminator and the VGG losses, the same for every block; this
@@ -367,7 +368,8 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             if done is not None:
                 record = _rescore_if_stale(done, vdir, shared, protocol, eval_images, dev)
                 if progress:
-                    print(f"{kind} seed {seed}: trained earlier ({steps} steps), read {vdir / METRICS_JSON}", flush=True)
+                    print(f"{kind} seed {seed}: trained earlier ({steps} steps), read {vdir / METRICS_JSON}",
+                          flush=True)
             else:
                 record = _train_variant(kind, seed, vdir, p, steps, shared, protocol, dev, progress)
             variants.append(record | {"retrained": done is None})
@@ -384,7 +386,8 @@ def load_results(run_dir) -> dict:
     """``<run_dir>/ablation/results.json`` as written by :func:`run_ablation`."""
     path = Path(run_dir) / ABLATION_DIR / RESULTS_JSON
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run inpaintkit.ablation.run_ablation(profile, {run_dir!r}) first.")
+        raise FileNotFoundError(f"{path} does not exist: run "
+                                f"inpaintkit.ablation.run_ablation(profile, {run_dir!r}) first.")
     return json.loads(path.read_text())
 
 
@@ -422,7 +425,8 @@ def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | Non
     return res
 
 
-def loss_curves(run_dir, results: dict | None = None, term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
+def loss_curves(run_dir, results: dict | None = None,
+                term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
     """{kind: [(steps, values) per seed]} of one logged loss term, from each variant's losses.csv under
     ``run_dir`` (``results`` default: :func:`load_results`)."""
     from .train import read_losses
@@ -497,7 +501,9 @@ def summary_table(rows: list[dict], metric: str = "psnr", buckets=None, digits: 
     if not rows:
         raise ValueError("summary_table: no rows (run summarise(results) first).")
     digits = digits if digits is not None else (2 if metric == "psnr" else 4)
-    buckets = list(buckets) if buckets is not None else [k[len(metric) + 1:] for k in rows[0] if k.startswith(metric + "_")]
+    if buckets is None:
+        buckets = [k[len(metric) + 1:] for k in rows[0] if k.startswith(metric + "_")]
+    buckets = list(buckets)
     head = ["block", "params", "MFLOPs / image", "s / step"] + [f"{metric.upper()} {b}" for b in buckets]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
@@ -584,7 +590,8 @@ def gate_hole_contrast(gate: torch.Tensor, mask: torch.Tensor) -> dict[str, torc
     hole (known); pixels on the border of the hole count as neither. NaN where a region is empty.
     """
     if gate.dim() != 4 or mask.dim() != 4 or gate.shape[0] != mask.shape[0] or mask.shape[1] != 1:
-        raise ValueError(f"gate (N, C, h, w) and mask (N, 1, H, W) expected, got {tuple(gate.shape)} and {tuple(mask.shape)}.")
+        raise ValueError(f"gate (N, C, h, w) and mask (N, 1, H, W) expected, "
+                         f"got {tuple(gate.shape)} and {tuple(mask.shape)}.")
     h, w = gate.shape[-2:]
     H, W = mask.shape[-2:]
     if H % h or W % w:

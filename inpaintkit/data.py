@@ -36,8 +36,8 @@ from skimage.color import rgb2gray
 
 from . import masks as _masks
 from .config import cache_dir
-from .images import as_float_rgb, pil_to_rgb
 from .files import atomic_write_text  # re-exported: the data scripts import it from here
+from .images import as_float_rgb, pil_to_rgb
 from .limits import MAX_PIXELS, ImageSizeError, check_image_size
 from .sketches import SketchSpec
 

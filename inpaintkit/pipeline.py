@@ -36,13 +36,23 @@ import torch.nn.functional as F
 
 from .checkpoints import generator_files, load_generator, read_generator_file, stage_dir
 from .config import Profile, resolve_device
-from .metrics import rgb_to_gray
-from .networks import (DOWNSAMPLE, ImageGenerator, SketchGenerator, composite, count_parameters,
-                       image_generator, sketch_generator)
+from .files import atomic_path, atomic_write_text
 from .images import as_float_rgb, as_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
+from .metrics import rgb_to_gray
+from .networks import (
+    DOWNSAMPLE,
+    ImageGenerator,
+    SketchGenerator,
+    composite,
+    count_parameters,
+    image_generator,
+    sketch_generator,
+)
 from .sketches import SketchSpec, binarize, canny_sketch, hed_sketch
-from .files import atomic_path, atomic_write_text
+
+__all__ = ["WEIGHTS_DIR", "DEMO_WEIGHTS_JSON", "InpaintResult", "file_sha256", "WeightsInfo", "export_weights",
+           "pad_to_multiple", "Inpainter"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEMO_WEIGHTS_JSON = "demo.json"
@@ -217,7 +227,8 @@ def _image_to_tensor(image) -> tuple[torch.Tensor, _Layout]:
         x = _to_unit_float(x.detach().cpu(), "image")
         return x, layout
     if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a numpy array (HxWx3) or a torch tensor ((N,)3xHxW); got {type(image).__name__}.")
+        raise ValueError("image must be a numpy array (HxWx3) or a torch tensor ((N,)3xHxW); "
+                         f"got {type(image).__name__}.")
     # gray / RGBA / dtype / range / size: one path (inpaintkit.images); RGBA is composited on white
     x = as_float_rgb(image, max_pixels=INPAINT_MAX_PIXELS)                 # (H, W, 3) float32 in [0, 1]
     a = as_rgb(image, max_pixels=INPAINT_MAX_PIXELS)                       # the same, in the caller's dtype
@@ -248,7 +259,8 @@ def _mask_to_tensor(mask, n: int, h: int, w: int) -> torch.Tensor:
     elif isinstance(mask, torch.Tensor):
         m = mask.detach().cpu()
     else:
-        raise ValueError(f"mask must be a numpy array or a tensor (HxW, 1 = known, 0 = hole); got {type(mask).__name__}.")
+        raise ValueError("mask must be a numpy array or a tensor (HxW, 1 = known, 0 = hole); "
+                         f"got {type(mask).__name__}.")
     shape = tuple(m.shape)
     if m.dim() == 2:
         m = m[None, None]                                # (1, 1, H, W)
@@ -413,7 +425,9 @@ class Inpainter:
         mw = (F.interpolate(m, size=size, mode="area") > 0.999).float()  # known only where wholly known
         sw = self._sketch_tensor(xw) if s is None else F.adaptive_max_pool2d(s, size)   # lines survive shrinking
         i_pred, s_comp, s_pred = self._run_at(xw, sw, mw, stage1)
-        up = lambda t, mode: None if t is None else F.interpolate(t, size=(h, w), mode=mode)
+        def up(t, mode):
+            return None if t is None else F.interpolate(t, size=(h, w), mode=mode)
+
         return (F.interpolate(i_pred, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1),
                 up(s_comp, "nearest"), up(s_pred, "nearest"), s if s is not None else up(sw, "nearest"))
 
@@ -436,8 +450,8 @@ class Inpainter:
         else:
             s_pred, s_comp = None, sp                                            # the user's sketch is S_comp
         i_pred = self.gi(xp, s_comp, mp)                                         # (N, 3, H', W'), Eq. 10
-        crop = lambda t: None if t is None else t[..., :h, :w].float().cpu()   # (N, C, H, W)
-        return crop(i_pred), crop(s_comp), crop(s_pred)
+        return tuple(None if t is None else t[..., :h, :w].float().cpu()        # (N, C, H, W)
+                     for t in (i_pred, s_comp, s_pred))
 
     def __call__(self, image, mask, sketch=None) -> InpaintResult:
         """Inpaint ``image`` where ``mask`` (M, 1 = known, 0 = hole) is 0. See :class:`InpaintResult`.

@@ -18,8 +18,7 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import (CHECKPOINT, GENERATOR, atomic_torch_save, previous_path, read_with_fallback,
-                          stage_dir)
+from .checkpoints import CHECKPOINT, GENERATOR, atomic_torch_save, previous_path, read_with_fallback, stage_dir
 from .files import RunLock, atomic_path, atomic_write_text
 
 __all__ = ["LOSSES_CSV", "CONFIG_JSON", "SAMPLES", "RunFiles", "read_losses"]

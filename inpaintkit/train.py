@@ -201,7 +201,8 @@ def rng_state(device: torch.device) -> dict:
 def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached_gaussian"]))
     p = state["python"]
     random.setstate((p["version"], tuple(p["state"]), p["gauss_next"]))
     if device.type == "cuda" and "cuda" in state:
@@ -245,7 +246,8 @@ class Processes:
         self.is_main = self.rank == 0
         cuda = self.device.type == "cuda"
         if precision not in ("auto", "bf16", "fp32"):
-            raise ValueError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on the CPU), 'bf16' or 'fp32'.")
+            raise ValueError(f"precision={precision!r}: choose 'auto' (bf16 on CUDA, fp32 on the CPU), "
+                             "'bf16' or 'fp32'.")
         self.precision = ("bf16" if cuda else "fp32") if precision == "auto" else precision
         self.memory_format = torch.channels_last if cuda else torch.contiguous_format
 
@@ -675,7 +677,8 @@ class Trainer:
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", type=int, choices=(1, 2), required=True, help="1: sketch generator Gs, 2: image generator Gi")
+    ap.add_argument("--stage", type=int, choices=(1, 2), required=True,
+                    help="1: sketch generator Gs, 2: image generator Gi")
     ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--run-dir", required=True, help="files go to RUN_DIR/stage{1,2}/")
     ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo set)")

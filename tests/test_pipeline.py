@@ -15,8 +15,15 @@ from skimage.color import rgb2gray
 from skimage.feature import canny
 
 from inpaintkit.networks import image_generator, sketch_generator
-from inpaintkit.pipeline import (WEIGHTS_DIR, InpaintResult, Inpainter, WeightsInfo, export_weights, file_sha256,
-                                 pad_to_multiple)
+from inpaintkit.pipeline import (
+    WEIGHTS_DIR,
+    Inpainter,
+    InpaintResult,
+    WeightsInfo,
+    export_weights,
+    file_sha256,
+    pad_to_multiple,
+)
 from inpaintkit.sketches import SketchSpec
 
 CANNY = SketchSpec(method="canny")

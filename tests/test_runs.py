@@ -8,8 +8,14 @@ import torch
 from PIL import Image
 
 from inpaintkit import checkpoints
-from inpaintkit.checkpoints import (CHECKPOINT_FORMAT, build_generator, generator_files, load_generator,
-                                    read_checkpoint, stage_dir)
+from inpaintkit.checkpoints import (
+    CHECKPOINT_FORMAT,
+    build_generator,
+    generator_files,
+    load_generator,
+    read_checkpoint,
+    stage_dir,
+)
 from inpaintkit.config import get_profile
 from inpaintkit.runs import RunFiles, read_losses
 

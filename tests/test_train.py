@@ -15,8 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
-from inpaintkit.sketches import binarize
 import torch.nn.functional as F
 from PIL import Image
 from torch.utils.data import Dataset
@@ -24,6 +22,7 @@ from torch.utils.data import Dataset
 from inpaintkit import masks, networks, train
 from inpaintkit.checkpoints import read_checkpoint
 from inpaintkit.config import get_profile
+from inpaintkit.sketches import binarize
 from inpaintkit.train import NonFiniteLossError, Trainer, load_generator, read_losses
 
 from conftest import TinyData, tiny_vgg, write_photos
@@ -114,7 +113,8 @@ def test_stage2_step_matches_reference(tmp_path):
     for k, v in ref.items():
         assert terms[f"g_{k}"].item() == pytest.approx(v.item(), rel=1e-5), k
     # Eq. 14's weights by hand
-    w = 1 * ref["l1"] + 0.1 * ref["adversarial"] + 300 * ref["perceptual"] + 300 * ref["style"] + 10 * ref["feature_matching"]
+    w = (1 * ref["l1"] + 0.1 * ref["adversarial"] + 300 * ref["perceptual"] + 300 * ref["style"]
+         + 10 * ref["feature_matching"])
     assert terms["g_total"].item() == pytest.approx(w.item(), rel=1e-5)
 
 
@@ -146,7 +146,9 @@ def _keys(batches, n):
 
 def test_step_batches_resume_at_any_step_and_cover_each_epoch():
     ds = _IndexData(10)
-    sampler = lambda: torch.utils.data.distributed.DistributedSampler(ds, num_replicas=1, rank=0, seed=5, drop_last=True)
+    def sampler():
+        return torch.utils.data.distributed.DistributedSampler(ds, num_replicas=1, rank=0, seed=5, drop_last=True)
+
     full = _keys(train._StepBatches(sampler(), 3, 0, 0), 9)          # 3 batches of 3 per epoch (1 image dropped)
     for start in (1, 3, 4, 7):
         assert _keys(train._StepBatches(sampler(), 3, 0, start), 9 - start) == full[start:]
