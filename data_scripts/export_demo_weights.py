@@ -27,12 +27,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.baselines import Method  # noqa: E402
+from inpaintkit.checkpoints import load_generator  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
 from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights  # noqa: E402
 from inpaintkit.sketches import binarize  # noqa: E402
-from inpaintkit.checkpoints import load_generator  # noqa: E402
 
 # Profile fields both stages must share (sizes, widths, sketches); the optimisation may differ per stage
 ARCHITECTURE = ("image_size", "demo_patch_stride", "gs_channels", "gi_channels", "skips", "prefill",
