@@ -265,13 +265,13 @@ def test_from_run_round_trip(tmp_path):
 
 def test_a_canny_run_is_served_with_canny_sketches(tmp_path, monkeypatch):
     """--sketch canny: the trainer records the sketch spec (checkpoints, config.json) and from_run serves with it."""
-    from test_train import tiny_vgg, write_pngs
-
     from inpaintkit.config import get_profile
     from inpaintkit.train import Trainer
 
+    from conftest import tiny_vgg, write_photos
+
     monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
-    prof, data, run = get_profile("smoke"), write_pngs(tmp_path / "img", n=6), tmp_path / "run"
+    prof, data, run = get_profile("smoke"), write_photos(tmp_path / "img", n=6), tmp_path / "run"
     for stage in (1, 2):
         t = Trainer(stage, prof, run, device="cpu", data=str(data), sketch="canny", steps=0, progress=False,
                     vgg=tiny_vgg())

@@ -88,7 +88,7 @@ def test_image_stage_inputs_with_the_ground_truth_sketch_and_with_a_trained_gs()
 
 
 def test_image_stage_loss_is_eq_14_with_the_hole_terms_only_when_there_is_a_hole():
-    from test_train import tiny_vgg
+    from conftest import tiny_vgg
 
     vgg = tiny_vgg()
     stage, b = ImageStage(SMOKE, vgg=vgg), batch()
