@@ -287,7 +287,7 @@ def _read_finished(vdir: Path, p: Profile, steps: int) -> dict | None:
 def _rescore_if_stale(done: dict, vdir: Path, shared: _Shared, protocol: str, eval_images: int | None, dev) -> dict:
     """A finished variant scored otherwise (another protocol, image count or scoring) is scored again from its
     saved generator; its timings are kept. Writes the updated ``metrics.json``."""
-    from .train import load_generator
+    from .checkpoints import load_generator
 
     if (done.get("protocol") == protocol and done.get("scoring") == SCORING
             and (eval_images is None or done["eval_images"] == eval_images)):
@@ -402,7 +402,7 @@ def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | Non
     A notebook shows a finished quick run from this without training anything; delete
     ``<run_dir>/ablation`` (or use another run directory) to regenerate it.
     """
-    from .train import stage_dir
+    from .checkpoints import generator_files
 
     p = get_profile(profile) if isinstance(profile, str) else profile
     path = Path(run_dir) / ABLATION_DIR / RESULTS_JSON
@@ -418,7 +418,7 @@ def cached_results(run_dir, profile: Profile | str, seeds=None, steps: int | Non
         return None
     for v in res.get("variants", []):
         vdir = variant_dir(run_dir, v["kind"], v["seed"])
-        if not any((stage_dir(vdir, 2) / f).is_file() for f in ("generator.pt", "checkpoint.pt")):
+        if not any(f.is_file() for f in generator_files(vdir, 2)):
             return None
     for v in res.get("variants", []):
         v["retrained"] = False
@@ -429,7 +429,7 @@ def loss_curves(run_dir, results: dict | None = None,
                 term: str = "g_l1") -> dict[str, list[tuple[list[int], list[float]]]]:
     """{kind: [(steps, values) per seed]} of one logged loss term, from each variant's losses.csv under
     ``run_dir`` (``results`` default: :func:`load_results`)."""
-    from .train import read_losses
+    from .runs import read_losses
 
     results = load_results(run_dir) if results is None else results
     out: dict = {}
