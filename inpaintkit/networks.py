@@ -275,7 +275,8 @@ def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | 
     Pull: halve the image repeatedly with a masked average (a coarse pixel is known if any of its four fine
     pixels is) until no hole is left, and the conductance ``1 - sketch`` with a min-pool (a coarse pixel
     blocks if any of its fine pixels lies on a line, so lines survive at every level). Push: from the
-    coarsest level down, fill each level's hole with the bilinear upsampling of the level below, then run
+    coarsest level down, fill each level's hole with the level below upsampled bilinearly (skipping pixels
+    on a line, :func:`upsample_between_lines`), then run
     ``sweeps`` Jacobi sweeps of heat diffusion inside the hole over the 4 neighbours (``finest_sweeps`` at
     full size), where a pixel on a line passes nothing on: colour spreads along a region and stops at its
     outline, so the sketch shapes the fill. Solving coarse to fine (a "cascadic multigrid") reaches across
@@ -294,10 +295,11 @@ def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | 
         c_low = -F.max_pool2d(-c, kernel_size=2, ceil_mode=True)                # min-pool: lines stay
         levels.append((num / den.clamp_min(1e-8) * (den > 0), (den > 0).to(m.dtype), c_low))
     filled, c_low = levels[-1][0], levels[-1][2]
-    for i, (x, m, c) in enumerate(reversed(levels[:-1])):
+    for level in range(len(levels) - 2, -1, -1):                                 # coarse to fine
+        x, m, c = levels[level]
         up = upsample_between_lines(filled, c_low, x.shape[-2:])
         filled, c_low = x * m + up * (1 - m), c                                 # (N, C, h, w)
-        filled = diffuse(filled, m, c, finest_sweeps if i == len(levels) - 2 else sweeps)
+        filled = diffuse(filled, m, c, finest_sweeps if level == 0 else sweeps)
     return filled
 
 
