@@ -23,6 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.data import demo_patch_size, ensure_demo_dataset  # noqa: E402
 from inpaintkit.evaluate import evaluate  # noqa: E402
@@ -67,7 +68,8 @@ def main(argv=None) -> int:
     result = evaluate(fill_only_inpainter(), data=str(folder / f"{args.split}.flist"),
                       methods=["biharmonic", "ours", "oracle sketch", "emptied sketch"], per_bucket=args.per_bucket,
                       profile=profile, device="cpu", write=False)
-    table = {m: {b: round(v["psnr"]["mean"], 2) for b, v in d.items()} for m, d in result["summary"].items()}
+    table = {Method(m).label: {b: round(v["psnr"]["mean"], 2) for b, v in d.items()}
+             for m, d in result["summary"].items()}
     seconds = time_fill(args.size)
     print(f"fill alone, {args.split} split, {args.size} px, {args.per_bucket} crops per bucket (PSNR, dB):")
     for method, row in table.items():
