@@ -158,10 +158,17 @@ def build_generator(stage: int, profile: Profile, block: str = "cfs") -> network
 def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.Generator:
     """Rebuild a trained generator in eval mode from ``<run_dir>/stage{stage}/generator.pt`` (or
     ``checkpoint.pt``, then their ``.prev.pt``, with a warning, when the latest is corrupt), or from a ``.pt``
-    file given directly (``stage`` then optional). A file that is not an inpaintkit checkpoint: ValueError."""
+    file given directly (``stage`` then optional), or from a ``stage1`` / ``stage2`` folder given directly.
+    A file that is not an inpaintkit checkpoint: ValueError."""
     path = Path(run_dir)
     if path.is_file():
         candidates = [path]
+    elif path.name in ("stage1", "stage2") and not stage_dir(path, stage or 1).is_dir():
+        stage = stage or int(path.name[-1])                         # the stage folder itself was given
+        if path.name != f"stage{stage}":
+            raise ValueError(f"{path} is a stage-{path.name[-1]} folder; stage {stage} was asked for.")
+        candidates = [path / GENERATOR, path / CHECKPOINT]
+        run_dir = path.parent
     else:
         if stage is None:
             raise ValueError("load_generator(run_dir, stage): give stage=1 (Gs) or 2 (Gi), or a .pt file.")

@@ -116,3 +116,10 @@ def test_load_generator_from_a_run_folder_or_a_file(tmp_path):
         load_generator(tmp_path)
     obj, found = checkpoints.read_generator_file(generator_files(tmp_path, 1))
     assert found == files.generator and obj["step"] == 4
+    with torch.no_grad():                           # the stage folder itself, as a user might pass it
+        assert torch.equal(load_generator(tmp_path / "stage1")(*x), want)
+        assert torch.equal(load_generator(tmp_path / "stage1", 1)(*x), want)
+    with pytest.raises(ValueError, match="stage-1 folder; stage 2"):
+        load_generator(tmp_path / "stage1", 2)
+    with pytest.raises(FileNotFoundError, match=f"--run-dir {tmp_path / 'empty'}$"):
+        load_generator(tmp_path / "empty" / "stage2")
