@@ -72,6 +72,11 @@ class Stage2LossWeights:
     style: float = 300.0
     feature_matching: float = 10.0
 
+    @property
+    def uses_vgg(self) -> bool:
+        """Whether a VGG is needed at all: only the perceptual and style terms look through one."""
+        return bool(self.perceptual or self.style)
+
 
 EDGECONNECT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.1, perceptual=0.1, style=250.0, feature_matching=10.0)
 

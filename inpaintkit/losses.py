@@ -32,7 +32,7 @@ __all__ = [
     "hinge_d_loss", "hinge_g_loss", "feature_matching_loss", "l1_loss", "gram_matrix", "perceptual_loss",
     "style_loss", "balanced_bce", "stage1_generator_loss", "stage2_generator_loss", "VGGFeatures",
     "imagenet_vgg19_status", "IMAGENET_VGG19_FILE", "DOWNLOAD_PROBE_TIMEOUT_S", "VGG19_PERCEPTUAL", "VGG19_STYLE",
-    "VGG16_PERCEPTUAL", "VGG16_STYLE", "HED_FEATURE_SCALE",
+    "VGG16_PERCEPTUAL", "VGG16_STYLE", "HED_FEATURE_SCALE", "NO_VGG",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +129,8 @@ def style_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor])
 
 # ---- VGG features ----------------------------------------------------------------------------
 
+# What a run records as its VGG when its perceptual and style weights are 0 and none is loaded.
+NO_VGG = "none: the perceptual and style weights are 0"
 # torchvision's file name for VGG19_Weights.IMAGENET1K_V1 in torch hub's cache.
 IMAGENET_VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # An offline machine must learn in seconds, not minutes, that the download fails.

@@ -150,7 +150,7 @@ def experiment_lines(run_dir: Path) -> list[str]:
         if stage == 2:
             vgg = c.get("vgg_source") or "not recorded"
             desc += f"; VGG of Eq. 14: {vgg}"
-            if not vgg.startswith("imagenet"):
+            if not vgg.startswith(("imagenet", "none")):
                 desc += " -- **a departure from the paper's ImageNet VGG19**"
         lines.append(desc)
     return lines if found else []

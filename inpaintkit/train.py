@@ -380,12 +380,19 @@ def _sketch_spec(dataset: Dataset, profile: Profile, sketch: str) -> SketchSpec 
 
 def _make_task(stage: int, profile: Profile, block: str, vgg, sketch_from_generator, procs: Processes):
     """The stage's object on this process's device; stage 2's with its VGG (``vgg``: a module or its source,
-    "auto" = the profile's; rank 0 fetches the weights first) and S_comp's Gs."""
-    if stage == 2 and not isinstance(vgg, nn.Module):
+    "auto" = the profile's; rank 0 fetches the weights first; none when the profile weights the perceptual and
+    style terms 0, recorded as :data:`~inpaintkit.losses.NO_VGG`) and S_comp's Gs."""
+    if stage == 2 and not profile.stage2_loss.uses_vgg:
+        vgg = None                                      # not even a given one: the loss would never call it
+    elif stage == 2 and not isinstance(vgg, nn.Module):
         with procs.rank0_first():
             vgg = losses.VGGFeatures(source=profile.vgg if vgg == "auto" else vgg)
     task = make_stage(stage, profile, block, vgg if stage == 2 else None, sketch_from_generator)
-    if task.vgg_source and procs.is_main:
+    if stage == 2 and task.vgg is None:
+        task.vgg_source = losses.NO_VGG
+        if procs.is_main:
+            print("stage 2: no VGG loaded: this profile weights Eq. 14's perceptual and style terms 0", flush=True)
+    elif task.vgg_source and procs.is_main:
         print(f"stage 2: perceptual and style losses (Eq. 14) use VGG source: {task.vgg_source}", flush=True)
     return task.to(procs.device, memory_format=procs.memory_format)
 

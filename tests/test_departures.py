@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from inpaintkit.config import PROFILES, Stage2LossWeights, get_profile
+from inpaintkit.config import EDGECONNECT_STAGE2, PROFILES, Stage2LossWeights, get_profile
 from inpaintkit.departures import departures, departures_table
 
 
@@ -30,7 +30,10 @@ def test_quick_lists_its_loss_and_training_departures_with_the_live_values():
     assert (rows["batch size"].paper, rows["batch size"].profile) == ("6", str(q.batch_size))
     assert rows["Adam: lr, betas, D lr"].profile.startswith(f"{q.lr:g}")
     assert rows["training steps (stage 1 / stage 2)"].paper == "until the generators converge"
-    assert "HED's VGG16" in rows["VGG of the perceptual / style losses"].profile
+    assert "VGG of the perceptual / style losses" not in rows            # weights 0: no VGG is loaded at all
+    with_vgg = _rows(dataclasses.replace(q, stage2_loss=EDGECONNECT_STAGE2),
+                     vgg_source="hed: ImageNet VGG19 weights unavailable (offline)")
+    assert "HED's VGG16" in with_vgg["VGG of the perceptual / style losses"].profile
     assert "x4 at a 25 % hole" in rows["L1 term of Eq. 14"].profile       # l1_loss measured, not assumed
     assert rows["CFS gate bias at initialisation (g, G, SE)"].profile.startswith("2 ")
     assert rows["SE in Gi's residual blocks"].profile == "first layer with SE, second without"

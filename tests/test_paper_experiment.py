@@ -217,6 +217,23 @@ def test_vgg_departure_is_recorded_and_reported(tmp_path):
     assert any("VGG of Eq. 14: tiny-test-vgg -- **a departure" in line for line in lines)
 
 
+def test_a_profile_without_perceptual_or_style_terms_loads_no_vgg(tmp_path, monkeypatch):
+    def no_vgg(*args, **kwargs):
+        pytest.fail("a VGG was loaded for perceptual and style terms weighted 0")
+
+    monkeypatch.setattr(losses, "VGGFeatures", no_vgg)
+    run = tmp_path / "run"
+    quick_losses = replace(SMOKE, stage2_loss=get_profile("quick").stage2_loss)    # perceptual = style = 0
+    trainer = Trainer(2, quick_losses, run, device="cpu", data=TinyData(), progress=False, steps=1)
+    trainer.fit()
+    assert trainer.vgg is None and trainer.step == 1
+    given = Trainer(2, quick_losses, tmp_path / "given", device="cpu", data=TinyData(), progress=False, vgg=tiny_vgg())
+    assert given.vgg is None and given.vgg_source == losses.NO_VGG              # a VGG given is not recorded either
+    assert json.loads((run / "stage2" / "config.json").read_text())["vgg_source"] == losses.NO_VGG
+    line = next(line for line in experiment_lines(run) if "stage 2" in line)
+    assert "VGG of Eq. 14: none" in line and "departure" not in line
+
+
 @pytest.mark.parametrize("nb", ["01_data_and_hed", "04_stage1_sketch", "05_stage2_completion", "06_evaluation"])
 def test_notebooks_take_the_data_parameters(nb):
     cells = nbformat.read(REPO / "notebooks" / f"{nb}.ipynb", 4).cells
