@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROFILES", "Profile", "get_profile", "default_run_dir", "repo_root", "cache_dir", "resolve_device",
-    "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2",
+    "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2", "NO_VGG",
     "SketchSpec", "SKETCH_METHODS", "CANNY_SIGMA", "HED_WEIGHTS_SHA256",
 ]
 
@@ -77,6 +77,9 @@ class Stage2LossWeights:
         """Whether a VGG is needed at all: only the perceptual and style terms look through one."""
         return bool(self.perceptual or self.style)
 
+
+# What a run records as its VGG when its perceptual and style weights are 0 and none is loaded.
+NO_VGG = "none: the perceptual and style weights are 0"
 
 EDGECONNECT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.1, perceptual=0.1, style=250.0, feature_matching=10.0)
 

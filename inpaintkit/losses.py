@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .config import Stage1LossWeights, Stage2LossWeights
+from .config import NO_VGG, Stage1LossWeights, Stage2LossWeights
 
 __all__ = [
     "hinge_d_loss", "hinge_g_loss", "feature_matching_loss", "l1_loss", "gram_matrix", "perceptual_loss",
@@ -129,8 +129,6 @@ def style_loss(feats_a: Sequence[torch.Tensor], feats_b: Sequence[torch.Tensor])
 
 # ---- VGG features ----------------------------------------------------------------------------
 
-# What a run records as its VGG when its perceptual and style weights are 0 and none is loaded.
-NO_VGG = "none: the perceptual and style weights are 0"
 # torchvision's file name for VGG19_Weights.IMAGENET1K_V1 in torch hub's cache.
 IMAGENET_VGG19_FILE = "vgg19-dcbb9e9d.pth"
 # An offline machine must learn in seconds, not minutes, that the download fails.

@@ -29,7 +29,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .config import PROFILES, default_run_dir, get_profile, repo_root
+from .config import NO_VGG, PROFILES, default_run_dir, get_profile, repo_root
 from .files import atomic_write_text
 
 __all__ = [
@@ -150,7 +150,7 @@ def experiment_lines(run_dir: Path) -> list[str]:
         if stage == 2:
             vgg = c.get("vgg_source") or "not recorded"
             desc += f"; VGG of Eq. 14: {vgg}"
-            if not vgg.startswith(("imagenet", "none")):
+            if vgg != NO_VGG and not vgg.startswith("imagenet"):
                 desc += " -- **a departure from the paper's ImageNet VGG19**"
         lines.append(desc)
     return lines if found else []
