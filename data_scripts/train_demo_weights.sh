@@ -11,9 +11,11 @@
 #    buckets, every method), and export again with those metrics: as float16 state dicts + demo.json (sha256, parameter counts, profile, sketch spec,
 #    commands, data and its licences, steps, metrics, VGG source, serving size).
 #
-# The shipped weights used these step counts (Gs 4,000, Gi 8,000). Their Gi took its first 6,000 steps on the
-# earlier fill (64 sweeps at full size, before networks.smooth_fill solved coarse to fine) and its last 2,000 on
-# the current one; this script trains all 8,000 on the current fill. demo.json's commands say exactly what ran.
+# The shipped weights used these step counts (Gs 4,000, Gi 9,500). Gs trained from scratch on the demo profile's
+# unthinned sketches. Gi's history is longer: 6,000 steps on thinned sketches and the earlier fill (64 sweeps at
+# full size), 2,000 on the coarse-to-fine fill (8 / 32 sweeps), then 1,500 on unthinned sketches and the
+# converged fill (32 / 128, networks.smooth_fill's defaults). This script trains all of Gi's steps on the current
+# settings (S2 defaults to 8,000); demo.json's commands say exactly what ran.
 # Both trainings resume (--resume): a killed run continues from its last checkpoint. Measured on the shared
 # 2-core machine of the session that made the shipped weights: see demo.json's notes (wall seconds per stage).
 set -euo pipefail

@@ -232,6 +232,9 @@ _PROFILES = {
         eval_images=48, ablation_steps=80, ablation_seeds=(0,),
         stage1_loss=KIT_STAGE1, stage2_loss=KIT_STAGE2,
         skips=True, prefill=True,
+        # HED's lines as they come (2-4 px), not thinned: closer to the paper's 77 % binary accuracy, and the
+        # fill's barriers and Gs's target (docs/training_recipe.md, "Unthinned sketches")
+        sketch_thin=False,
     ),
     "full": Profile(
         name="full", image_size=256, demo_patch_stride=128, num_workers=8,

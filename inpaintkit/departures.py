@@ -72,7 +72,10 @@ def _sketch_rows(p: Profile) -> list[Departure]:
     return [Departure(
         "binary sketch from HED", "binary, method not given (scored as binary classification)",
         f"HED >= {p.sketch_threshold:g}" + (", thinned to 1 px" if p.sketch_thin else ""),
-        "the kit's choice: unthinned, HED at small sizes marks 30-50 % of pixels as edge (notebook 01)")]
+        ("the kit's choice: unthinned, HED at small sizes marks 30-50 % of pixels as edge (notebook 01)"
+         if p.sketch_thin else
+         "the kit's reading: HED's lines as they come, near the dense sketch the paper's 77 % accuracy implies; "
+         "better barriers for the fill and a target Gs can hit (docs/training_recipe.md, 'Unthinned sketches')"))]
 
 
 def _network_rows(p: Profile) -> list[Departure]:

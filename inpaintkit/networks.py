@@ -269,7 +269,7 @@ def count_parameters(module: nn.Module) -> int:
 
 
 def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | None = None,
-                sweeps: int = 8, finest_sweeps: int = 32) -> torch.Tensor:
+                sweeps: int = 32, finest_sweeps: int = 128) -> torch.Tensor:
     """A smooth fill of the hole that stops at the sketch's lines: the start Gi corrects.
 
     Pull: halve the image repeatedly with a masked average (a coarse pixel is known if any of its four fine

@@ -127,3 +127,22 @@ def test_make_demo_dataset(tmp_path, capsys):
     for split in DEMO_SPLITS:
         n = len(read_flist(folder / f"{split}.flist"))
         assert n > 0 and f"{split:5s} {n:5d} patches" in text
+
+
+def test_export_states_each_target_with_its_value_and_whether_it_is_met():
+    """demo.json's "targets": gaps worked out by hand from a made-up Table 1 and F1."""
+    def row(*psnr):
+        return {b: {"psnr": [v, v - 1, v + 1]} for b, v in zip(("10-20", "20-30", "30-40", "40-50"), psnr)}
+    metrics = {"stage1_sketch": {"f1": 0.29},
+               "stage2_table1": {"by_method": {"biharmonic": row(36.0, 33.0, 31.0, 29.0),
+                                               "ours": row(36.1, 32.9, 30.1, 28.0),
+                                               "oracle sketch": row(37.0, 34.0, 32.0, 30.0),
+                                               "emptied sketch": row(36.5, 33.45, 31.0, 29.0)}}}
+    t = script("export_demo_weights").issue_targets(metrics)
+    assert t["ours - biharmonic PSNR at 10-20 >= 0 dB"] == {"value": 0.1, "met": True}
+    assert t["ours - biharmonic PSNR at 20-30 >= 0 dB"] == {"value": -0.1, "met": False}
+    assert t["ours - biharmonic PSNR at 30-40 >= -1 dB"] == {"value": -0.9, "met": True}
+    assert t["ours - biharmonic PSNR at 40-50 >= -1 dB"] == {"value": -1.0, "met": True}
+    assert t["true sketch - emptied sketch PSNR at 20-30 % >= 0.5 dB"] == {"value": 0.55, "met": True}
+    assert t["Gs exact F1 in the hole >= 0.3"] == {"value": 0.29, "met": False}
+    assert script("export_demo_weights").issue_targets({}) == {}

@@ -78,3 +78,11 @@ def test_departures_list_architecture_switches_of_the_profile():
     assert on["U-Net skip connections"].profile == "skips=True" and "U-Net skip connections" not in off
     start = "what Gi starts from in the hole"
     assert "prefill=True" in on[start].profile and start not in off
+
+
+def test_the_sketch_row_says_whether_the_profile_thins():
+    """quick thins HED's lines to 1 px; demo (the shipped weights) keeps them as HED draws them, and says why."""
+    quick = _rows("quick", vgg_source="imagenet")["binary sketch from HED"]
+    demo = _rows("demo", vgg_source="imagenet")["binary sketch from HED"]
+    assert quick.profile == "HED >= 0.5, thinned to 1 px" and "30-50 %" in quick.why
+    assert demo.profile == "HED >= 0.5" and "77 %" in demo.why

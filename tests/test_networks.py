@@ -220,8 +220,9 @@ def _harmonic_reference(img: np.ndarray, known: np.ndarray) -> np.ndarray:
 
 
 def test_smooth_fill_reaches_the_harmonic_fill_across_a_wide_hole():
-    """A 44 x 42 hole: coarse-to-fine sweeps land within 0.012 of the exact solution; the same budget of sweeps
-    at full size only (the fill before the multigrid) stays three times further off."""
+    """A 44 x 42 hole: the default coarse-to-fine sweeps (32 / 128) land within 0.004 of the exact solution
+    (measured 0.0026; 8 / 32 gave 0.011); the same 128 sweeps at full size only stay several times further off
+    (0.030)."""
     yy, xx = np.mgrid[0:64, 0:64] / 63
     img = 0.5 + 0.3 * np.sin(3 * xx) * np.cos(2 * yy) + 0.2 * xx
     known = np.ones((64, 64), bool)
@@ -229,9 +230,9 @@ def test_smooth_fill_reaches_the_harmonic_fill_across_a_wide_hole():
     ref = _harmonic_reference(img, known)
     x, m = torch.from_numpy(img).float()[None, None], torch.from_numpy(known).float()[None, None]
     multigrid = (networks.smooth_fill(x, m)[0, 0].double().numpy() - ref)[~known]
-    fine_only = (networks.smooth_fill(x, m, sweeps=0, finest_sweeps=64)[0, 0].double().numpy() - ref)[~known]
-    assert np.abs(multigrid).max() < 0.012
-    assert np.abs(fine_only).max() > 3 * np.abs(multigrid).max()
+    fine_only = (networks.smooth_fill(x, m, sweeps=0, finest_sweeps=128)[0, 0].double().numpy() - ref)[~known]
+    assert np.abs(multigrid).max() < 0.004
+    assert np.abs(fine_only).max() > 5 * np.abs(multigrid).max()
 
 
 def test_prefill_works_with_every_block_kind():

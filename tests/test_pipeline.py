@@ -398,3 +398,30 @@ def test_gs_threshold_and_soft_sketch_switches(nets):
     assert set(default[hole].unique().tolist()) <= {0.0, 1.0} and default[hole].sum() > 0
     assert strict[hole].sum() == 0
     assert ((soft[hole] > 0) & (soft[hole] < 1)).any()          # probabilities, not a binary map
+
+
+def _band(module, args, out):
+    """Gs's output replaced by one 3-px vertical band at probability 0.9."""
+    band = torch.zeros_like(out)
+    band[..., 14:17] = 0.9
+    return band
+
+
+@pytest.mark.parametrize("thin,width", [(True, 1), (False, 3)])
+def test_gs_output_reaches_gi_thinned_only_when_the_spec_thins(nets, thin, width):
+    """The demo weights' spec keeps HED's lines unthinned: Gs's band must reach Gi as drawn, 3 px wide;
+    a thinning spec hands Gi its 1-px centre line."""
+    gs, gi = nets
+    inp = Inpainter(gs, gi, SketchSpec(method="canny", threshold=0.5, thin=thin), device="cpu")
+    img, m = photo(32, 32, seed=5), hole_mask(32, 32, box=(4, 28, 4, 28))
+    seen = []
+    hooks = [gs.register_forward_hook(_band),
+             gi.register_forward_pre_hook(lambda mod, args: seen.append(args[1].clone()))]
+    try:
+        inp(img, m, sketch=np.zeros((32, 32), np.float32))
+    finally:
+        for h in hooks:
+            h.remove()
+    rows = seen[-1][0, 0, 8:24]                                  # rows well inside the hole
+    assert rows.sum(dim=1).tolist() == [float(width)] * 16       # each row crosses the band once
+    assert rows[:, 15].eq(1).all()                               # the band's centre column is kept either way
