@@ -1,13 +1,13 @@
 """How well Gs draws the hole's edges, by split and hole size: exact-pixel F1 and F1 within one pixel.
 
     python benchmarks/bench_sketch.py                           # the shipped Gs, its threshold, 96 crops per split
-    python benchmarks/bench_sketch.py --run-dir runs/demo3      # a run's Gs (threshold: --threshold, default 0.15)
+    python benchmarks/bench_sketch.py --run-dir runs/demo4      # a run's Gs (threshold: --threshold, default 0.15)
 
 Scores Gs on evenly spaced crops of the demo train, val and test splits (128 px, each crop's fixed mask) with
-:func:`inpaintkit.metrics.sketch_scores`, after the binarisation and thinning the Inpainter applies, and splits
-them by hole ratio. The train split is there to tell the two failures apart: a Gs that overfits scores far
-better on train than on test; one that cannot place the lines scores low on both. Needs the demo photographs
-(``--photos``) for the splits the shipped weights were made with.
+:func:`inpaintkit.metrics.sketch_scores`, after the binarisation (and thinning, if the profile thins) the
+Inpainter applies, and splits them by hole ratio. The train split is there to tell the two failures apart: a
+Gs that overfits scores far better on train than on test; one that cannot place the lines scores low on both.
+Needs the demo photographs (``--photos``) for the splits the shipped weights were made with.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def main(argv=None) -> int:
         gs, threshold = inp.gs, args.threshold or inp.gs_threshold
     table = {split: score_split(gs, split, args.size, args.crops, threshold, args.photos)
              for split in ("train", "val", "test")}
-    print(f"Gs in the hole, {args.size} px, threshold {threshold}, thinned: F1 exact / within 1 px (crops)")
+    lines = "thinned" if get_profile("demo").sketch_spec().thin else "unthinned (as the demo profile draws them)"
+    print(f"Gs in the hole, {args.size} px, threshold {threshold}, {lines}: F1 exact / within 1 px (crops)")
     for split, row in table.items():
         print(f"  {split:5s} " + "  ".join(f"{b}: {v['f1']:.3f} / {v['f1_within_1px']:.3f} ({v['crops']})"
                                            for b, v in row.items()))
