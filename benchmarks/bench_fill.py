@@ -2,15 +2,15 @@
 
     python benchmarks/bench_fill.py                          # demo val split, 256 px, 16 crops per bucket
     python benchmarks/bench_fill.py --split test --per-bucket 48 --json runs/bench/fill.json
-    python benchmarks/bench_fill.py --split test --sweeps 8 32 --thin     # another solver budget, thinned lines
+    python benchmarks/bench_fill.py --split test --known-conducts --thin  # border lines block nothing, thinned lines
 
 Scores, with notebook 06's evaluation (Table 1's protocol), an Inpainter whose Gi is untrained: a prefill Gi
 with its zero-initialised correction layer returns the fill itself, so the columns are the fill given Gs's
 sketch ("ours"), the true sketch ("oracle sketch") and the sketch emptied inside the hole ("emptied sketch"),
-beside scikit-image's biharmonic fill on the same crops and masks. ``--sweeps`` and the sketch options score
-another solver budget or another binarisation of the true sketch (the "ours" column then still gets the shipped
-Gs's output, which was trained on the shipped binarisation). Then times ``smooth_fill`` on one image
-(median of 5 calls). Needs the shipped demo weights (Gs) and the demo photographs (``--photos``).
+beside scikit-image's biharmonic fill on the same crops and masks. ``--known-conducts`` and the sketch options
+score another treatment of the hole's border or another binarisation of the true sketch (the "ours" column then
+still gets the shipped Gs's output, which was trained on the shipped binarisation). Then times ``smooth_fill``
+on one image (median of 5 calls). Needs the shipped demo weights (Gs) and the demo photographs (``--photos``).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.data import demo_patch_size, ensure_demo_dataset  # noqa: E402
 from inpaintkit.evaluate import evaluate  # noqa: E402
+from inpaintkit.fill import smooth_fill  # noqa: E402
 from inpaintkit.masks import irregular_mask  # noqa: E402
-from inpaintkit.networks import image_generator, smooth_fill  # noqa: E402
+from inpaintkit.networks import image_generator  # noqa: E402
 from inpaintkit.pipeline import Inpainter  # noqa: E402
 
 
@@ -63,8 +64,9 @@ def main(argv=None) -> int:
     ap.add_argument("--per-bucket", type=int, default=16)
     ap.add_argument("--photos", default=None, help="extra photographs (default $INPAINTKIT_PHOTOS)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--sweeps", type=int, nargs=2, default=None, metavar=("COARSE", "FINEST"),
-                    help="smooth_fill's Jacobi sweeps per coarse level and at full size (default its own)")
+    ap.add_argument("--known-conducts", action=argparse.BooleanOptionalAction, default=None,
+                    help="known pixels always pass their colour on (lines on the hole's border block nothing); "
+                         "default as Gi's fill")
     ap.add_argument("--sketch-threshold", type=float, default=None, help="HED threshold of the true sketch "
                     "(default the shipped weights')")
     ap.add_argument("--thin", action=argparse.BooleanOptionalAction, default=None,
@@ -72,8 +74,8 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    if args.sweeps:      # every smooth_fill call in this process, Gi's included
-        smooth_fill.__defaults__ = (None, *args.sweeps)
+    if args.known_conducts is not None:      # every smooth_fill call in this process, Gi's included
+        smooth_fill.__defaults__ = (None, args.known_conducts)
     folder = ensure_demo_dataset(patch_size=demo_patch_size(args.size), stride=64, photos=args.photos)
     profile = replace(get_profile("demo"), image_size=args.size)
     inp = fill_only_inpainter()
@@ -81,19 +83,21 @@ def main(argv=None) -> int:
     inp.sketch_spec = replace(spec, threshold=args.sketch_threshold or spec.threshold,
                               thin=spec.thin if args.thin is None else args.thin)
     result = evaluate(inp, data=str(folder / f"{args.split}.flist"),
-                      methods=["biharmonic", "ours", "oracle sketch", "emptied sketch"], per_bucket=args.per_bucket,
+                      methods=["biharmonic", "no_sketch", "ours", "oracle_sketch", "emptied_sketch"],
+                      per_bucket=args.per_bucket,
                       profile=profile, device="cpu", write=False)
     table = {Method(m).label: {b: round(v["psnr"]["mean"], 2) for b, v in d.items()}
              for m, d in result["summary"].items()}
     seconds = time_fill(args.size)
-    print(f"fill alone ({smooth_fill.__defaults__[1:]} sweeps, true sketch {inp.sketch_spec}), {args.split} split, "
+    print(f"fill alone (known pixels conduct: {smooth_fill.__defaults__[1]}, true sketch {inp.sketch_spec}), "
+          f"{args.split} split, "
           f"{args.size} px, {args.per_bucket} crops per bucket (PSNR, dB):")
     for method, row in table.items():
         print(f"  {method:16s} " + "  ".join(f"{b}: {v:6.2f}" for b, v in row.items()))
     print(f"smooth_fill of one {args.size} px image: {seconds * 1000:.0f} ms ({args.threads} threads)")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        record = {"psnr": table, "fill_seconds": seconds, "sweeps": smooth_fill.__defaults__[1:], **vars(args)}
+        record = {"psnr": table, "fill_seconds": seconds, "known_conducts": smooth_fill.__defaults__[1], **vars(args)}
         Path(args.json).write_text(json.dumps(record, indent=1))
     return 0
 

@@ -3,7 +3,8 @@
 Modules, one per concept of the paper (import what you need; nothing heavy is imported here). Bottom to top:
 
 * settings and plumbing: config (profiles, loss weights, SketchSpec), files (atomic writes, run lock), limits;
-* the paper: layers (partial conv, CFS), networks (Gs, Gi, D), hed, sketches, masks, losses, metrics;
+* the paper: layers (partial conv, CFS), fill (the line-aware fill Gi starts from, not in the paper), networks
+  (Gs, Gi, D), hed, sketches, masks, losses, metrics;
 * data and images: images (one normalisation path), data (data sets, demo photographs);
 * training: checkpoints (the file format, loading a generator), runs (a run's files), stages (what each stage
   trains), train (the loop);

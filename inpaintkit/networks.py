@@ -22,12 +22,13 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from .fill import smooth_fill
 from .layers import BLOCK_KINDS, LEAKY_SLOPE, DilatedResBlock, check_input, check_mask, make_block
 
 __all__ = [
     "DOWNSAMPLE", "apply_spectral_norm", "check_size", "composite", "Generator", "SketchGenerator",
     "ImageGenerator", "PatchDiscriminator", "sketch_generator", "image_generator", "sketch_discriminator",
-    "image_discriminator", "activation_shapes", "count_parameters", "smooth_fill", "upsample_between_lines", "diffuse",
+    "image_discriminator", "activation_shapes", "count_parameters", "smooth_fill",
 ]
 
 DOWNSAMPLE = 16  # four stride-2 layers
@@ -163,7 +164,8 @@ class ImageGenerator(Generator):
     :func:`composite` (the trainers and :class:`~inpaintkit.pipeline.Inpainter` do).
 
     ``prefill`` (not in the paper; the CPU-sized profiles): the hole is first filled by
-    :func:`smooth_fill`, which stops at the sketch's lines; Gi sees ``[I * M + fill * (1 - M), S_comp, M]``
+    :func:`inpaintkit.fill.smooth_fill`, which stops at the sketch's lines; Gi sees
+    ``[I * M + fill * (1 - M), S_comp, M]``
     and its last layer is a correction added to the fill: ``I_pred = clamp(fill + out, 0, 1)``. That layer
     starts at zero and carries no spectral norm (a zero weight has no norm to divide by), so an untrained Gi
     returns the fill itself and learns from the first step. Why and how it was measured:
@@ -266,64 +268,3 @@ def activation_shapes(generator: Generator, *inputs) -> list[tuple[str, tuple[in
 def count_parameters(module: nn.Module) -> int:
     """Number of trainable parameters (spectral norm's u/v vectors are buffers, not counted)."""
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
-
-
-def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | None = None,
-                sweeps: int = 32, finest_sweeps: int = 128) -> torch.Tensor:
-    """A smooth fill of the hole that stops at the sketch's lines: the start Gi corrects.
-
-    Pull: halve the image repeatedly with a masked average (a coarse pixel is known if any of its four fine
-    pixels is) until no hole is left, and the conductance ``1 - sketch`` with a min-pool (a coarse pixel
-    blocks if any of its fine pixels lies on a line, so lines survive at every level). Push: from the
-    coarsest level down, fill each level's hole with the level below upsampled bilinearly (skipping pixels
-    on a line, :func:`upsample_between_lines`), then run
-    ``sweeps`` Jacobi sweeps of heat diffusion inside the hole over the 4 neighbours (``finest_sweeps`` at
-    full size), where a pixel on a line passes nothing on: colour spreads along a region and stops at its
-    outline, so the sketch shapes the fill. Solving coarse to fine (a "cascadic multigrid") reaches across
-    a wide hole that sweeps at full size alone would need thousands of sweeps to cross.
-    ``image`` (N, C, H, W), ``mask`` (N, 1, H, W), 1 = known, ``sketch`` (N, 1, H, W) in [0, 1] or None (no
-    barriers). Known pixels are returned as given. Measurements: docs/training_recipe.md, "The fill".
-    Hand-written because no library here has a batched torch fill (scikit-image's biharmonic is per image on
-    the CPU and knows no barriers); it costs a few convolutions per sweep.
-    """
-    c = torch.ones_like(mask) if sketch is None else 1.0 - sketch.clamp(0, 1)    # (N, 1, H, W) conductance
-    levels = [(image * mask, mask, c)]
-    while bool((levels[-1][1] == 0).any()) and min(levels[-1][1].shape[-2:]) > 1:
-        x, m, c = levels[-1]
-        num = F.avg_pool2d(x * m, kernel_size=2, ceil_mode=True)                 # (N, C, h/2, w/2)
-        den = F.avg_pool2d(m, kernel_size=2, ceil_mode=True)                     # (N, 1, h/2, w/2)
-        c_low = -F.max_pool2d(-c, kernel_size=2, ceil_mode=True)                # min-pool: lines stay
-        levels.append((num / den.clamp_min(1e-8) * (den > 0), (den > 0).to(m.dtype), c_low))
-    filled, c_low = levels[-1][0], levels[-1][2]
-    for level in range(len(levels) - 2, -1, -1):                                 # coarse to fine
-        x, m, c = levels[level]
-        up = upsample_between_lines(filled, c_low, x.shape[-2:])
-        filled, c_low = x * m + up * (1 - m), c                                 # (N, C, h, w)
-        filled = diffuse(filled, m, c, finest_sweeps if level == 0 else sweeps)
-    return filled
-
-
-def upsample_between_lines(x: torch.Tensor, conductance: torch.Tensor, size) -> torch.Tensor:
-    """Bilinear upsampling of ``x`` to ``size`` that ignores pixels on a line (``conductance`` 0): their value is
-    a blend of both sides, and it would leak across the line. Where only line pixels are near, plain bilinear.
-    Part of :func:`smooth_fill`."""
-    num = F.interpolate(x * conductance, size=size, mode="bilinear", align_corners=False)
-    den = F.interpolate(conductance, size=size, mode="bilinear", align_corners=False)
-    plain = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
-    return torch.where(den > 1e-3, num / den.clamp_min(1e-3), plain)
-
-
-def diffuse(filled: torch.Tensor, mask: torch.Tensor, conductance: torch.Tensor, sweeps: int) -> torch.Tensor:
-    """``sweeps`` Jacobi sweeps of heat diffusion in the hole (``mask`` 0): each hole pixel becomes the mean of
-    its 4 neighbours weighted by their ``conductance`` (N, 1, H, W); known pixels stay. Part of :func:`smooth_fill`."""
-    channels = filled.shape[1]
-    cross = filled.new_tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
-    pad = lambda t: F.pad(t, (1, 1, 1, 1), mode="replicate")                   # noqa: E731
-    den = F.conv2d(pad(conductance), cross.view(1, 1, 3, 3))                   # (N, 1, H, W) conducting neighbours
-    weight = cross.view(1, 1, 3, 3).expand(channels, 1, 3, 3)
-    hole, known = 1 - mask, filled * mask
-    for _ in range(sweeps):
-        num = F.conv2d(pad(filled * conductance), weight, groups=channels)    # (N, C, H, W)
-        avg = torch.where(den > 0, num / den.clamp_min(1e-6), filled)
-        filled = known + avg * hole
-    return filled

@@ -1,0 +1,178 @@
+"""The fill Gi starts from (not in the paper; the CPU-sized profiles): colour spread into the hole up to the
+sketch's lines, solved exactly, and differentiable so that Gs can be trained through it.
+
+The fill is the steady state of heat diffusion inside the hole, where a pixel's conductance is ``1 - sketch``
+(a pixel on a line passes nothing on): for every hole pixel i with in-image 4-neighbours j,
+
+    sum_j c_j (y_j - x_i) + eps (p_i - x_i) = 0,        y_j = x_j in the hole, the known colour outside it,
+
+a sparse linear system A x = b over the hole's pixels, solved with one sparse LU factorisation per image
+(scipy's SuperLU; the RGB channels are three right-hand sides). ``p`` is a cheap pull-push estimate of the hole
+(:func:`pull_push`) and ``eps`` (1e-6) a tie to it that makes every system solvable: a region of the hole that
+lines close off from every known pixel has no harmonic answer of its own and takes ``p``'s mean there; anywhere
+else the tie moves the fill by well under an 8-bit grey level.
+
+Gradients (:class:`HarmonicFill`) follow from the implicit function theorem: with lambda = A^-T dL/dx (one more
+solve with the same factors), dL/dc_j = sum_i lambda_i (y_j - x_i) over the hole pixels i next to j, dL/dy_k =
+lambda-weighted c_k for a known pixel k next to the hole, and dL/dp = eps lambda. So the fill's loss reaches the
+sketch that shaped it: the joint stage (``train --stage joint``) trains Gs to draw the lines that help the fill.
+
+Hand-written because no library here solves a batched, differentiable, line-aware Laplace fill: scikit-image's
+biharmonic inpainting is per image, knows no barriers and has no gradient. An earlier version of this module
+iterated Jacobi sweeps coarse to fine (a cascadic multigrid): 0.25-0.4 s at 256 px and, on a 128 x 96 hole,
+still 0.05 off the exact answer; the direct solve takes ~30 ms and is exact (docs/training_recipe.md, "The fill").
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse
+import scipy.sparse.linalg
+import torch
+import torch.nn.functional as F
+
+__all__ = ["EPS", "smooth_fill", "HarmonicFill", "pull_push", "upsample_between_lines", "fill_conductance",
+           "neighbour_sum"]
+
+EPS = 1e-6  # the tie to the pull-push estimate (see the module docstring)
+_STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+def fill_conductance(mask: torch.Tensor, sketch: torch.Tensor | None, known_conducts: bool = False) -> torch.Tensor:
+    """The conductance ``1 - sketch`` (N, 1, H, W) of every pixel; all ones without a sketch. ``known_conducts``:
+    known pixels always pass their colour on, so only the lines inside the hole shape the fill (lines on the hole's
+    border then no longer wall off the known colour next to them)."""
+    c = torch.ones_like(mask) if sketch is None else 1.0 - sketch.clamp(0, 1)
+    return torch.where(mask > 0.5, torch.ones_like(c), c) if known_conducts else c
+
+
+def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | None = None,
+                known_conducts: bool = False) -> torch.Tensor:
+    """The hole of ``image`` filled by diffusion that stops at the sketch's lines (the module docstring's system).
+
+    ``image`` (N, C, H, W), ``mask`` (N, 1, H, W), 1 = known, ``sketch`` (N, 1, H, W) in [0, 1] (a soft sketch
+    is a soft barrier) or None (no barriers: the harmonic fill). Known pixels are returned as given. Gradients
+    reach ``image``'s known pixels and ``sketch`` (:class:`HarmonicFill`). On a GPU the solve runs on the CPU.
+    """
+    mask = (mask > 0.5).to(image.dtype)
+    c = fill_conductance(mask, sketch, known_conducts).to(image.dtype)
+    with torch.no_grad():
+        prior = pull_push(image, mask, c)                                      # (N, C, H, W) the tie's estimate
+    return HarmonicFill.apply(image, mask, c, prior)
+
+
+def pull_push(image: torch.Tensor, mask: torch.Tensor, conductance: torch.Tensor) -> torch.Tensor:
+    """A quick estimate of the hole: halve the image with a masked average (a coarse pixel is known if any of its
+    four fine pixels is) and the conductance with a min-pool (a line survives at every level) until no hole is
+    left; then, coarse to fine, fill each level's hole with the level below upsampled between the lines."""
+    levels = [(image * mask, mask, conductance)]
+    while bool((levels[-1][1] == 0).any()) and min(levels[-1][1].shape[-2:]) > 1:
+        x, m, c = levels[-1]
+        num = F.avg_pool2d(x * m, kernel_size=2, ceil_mode=True)                 # (N, C, h/2, w/2)
+        den = F.avg_pool2d(m, kernel_size=2, ceil_mode=True)                     # (N, 1, h/2, w/2)
+        c_low = -F.max_pool2d(-c, kernel_size=2, ceil_mode=True)                # min-pool: lines stay
+        levels.append((num / den.clamp_min(1e-8) * (den > 0), (den > 0).to(m.dtype), c_low))
+    filled, c_low = levels[-1][0], levels[-1][2]
+    for level in range(len(levels) - 2, -1, -1):                                 # coarse to fine
+        x, m, c = levels[level]
+        up = upsample_between_lines(filled, c_low, x.shape[-2:])
+        filled, c_low = x * m + up * (1 - m), c                                 # (N, C, h, w)
+    return filled
+
+
+def upsample_between_lines(x: torch.Tensor, conductance: torch.Tensor, size) -> torch.Tensor:
+    """Bilinear upsampling of ``x`` to ``size`` that ignores pixels on a line (``conductance`` 0): their value is
+    a blend of both sides, and it would leak across the line. Where only line pixels are near, plain bilinear."""
+    num = F.interpolate(x * conductance, size=size, mode="bilinear", align_corners=False)
+    den = F.interpolate(conductance, size=size, mode="bilinear", align_corners=False)
+    plain = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return torch.where(den > 1e-3, num / den.clamp_min(1e-3), plain)
+
+
+def neighbour_sum(t: torch.Tensor) -> torch.Tensor:
+    """For every pixel, the sum of ``t`` over its in-image 4-neighbours (zero padding), per channel."""
+    cross = t.new_tensor([[0.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    return F.conv2d(F.pad(t, (1, 1, 1, 1)), cross.view(1, 1, 3, 3).expand(t.shape[1], 1, 3, 3), groups=t.shape[1])
+
+
+class _System:
+    """The sparse system of one image: A (n x n, CSC) over the hole's n pixels, and how b gathers known colour."""
+
+    def __init__(self, hole: np.ndarray, c: np.ndarray):
+        h, w = hole.shape
+        self.flat = np.flatnonzero(hole)                                        # hole pixels, row-major
+        n = self.flat.size
+        index = np.full(h * w, -1, np.int64)
+        index[self.flat] = np.arange(n)
+        ys, xs = np.divmod(self.flat, w)
+        diag, rows, cols, vals = np.full(n, EPS), [], [], []
+        b_rows, b_pix, b_c = [], [], []
+        for dy, dx in _STEPS:
+            yy, xx = ys + dy, xs + dx
+            inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
+            r, q = np.flatnonzero(inside), yy[inside] * w + xx[inside]          # row, neighbour's flat index
+            cq = c[q]
+            np.add.at(diag, r, cq)
+            nb = index[q]
+            in_hole = nb >= 0
+            rows.append(r[in_hole]), cols.append(nb[in_hole]), vals.append(-cq[in_hole])
+            b_rows.append(r[~in_hole]), b_pix.append(q[~in_hole]), b_c.append(cq[~in_hole])
+        rows, cols = np.concatenate([np.arange(n), *rows]), np.concatenate([np.arange(n), *cols])
+        a = scipy.sparse.csc_matrix((np.concatenate([diag, *vals]), (rows, cols)), shape=(n, n))
+        # The pattern is symmetric: a minimum-degree ordering of A + A^T keeps the factors ~2x sparser than COLAMD,
+        # and A is diagonally dominant, so no pivoting is needed.
+        self.lu = scipy.sparse.linalg.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0)
+        self.b_rows, self.b_pix, self.b_c = np.concatenate(b_rows), np.concatenate(b_pix), np.concatenate(b_c)
+
+    def rhs(self, known: np.ndarray, prior: np.ndarray) -> np.ndarray:
+        """b (n, C): c-weighted known colour next to each hole pixel, plus the tie to the estimate."""
+        n, channels = self.flat.size, known.shape[0]
+        b = EPS * prior[:, self.flat].T                                         # (n, C)
+        for ch in range(channels):
+            b[:, ch] += np.bincount(self.b_rows, self.b_c * known[ch, self.b_pix], minlength=n)
+        return b
+
+
+class HarmonicFill(torch.autograd.Function):
+    """``HarmonicFill.apply(image, mask, conductance, prior)``: the exact fill of :func:`smooth_fill` with its
+    gradient (module docstring). ``mask`` binary, 1 = known; ``conductance`` (N, 1, H, W); ``prior`` (N, C, H, W)."""
+
+    @staticmethod
+    def forward(ctx, image, mask, conductance, prior):
+        img = image.detach().double().cpu().numpy()
+        hole = mask.detach().cpu().numpy()[:, 0] < 0.5                          # (N, H, W)
+        c = conductance.detach().double().cpu().numpy()[:, 0]
+        p = prior.detach().double().cpu().numpy()
+        out, systems = img * ~hole[:, None], []
+        n_img, channels = img.shape[:2]
+        for i in range(n_img):
+            if not hole[i].any():
+                systems.append(None)
+                continue
+            system = _System(hole[i], c[i].ravel())
+            flat_img = img[i].reshape(channels, -1)
+            x = system.lu.solve(system.rhs(flat_img, p[i].reshape(channels, -1)))   # (n, C)
+            out[i].reshape(channels, -1)[:, system.flat] = x.T
+            systems.append(system)
+        result = torch.from_numpy(out).to(image.dtype).to(image.device)
+        ctx.systems = systems
+        ctx.save_for_backward(result, mask, conductance)
+        return result
+
+    @staticmethod
+    def backward(ctx, grad):
+        result, mask, c = ctx.saved_tensors
+        g = grad.detach().double().cpu().numpy()
+        lam = np.zeros_like(g)                                                  # (N, C, H, W), 0 off the hole
+        channels = g.shape[1]
+        for i, system in enumerate(ctx.systems):
+            if system is not None:
+                g_hole = g[i].reshape(channels, -1)[:, system.flat].T           # (n, C)
+                lam_hole = system.lu.solve(np.ascontiguousarray(g_hole), trans="T")   # (n, C), A^T lam = g
+                lam[i].reshape(channels, -1)[:, system.flat] = lam_hole.T
+        lam_t = torch.from_numpy(lam).to(grad.dtype).to(grad.device)            # (N, C, H, W)
+        y = result.detach()
+        s_lam = neighbour_sum(lam_t)                                            # (N, C, H, W)
+        grad_c = (y * s_lam - neighbour_sum(lam_t * y)).sum(1, keepdim=True)    # (N, 1, H, W)
+        grad_image = mask * (grad + c * s_lam)                                  # known pixels only
+        return grad_image, None, grad_c, EPS * lam_t
