@@ -10,6 +10,17 @@ test split (sketch accuracy / precision / recall / F1 in the hole, next to the a
 (float16 state dicts) and ``demo.json`` (:class:`inpaintkit.pipeline.WeightsInfo`) into ``--out``, then loads
 them back with checksum verification and reports how far float16 storage moves the outputs.
 ``data_scripts/train_demo_weights.sh`` runs the whole chain.
+
+Where the run has a joint stage (``<run-dir>/joint``: Gs trained through the fill), its Gs is shipped as ``gs``
+(served soft, ``gs_output: "soft"``) and stage 1's as ``gs_stage1`` (notebook 06's ladder); the run's
+``serving.json`` (Gi's correction measured against its own fill on the val split) sets ``gi_correction``.
+
+    python data_scripts/export_demo_weights.py --unpack-to runs/demo5      # the shipped weights as a run's
+                                                                          # stage1/ and stage2/ generator files
+
+``--unpack-to`` writes the shipped Gs and Gi back as ``stage1/generator.pt`` and ``stage2/generator.pt`` of a run
+folder (their profile, step and sketch spec from ``demo.json``), so that later stages (the joint stage, a Gi
+fine-tune) continue from them with the ordinary training command.
 """
 
 from __future__ import annotations
@@ -27,11 +38,11 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.baselines import Method  # noqa: E402
-from inpaintkit.checkpoints import load_generator  # noqa: E402
+from inpaintkit.checkpoints import CHECKPOINT_FORMAT, atomic_torch_save, load_generator, stage_dir  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
-from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights  # noqa: E402
+from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights, read_serving  # noqa: E402
 from inpaintkit.sketches import binarize  # noqa: E402
 
 # Profile fields both stages must share (sizes, widths, sketches); the optimisation may differ per stage
@@ -116,9 +127,31 @@ def fp16_effect(info: WeightsInfo, gs, gi, profile: Profile) -> dict:
     gs16, gi16 = info.load_generators(verify=True)
     c = Inpainter(gs16, gi16, spec, device="cpu", hed=a._hed())
     a.gs_threshold = c.gs_threshold = info.gs_threshold
+    a.correction = c.correction = info.gi_correction                   # served as shipped
+    a.finish_sketch = c.finish_sketch = info.gs_output != "soft"
     out_a, out_c = a(b["image"], b["mask"]).image, c(b["image"], b["mask"]).image
     return {"images": int(b["image"].shape[0]), "max_abs_diff_8bit": float((out_a - out_c).abs().max() * 255),
             "psnr_fp32_vs_fp16_min_db": float(psnr(out_c.clamp(0, 1), out_a.clamp(0, 1)).min())}
+
+
+def unpack_shipped(run_dir: Path, info: WeightsInfo | None = None) -> list[Path]:
+    """Write the shipped Gs (stage 1; ``gs_stage1`` where the weights have a joint stage) and Gi (stage 2) as the
+    ``generator.pt`` files of ``run_dir``, in the trainer's format; refuses to overwrite a run's files."""
+    info = info or WeightsInfo.from_json()
+    gs, gi = info.load_generators(verify=True)
+    gs = info.load_stage1_gs() or gs
+    written = []
+    for stage, net, steps in ((1, gs, info.steps.get("stage1", 0)), (2, gi, info.steps.get("stage2", 0))):
+        path = stage_dir(run_dir, stage) / "generator.pt"
+        if path.exists():
+            raise FileExistsError(f"{path} exists: unpack into a new run folder.")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_torch_save({"format": CHECKPOINT_FORMAT, "stage": stage, "step": int(steps), "profile": info.profile,
+                           "block": "partial" if stage == 1 else info.block, "vgg_source": info.vgg_source,
+                           "seed": info.profile.get("seed", 0), "sketch": info.sketch,
+                           "generator": net.state_dict()}, path)
+        written.append(path)
+    return written
 
 
 def main(argv=None) -> int:
@@ -132,13 +165,24 @@ def main(argv=None) -> int:
                                                    "is copied into the metadata)")
     ap.add_argument("--work-size", type=int, default=None, help="long side the Inpainter runs the weights at "
                                                                 "(default: the training size)")
+    ap.add_argument("--unpack-to", default=None, help="write the shipped weights as RUN's stage1/ and stage2/ "
+                                                      "generator files, then stop")
     args = ap.parse_args(argv)
+    if args.unpack_to:
+        for path in unpack_shipped(Path(args.unpack_to)):
+            print("wrote", path)
+        return 0
     run = Path(args.run_dir)
     if args.photos:                              # the demo splits include them (inpaintkit.data.demo_photos)
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
 
     metas = [torch.load(run / f"stage{s}" / "generator.pt", map_location="cpu", weights_only=True) for s in (1, 2)]
     gs, gi = load_generator(run, 1), load_generator(run, 2)
+    gs_stage1 = None
+    if (stage_dir(run, "joint") / "generator.pt").is_file():                    # Gs trained through the fill serves
+        gs_stage1, gs = gs, load_generator(run, "joint")
+        metas.append(torch.load(stage_dir(run, "joint") / "generator.pt", map_location="cpu", weights_only=True))
+    serving = read_serving(run)
     profile = Profile.from_dict(metas[1]["profile"])
     p1 = metas[0]["profile"]
     clash = [k for k in ARCHITECTURE if p1.get(k) != metas[1]["profile"].get(k)]
@@ -181,17 +225,18 @@ def main(argv=None) -> int:
     info = export_weights(
         gs, gi, args.out, name=f"inpaintkit-demo-{profile.name}", profile=profile.to_dict(), block=metas[1]["block"],
         sketch=asdict(profile.sketch_spec()), commands=commands, data=data,
-        steps={"stage1": int(metas[0]["step"]), "stage2": int(metas[1]["step"])}, metrics=metrics,
+        steps={"stage1": int(metas[0]["step"]), "stage2": int(metas[1]["step"]),
+               **({"joint": int(metas[2]["step"])} if gs_stage1 is not None else {})}, metrics=metrics,
         vgg_source=str(metas[1].get("vgg_source")), notes=notes, work_size=args.work_size or profile.image_size,
-        gs_threshold=gs_threshold,
-        sources=sources)
+        gs_threshold=gs_threshold, sources=sources, gs_stage1=gs_stage1,
+        gs_output="soft" if gs_stage1 is not None else "binary", gi_correction=serving.get("gi_correction", True))
     # verify the shipped files load back, and say what float16 costs
     info = WeightsInfo.from_json(Path(args.out) / "demo.json")
     extra = fp16_effect(info, gs, gi, profile)
-    info = export_weights(gs, gi, args.out, **{k: v for k, v in asdict(info).items() if k in (
+    info = export_weights(gs, gi, args.out, gs_stage1=gs_stage1, **{k: v for k, v in asdict(info).items() if k in (
         "name", "profile", "block", "sketch", "commands", "data", "steps", "metrics", "vgg_source", "work_size",
-        "sources", "gs_threshold")},
-        notes={**info.notes, "fp16_storage_effect": extra})
+        "sources", "gs_threshold", "gs_output", "gi_correction")},
+        notes={**info.notes, "fp16_storage_effect": extra, **({"serving": serving} if serving else {})})
     print(json.dumps({k: v for k, v in asdict(info).items() if k != "root"}, indent=1))
     sizes = {k: (Path(args.out) / f).stat().st_size for k, f in info.files.items()}
     print(f"wrote {args.out}: {sizes} bytes")

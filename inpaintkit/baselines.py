@@ -21,9 +21,13 @@ Variants of our own two-stage model (:class:`ModelVariant`, built around an
 * ``"emptied sketch"`` -- stage 2 alone with the ground-truth sketch outside the hole and nothing inside it:
   against "oracle sketch", what the sketch in the hole is worth (the guidance gain);
 * ``"Canny sketch"`` -- the whole pipeline, but Gs repairs a Canny sketch instead of HED's;
+* ``"Gs of stage 1"`` -- the whole pipeline with the Gs of stage 1 (binarised), where "ours" serves the Gs
+  of the joint stage (trained through the fill): what that training is worth;
 * ``"oracle sketch"`` -- stage 2 alone with the ground-truth HED sketch of the full image (Gs skipped): an
   upper bound on what a perfect stage 1 would give;
-* ``"ours"`` -- the full pipeline (Eq. 9-10).
+* ``"ours, fill alone"`` / ``"ours + Gi's correction"`` -- the whole pipeline with Gi's learned correction of
+  the fill switched off / on, whichever "ours" is not served with (Gi vs its own fill);
+* ``"ours"`` -- the full pipeline (Eq. 9-10), as served.
 
 Methods are named by :class:`Method`: a member is the key that code compares and ``metrics.json`` stores
 (``Method.ORACLE_SKETCH``, ``"oracle_sketch"``); its ``label`` is what tables and plots show (``"oracle
@@ -41,6 +45,7 @@ import numpy as np
 import torch
 
 __all__ = ["Method", "METHOD_LABELS", "MODEL_VARIANTS", "METHOD_ORDER", "GT_SKETCH_VARIANTS", "BASELINES",
+           "variant_note",
            "MethodFn", "ModelVariant", "available_methods", "biharmonic", "telea", "classical_methods",
            "OPENCV_HINT", "TELEA_RADIUS"]
 
@@ -56,7 +61,10 @@ class Method(str, enum.Enum):
     NO_SKETCH = "no_sketch"
     EMPTIED_SKETCH = "emptied_sketch"
     CANNY_SKETCH = "canny_sketch"
+    STAGE1_SKETCH = "stage1_sketch"
     ORACLE_SKETCH = "oracle_sketch"
+    FILL_ONLY = "fill_only"
+    GI_CORRECTED = "gi_corrected"
     OURS = "ours"
 
     __hash__ = str.__hash__       # a member and its key string are the same dict key (JSON gives back strings)
@@ -83,7 +91,8 @@ class Method(str, enum.Enum):
 METHOD_LABELS = {
     Method.BIHARMONIC: "biharmonic", Method.TELEA: "Telea", Method.NO_SKETCH: "no sketch",
     Method.EMPTIED_SKETCH: "emptied sketch", Method.CANNY_SKETCH: "Canny sketch",
-    Method.ORACLE_SKETCH: "oracle sketch", Method.OURS: "ours",
+    Method.STAGE1_SKETCH: "Gs of stage 1", Method.ORACLE_SKETCH: "oracle sketch",
+    Method.FILL_ONLY: "ours, fill alone", Method.GI_CORRECTED: "ours + Gi's correction", Method.OURS: "ours",
 }
 
 OPENCV_HINT = 'OpenCV is not installed: `pip install "inpaintkit[baselines]"` (opencv-python-headless) adds it'
@@ -164,11 +173,33 @@ BASELINES: dict[Method, MethodFn] = {Method.BIHARMONIC: biharmonic, Method.TELEA
 
 # ---------------------------------------------------------------------------------------------- our model
 
-MODEL_VARIANTS = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.CANNY_SKETCH, Method.ORACLE_SKETCH, Method.OURS)
+MODEL_VARIANTS = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.CANNY_SKETCH, Method.STAGE1_SKETCH,
+                  Method.ORACLE_SKETCH, Method.FILL_ONLY, Method.GI_CORRECTED, Method.OURS)
 # Column order of the comparison: classical first, then our variants, the full model last.
 METHOD_ORDER = (Method.BIHARMONIC, Method.TELEA) + MODEL_VARIANTS
 # the variants that start from the ground-truth sketch of the full image (Gs's input for ours)
-GT_SKETCH_VARIANTS = frozenset({Method.OURS, Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH})
+GT_SKETCH_VARIANTS = frozenset({Method.OURS, Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH,
+                                Method.FILL_ONLY, Method.GI_CORRECTED})
+# the same model served another way (Inpainter.variant): Gs of stage 1 (binarised, as it was trained) where the
+# weights have a joint stage; Gi's correction off, or on where it is served off
+_SERVED_OTHERWISE = {Method.STAGE1_SKETCH: lambda inp: {"gs": inp.stage1_gs, "finish_sketch": True},
+                     Method.FILL_ONLY: lambda inp: {"correction": False},
+                     Method.GI_CORRECTED: lambda inp: {"correction": True}}
+
+
+def variant_note(inpainter, method: Method) -> str | None:
+    """Why ``method`` cannot run with ``inpainter`` (None: it can): "Gs of stage 1" needs weights with a joint
+    stage, the fill-alone / Gi's-correction columns a Gi that corrects a fill, each the one not served."""
+    gi = getattr(inpainter, "gi", None)
+    if method is Method.STAGE1_SKETCH and getattr(inpainter, "stage1_gs", None) is None:
+        return "no joint stage: Gs of stage 1 is the Gs that serves (ours)"
+    if method in (Method.FILL_ONLY, Method.GI_CORRECTED) and not getattr(gi, "prefill", False):
+        return "Gi paints the hole from zeros: there is no fill to compare it with"
+    if method is Method.FILL_ONLY and not inpainter.correction:
+        return "ours is served as the fill alone (Gi's correction off): the same as ours"
+    if method is Method.GI_CORRECTED and inpainter.correction:
+        return "ours is served with Gi's correction: the same as ours"
+    return None
 
 
 class ModelVariant:
@@ -219,6 +250,9 @@ class ModelVariant:
         m = masks.detach().float().cpu()
         if self.variant is Method.OURS:
             res = inp(x, m)
+        elif self.variant in _SERVED_OTHERWISE:
+            s = sketches if sketches is not None else torch.from_numpy(inp.sketch(x))[:, None]   # (N, 1, H, W)
+            res = inp.variant(**_SERVED_OTHERWISE[self.variant](inp))(x, m, sketch=s)
         elif self.variant is Method.CANNY_SKETCH:
             res = self._canny_inpainter()(x, m)
         elif self.variant in (Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH):
@@ -258,6 +292,8 @@ def available_methods(inpainter=None, names=None) -> tuple[dict[Method, Callable
             fn, note = classical[name]
         elif inpainter is None:
             fn, note = None, "no model given (pass an Inpainter)"
+        elif variant_note(inpainter, name) is not None:
+            fn, note = None, variant_note(inpainter, name)
         else:
             fn, note = ModelVariant(inpainter, name), None
         if fn is None:

@@ -1,6 +1,6 @@
 """The checkpoint format of a training run, and loading a trained generator from it.
 
-A run writes, under ``<run_dir>/stage{N}/`` (:func:`stage_dir`)::
+A run writes, under ``<run_dir>/stage{N}/`` (``<run_dir>/joint/`` for the joint stage; :func:`stage_dir`)::
 
     checkpoint.pt   networks, optimisers, step, RNG states, profile, loss accumulator (for resuming)
     generator.pt    the generator's state dict + what is needed to rebuild it (for inference)
@@ -28,25 +28,34 @@ from . import networks
 from .config import Profile, resolve_device
 from .files import atomic_path
 
-__all__ = ["CHECKPOINT", "GENERATOR", "CHECKPOINT_FORMAT", "check_stage", "stage_dir", "generator_files",
-           "previous_path", "atomic_torch_save", "read_checkpoint", "read_with_fallback", "read_generator_file",
-           "build_generator", "load_generator"]
+__all__ = ["CHECKPOINT", "GENERATOR", "CHECKPOINT_FORMAT", "STAGES", "check_stage", "trains_sketch", "stage_dir",
+           "generator_files", "previous_path", "atomic_torch_save", "read_checkpoint", "read_with_fallback",
+           "read_generator_file", "build_generator", "load_generator"]
 
 CHECKPOINT = "checkpoint.pt"
 GENERATOR = "generator.pt"
 CHECKPOINT_FORMAT = 1
+STAGES = (1, 2, "joint")
 
 
 def check_stage(stage) -> None:
-    """ValueError unless ``stage`` is 1 (sketch generator Gs) or 2 (image generator Gi)."""
-    if stage not in (1, 2):
-        raise ValueError(f"stage must be 1 (sketch generator Gs) or 2 (image generator Gi), got {stage!r}.")
+    """ValueError unless ``stage`` is 1 (sketch generator Gs), 2 (image generator Gi) or "joint" (Gs fine-tuned
+    through the fill it guides; not in the paper)."""
+    if stage not in STAGES:
+        raise ValueError(f"stage must be 1 (sketch generator Gs), 2 (image generator Gi) or 'joint' (Gs trained "
+                         f"through the fill), got {stage!r}.")
+
+
+def trains_sketch(stage) -> bool:
+    """Whether ``stage`` trains Gs against Ds (stage 1 and the joint stage) rather than Gi against Di."""
+    check_stage(stage)
+    return stage != 2
 
 
 def stage_dir(run_dir, stage: int) -> Path:
     """``<run_dir>/stage{stage}``: where a stage's checkpoint, losses and samples live."""
     check_stage(stage)
-    return Path(run_dir) / f"stage{stage}"
+    return Path(run_dir) / ("joint" if stage == "joint" else f"stage{stage}")
 
 
 def generator_files(run_dir, stage: int) -> list[Path]:
@@ -149,8 +158,7 @@ def read_generator_file(candidates: list[Path], stage: int | None = None, run_di
 
 def build_generator(stage: int, profile: Profile, block: str = "cfs") -> networks.Generator:
     """Gs (stage 1, PartialConv) or Gi (stage 2, ``block``) at the profile's width and architecture flags."""
-    check_stage(stage)
-    if stage == 1:
+    if trains_sketch(stage):
         return networks.sketch_generator(profile.gs_channels, skips=profile.skips)
     return networks.image_generator(profile.gi_channels, block=block, skips=profile.skips, prefill=profile.prefill)
 
@@ -163,15 +171,16 @@ def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.
     path = Path(run_dir)
     if path.is_file():
         candidates = [path]
-    elif path.name in ("stage1", "stage2") and not stage_dir(path, stage or 1).is_dir():
-        stage = stage or int(path.name[-1])                         # the stage folder itself was given
-        if path.name != f"stage{stage}":
-            raise ValueError(f"{path} is a stage-{path.name[-1]} folder; stage {stage} was asked for.")
+    elif path.name in ("stage1", "stage2", "joint") and not stage_dir(path, stage or 1).is_dir():
+        named = "joint" if path.name == "joint" else int(path.name[-1])   # the stage folder itself was given
+        stage = stage or named
+        if stage != named:
+            raise ValueError(f"{path} is the folder of stage {named}; stage {stage} was asked for.")
         candidates = [path / GENERATOR, path / CHECKPOINT]
         run_dir = path.parent
     else:
         if stage is None:
-            raise ValueError("load_generator(run_dir, stage): give stage=1 (Gs) or 2 (Gi), or a .pt file.")
+            raise ValueError("load_generator(run_dir, stage): give stage=1 (Gs), 2 (Gi) or 'joint', or a .pt file.")
         candidates = generator_files(path, stage)
     obj, found = read_generator_file(candidates, stage, run_dir)
     if stage is not None and obj.get("stage") != stage:

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "PROFILES", "Profile", "get_profile", "default_run_dir", "repo_root", "cache_dir", "resolve_device",
-    "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2", "NO_VGG",
+    "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2", "KIT_JOINT", "NO_VGG",
     "SketchSpec", "SKETCH_METHODS", "CANNY_SIGMA", "HED_WEIGHTS_SHA256",
 ]
 
@@ -51,11 +51,16 @@ class Stage1LossWeights:
     ``reconstruction`` is not in the paper (0 = Eq. 11 exactly): the weight of a class-balanced
     binary cross-entropy between S_pred and S_gt (HED's own loss), which the CPU profiles turn on because
     Gs under Eq. 11 alone collapses to drawing nothing (docs/training_recipe.md, "Gs under Eq. 11 alone").
+
+    ``fill`` is not in the paper either (0 = Eq. 11): the weight of the L1 between the photograph and the fill of
+    S_comp (:func:`inpaintkit.fill.smooth_fill`, Gs's probabilities as soft barriers) in the hole: the joint
+    stage trains Gs through the fill it guides (:func:`inpaintkit.losses.fill_l1`).
     """
 
     adversarial: float = 0.1
     feature_matching: float = 10.0
     reconstruction: float = 0.0
+    fill: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -88,6 +93,9 @@ EDGECONNECT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.1, perceptual=0.1, 
 # weighted so that it, not feature matching, leads. The training ladder in docs/training_recipe.md measures why.
 KIT_STAGE1 = Stage1LossWeights(reconstruction=10.0)
 KIT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.01, perceptual=0.0, style=0.0, feature_matching=0.0)
+# The joint stage (train --stage joint): Gs fine-tuned from stage 1 through the fill it guides. The fill's L1
+# leads; the stage-1 terms stay, so that Gs still draws a sketch (docs/training_recipe.md, "The joint stage").
+KIT_JOINT = Stage1LossWeights(reconstruction=1.0, fill=10.0)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,10 @@ class Profile:
     sketch_thin: bool = True
     stage1_loss: Stage1LossWeights = field(default_factory=Stage1LossWeights)
     stage2_loss: Stage2LossWeights = field(default_factory=Stage2LossWeights)
+    # the joint stage (not in the paper; profiles whose Gi starts from the fill): Gs fine-tuned from stage 1 through
+    # the fill, ``joint_steps`` steps (0: no joint stage), with the stage-1 loss weights ``joint_loss``
+    joint_steps: int = 0
+    joint_loss: Stage1LossWeights = field(default_factory=lambda: KIT_JOINT)
     seed: int = 0
     # architecture departures for CPU-sized runs (networks.Generator): U-Net skips in Gs and Gi, and Gi
     # correcting a smooth fill of the hole instead of painting it from zeros (docs/training_recipe.md)
@@ -154,6 +166,7 @@ class Profile:
         d = dict(d)
         d["stage1_loss"] = Stage1LossWeights(**d.get("stage1_loss", {}))
         d["stage2_loss"] = Stage2LossWeights(**d.get("stage2_loss", {}))
+        d["joint_loss"] = Stage1LossWeights(**d.get("joint_loss", asdict(KIT_JOINT)))
         d["betas"] = tuple(d.get("betas", (0.0, 0.9)))
         d["ablation_seeds"] = tuple(d.get("ablation_seeds", (0,)))
         return cls(**d)
@@ -209,7 +222,7 @@ _PROFILES = {
         batch_size=4, stage1_steps=6, stage2_steps=6,
         log_every=2, sample_every=3, checkpoint_every=3,
         eval_images=4, ablation_steps=4, ablation_seeds=(0,),
-        skips=True, prefill=True,
+        skips=True, prefill=True, joint_steps=4,
     ),
     "quick": Profile(
         name="quick", image_size=64, demo_patch_stride=32, num_workers=0,
@@ -220,7 +233,7 @@ _PROFILES = {
         eval_images=50, ablation_steps=80, ablation_seeds=(0, 1, 2),
         # not the paper's weights: see Stage1LossWeights.reconstruction and Stage2LossWeights
         stage1_loss=KIT_STAGE1, stage2_loss=KIT_STAGE2,
-        skips=True, prefill=True,
+        skips=True, prefill=True, joint_steps=200,
     ),
     # the shipped demo weights (inpaintkit/weights/, data_scripts/train_demo_weights.sh): the quick recipe at
     # 128 px on the demo photographs plus the wallpaper collection, trained for an hour or two on a CPU
@@ -231,7 +244,7 @@ _PROFILES = {
         log_every=25, sample_every=500, checkpoint_every=250,
         eval_images=48, ablation_steps=80, ablation_seeds=(0,),
         stage1_loss=KIT_STAGE1, stage2_loss=KIT_STAGE2,
-        skips=True, prefill=True,
+        skips=True, prefill=True, joint_steps=1500,
         # HED's lines as they come (2-4 px), not thinned: closer to the paper's 77 % binary accuracy, and the
         # fill's barriers and Gs's target (docs/training_recipe.md, "Unthinned sketches")
         sketch_thin=False,

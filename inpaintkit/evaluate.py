@@ -42,7 +42,12 @@ from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
 from .table1 import format_table1
 
-__all__ = ["evaluate", "main"]
+__all__ = ["evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed", "main"]
+
+# The sketch ladder of notebooks 05-06: the same fill and Gi handed ever better sketches
+LADDER = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH, Method.OURS, Method.ORACLE_SKETCH)
+
+CORRECTION_MIN_GAIN_DB = 0.1   # Gi's correction is applied only if it beats its own fill by this much on val
 
 
 def _check_request(prof: Profile, data, weights: str, protocol: str, per_bucket: int | None) -> tuple[str, int]:
@@ -149,6 +154,35 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         _atomic_write(out_dir / "table1.md", format_table1(result))
     return result
 
+
+
+def gap_closed(summary: dict, method, bucket: str = "20-30") -> float:
+    """The share of the PSNR gap between "emptied sketch" and "oracle sketch" that ``method`` closes at ``bucket``
+    (``summary``: ``evaluate(...)["summary"]``): 0 = no better than no sketch in the hole, 1 = as the true sketch.
+    NaN where the true sketch is worth nothing over the emptied one."""
+    ps = {m: summary[m][bucket]["psnr"]["mean"] for m in (Method.EMPTIED_SKETCH, Method.ORACLE_SKETCH, method)}
+    gap = ps[Method.ORACLE_SKETCH] - ps[Method.EMPTIED_SKETCH]
+    return (ps[method] - ps[Method.EMPTIED_SKETCH]) / gap if gap > 0 else float("nan")
+
+
+def correction_gain(inpainter, data, *, profile: str | Profile, per_bucket: int | None = None,
+                    device: str = "auto", progress: bool = False) -> dict:
+    """Gi's learned correction against its own fill, scored like Table 1 on ``data`` (the val split: the choice
+    must not look at the test photographs): {"gain_db": {bucket: mean PSNR(with) - PSNR(without)}, "mean_db",
+    "apply": mean >= :data:`CORRECTION_MIN_GAIN_DB`, "why"}. ``inpainter``: an Inpainter whose Gi corrects a
+    fill; it is scored both ways, whatever it serves now (its ``correction`` is left as it was)."""
+    if not inpainter.gi.prefill:
+        raise ValueError("correction_gain: this Gi paints the hole from zeros (prefill=False): it has no fill.")
+    on = evaluate(inpainter.variant(correction=True), data=data, methods=["ours", "fill_only"], profile=profile,
+                  per_bucket=per_bucket, device=device, progress=progress, write=False)["summary"]
+    gain = {b: on[Method.OURS][b]["psnr"]["mean"] - on[Method.FILL_ONLY][b]["psnr"]["mean"] for b in TABLE1_BUCKETS}
+    mean = float(np.mean(list(gain.values())))
+    apply = mean >= CORRECTION_MIN_GAIN_DB
+    why = (f"Gi's correction {'beats' if mean > 0 else 'costs'} its own fill by {abs(mean):.2f} dB on average over "
+           f"Table 1's buckets on {data} (+{CORRECTION_MIN_GAIN_DB} dB needed to apply it): "
+           + ("applied" if apply else "switched off, the fill alone serves"))
+    return {"gain_db": gain, "mean_db": mean, "apply": apply, "why": why, "data": str(data),
+            "per_bucket": per_bucket}
 
 
 def _json_default(o):

@@ -27,10 +27,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import NO_VGG, Stage1LossWeights, Stage2LossWeights
+from .fill import smooth_fill
 
 __all__ = [
     "hinge_d_loss", "hinge_g_loss", "feature_matching_loss", "l1_loss", "gram_matrix", "perceptual_loss",
-    "style_loss", "balanced_bce", "stage1_generator_loss", "stage2_generator_loss", "VGGFeatures",
+    "style_loss", "balanced_bce", "fill_l1", "stage1_generator_loss", "stage2_generator_loss", "VGGFeatures",
     "imagenet_vgg19_status", "IMAGENET_VGG19_FILE", "DOWNLOAD_PROBE_TIMEOUT_S", "VGG19_PERCEPTUAL", "VGG19_STYLE",
     "VGG16_PERCEPTUAL", "VGG16_STYLE", "HED_FEATURE_SCALE", "NO_VGG",
 ]
@@ -334,6 +335,19 @@ def balanced_bce(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | 
         return (weight * bce).sum() / region.sum().clamp_min(1.0)
 
 
+def fill_l1(pred: torch.Tensor, target: torch.Tensor, image: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The joint stage's term (not in the paper): the mean absolute error, over the hole's pixels and channels,
+    between ``image`` and its fill (:func:`inpaintkit.fill.smooth_fill`) guided by S_comp = ``pred`` in the hole
+    and ``target`` (S_gt) outside it, Gs's probabilities taken as soft barriers. Differentiable in ``pred``: the
+    gradient says where a line would have kept the wrong colour out, and where it walls off the right one.
+    ``pred``, ``target`` (N, 1, H, W) in [0, 1]; ``image`` (N, 3, H, W); ``mask`` M, 1 = known."""
+    with torch.autocast(device_type=pred.device.type, enabled=False):
+        hole = 1.0 - mask.float()
+        s_comp = pred.float() * hole + target.float() * mask.float()                 # (N, 1, H, W) S_comp
+        filled = smooth_fill(image.float(), mask.float(), s_comp)                    # (N, 3, H, W)
+        return ((filled - image.float()).abs() * hole).sum() / (hole.sum() * image.shape[1]).clamp_min(1.0)
+
+
 def stage1_generator_loss(
     fake_logits: torch.Tensor,
     real_features: Sequence[torch.Tensor],
@@ -342,14 +356,17 @@ def stage1_generator_loss(
     pred: torch.Tensor | None = None,
     target: torch.Tensor | None = None,
     mask: torch.Tensor | None = None,
+    image: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """Eq. 11: ``L_Gs = 0.1 * L_adv + 10 * L_FM`` for the sketch generator.
 
     ``fake_logits`` / ``fake_features``: Ds on (S_pred, I_gray); ``real_features``: Ds on (S_gt, I_gray).
     With ``weights.reconstruction > 0`` (not in the paper) ``+ w * balanced_bce(pred, target, mask)`` for
-    S_pred and S_gt, which must then be given (``mask``: M, the BCE then scores the hole only).
+    S_pred and S_gt, which must then be given (``mask``: M, the BCE then scores the hole only). With
+    ``weights.fill > 0`` (the joint stage, not in the paper) ``+ w * fill_l1(pred, target, image, mask)``.
     Returns ``(total, terms)``; ``terms`` holds detached 0-dim tensors (``float(v)`` for logging):
-    the unweighted ``adversarial`` and ``feature_matching`` (and ``reconstruction``) and the weighted ``total``.
+    the unweighted ``adversarial`` and ``feature_matching`` (and ``reconstruction``, ``fill``) and the weighted
+    ``total``.
     """
     adv = hinge_g_loss(fake_logits)
     fm = feature_matching_loss(real_features, fake_features)
@@ -361,6 +378,12 @@ def stage1_generator_loss(
         rec = balanced_bce(pred, target, mask)
         total = total + weights.reconstruction * rec
         terms["reconstruction"] = rec.detach()
+    if weights.fill:
+        if pred is None or target is None or image is None or mask is None:
+            raise ValueError("Stage1LossWeights.fill > 0 needs pred (S_pred), target (S_gt), image and mask.")
+        fill = fill_l1(pred, target, image, mask)
+        total = total + weights.fill * fill
+        terms["fill"] = fill.detach()
     terms["total"] = total.detach()
     return total, terms
 

@@ -6,6 +6,11 @@
     I_pred     = Gi([I * M, S_comp, M])                 Eq. 10 (Gi blanks the hole itself)
     I_comp     = I_pred * (1 - M) + I * M               the result
 
+Where Gi starts from the fill (the CPU-sized profiles), :attr:`Inpainter.correction` says whether its learned
+correction is applied or the fill alone is served (a correction that scores below its own fill on the val split
+is switched off: ``serving.json`` of a run, ``gi_correction`` of the shipped weights). Where the run has a joint
+stage (Gs trained through the fill), that Gs serves, its probabilities passed on as soft lines.
+
 ``M`` is the paper's mask: 1 = known pixel, 0 = hole. The sketch is taken from the full image and
 masked afterwards, never the other way round: HED draws thick outlines along a hole's border
 otherwise (docs/paper_reading.md, "Sketches").
@@ -37,6 +42,7 @@ import torch.nn.functional as F
 from .checkpoints import generator_files, load_generator, read_generator_file, stage_dir
 from .config import Profile, resolve_device
 from .files import atomic_path, atomic_write_text
+from .fill import smooth_fill
 from .images import as_float_rgb, as_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
 from .metrics import rgb_to_gray
@@ -51,11 +57,12 @@ from .networks import (
 )
 from .sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 
-__all__ = ["WEIGHTS_DIR", "DEMO_WEIGHTS_JSON", "InpaintResult", "file_sha256", "WeightsInfo", "export_weights",
-           "pad_to_multiple", "Inpainter"]
+__all__ = ["WEIGHTS_DIR", "DEMO_WEIGHTS_JSON", "SERVING_JSON", "InpaintResult", "file_sha256", "WeightsInfo",
+           "export_weights", "pad_to_multiple", "Inpainter", "read_serving", "write_serving"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEMO_WEIGHTS_JSON = "demo.json"
+SERVING_JSON = "serving.json"   # a run's serving choices (Gi's correction on or off), measured on the val split
 
 
 # ---------------------------------------------------------------------------------------------- results
@@ -102,7 +109,9 @@ class WeightsInfo:
     Gi's conv block, ``sketch`` the :class:`SketchSpec` fields used in training, ``commands`` the exact
     commands that produced the weights, ``data`` the training data, ``steps`` the training steps per stage,
     ``metrics`` their scores on the demo test split, ``vgg_source`` the VGG behind the perceptual/style
-    losses, ``dtype`` the storage dtype (loaded back as float32), ``notes`` anything else worth knowing.
+    losses, ``dtype`` the storage dtype (loaded back as float32), ``notes`` anything else worth knowing;
+    ``gi_correction`` and ``gs_output`` how they serve (:class:`Inpainter`'s ``correction`` and ``finish_sketch``),
+    ``files["gs_stage1"]`` (optional) the Gs before the joint stage, for the ladder of notebook 06.
     """
 
     name: str
@@ -122,6 +131,8 @@ class WeightsInfo:
     work_size: int | None = None  # long side the generators run at (None: the training profile's image_size)
     gs_threshold: float | None = None  # where Gs's output counts as an edge (chosen on the val split); None: the spec's
     sources: dict = field(default_factory=dict)  # each training photograph's origin and licence
+    gi_correction: bool = True  # apply Gi's learned correction (False: the fill alone serves; measured on val)
+    gs_output: str = "binary"  # Gs's output before Gi: "binary" (thresholded as the spec) or "soft" (joint-trained)
     root: str = ""  # folder of the files (filled in by from_json, not stored)
 
     @classmethod
@@ -152,7 +163,7 @@ class WeightsInfo:
 
     def verify(self) -> None:
         """Raise a ValueError if a weights file's sha256 differs from the metadata (FileNotFoundError if missing)."""
-        for stage in ("gs", "gi"):
+        for stage in self.files:
             p = self.path(stage)
             if not p.is_file():
                 raise FileNotFoundError(f"Demo weights file {p} is missing; reinstall inpaintkit.")
@@ -174,9 +185,21 @@ class WeightsInfo:
             net.load_state_dict({k: v.float() for k, v in state.items()})
         return gs, gi
 
+    def load_stage1_gs(self) -> SketchGenerator | None:
+        """The Gs before the joint stage (``files["gs_stage1"]``), or None where the weights ship none."""
+        if "gs_stage1" not in self.files:
+            return None
+        prof = Profile.from_dict(self.profile)
+        gs = sketch_generator(prof.gs_channels, skips=prof.skips)
+        state = torch.load(self.path("gs_stage1"), map_location="cpu", weights_only=True)
+        gs.load_state_dict({k: v.float() for k, v in state.items()})
+        return gs.eval()
 
-def export_weights(gs: SketchGenerator, gi: ImageGenerator, out_dir: str | os.PathLike, **metadata) -> WeightsInfo:
-    """Write Gs and Gi as float16 state dicts ``demo_gs.pt`` / ``demo_gi.pt`` plus ``demo.json`` in ``out_dir``.
+
+def export_weights(gs: SketchGenerator, gi: ImageGenerator, out_dir: str | os.PathLike,
+                   gs_stage1: SketchGenerator | None = None, **metadata) -> WeightsInfo:
+    """Write Gs and Gi as float16 state dicts ``demo_gs.pt`` / ``demo_gi.pt`` plus ``demo.json`` in ``out_dir``
+    (and ``demo_gs_stage1.pt``, the Gs before the joint stage, when given).
 
     ``metadata``: the :class:`WeightsInfo` fields other than files, sha256, num_params and dtype (name,
     profile, block, sketch, commands, data, steps, metrics, vgg_source, notes). Returns the written info.
@@ -184,7 +207,8 @@ def export_weights(gs: SketchGenerator, gi: ImageGenerator, out_dir: str | os.Pa
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     files, sha = {}, {}
-    for net, stage in ((gs, "gs"), (gi, "gi")):
+    nets = ((gs, "gs"), (gi, "gi")) + (((gs_stage1, "gs_stage1"),) if gs_stage1 is not None else ())
+    for net, stage in nets:
         name = f"demo_{stage}.pt"
         state = {k: v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu()
                  for k, v in net.state_dict().items()}
@@ -336,9 +360,13 @@ class Inpainter:
         self.sketch_spec = sketch_spec
         self.hed = hed.to(self.device).eval() if hed is not None else None
         # Gs's sigmoid output is binarised (and thinned) by the sketch spec before stage 2, as the training
-        # sketches were; False feeds the soft probabilities (the train/test mismatch the ladder measures)
+        # sketches were; False feeds the soft probabilities (a Gs trained through the fill learned them as such)
         self.finish_sketch = True
         self.gs_threshold: float | None = None   # that binarisation's threshold; None: the sketch spec's
+        # Gi that starts from the fill (prefill): apply its learned correction (True), or serve the fill alone
+        self.correction = True
+        # the Gs before the joint stage, when the weights have one: notebook 06's ladder compares the two
+        self.stage1_gs: SketchGenerator | None = None
         # Long side the generators run at: a larger image is shrunk to it, inpainted, and the filled hole is
         # scaled back and pasted into the full-size image (its known pixels untouched). None: any size.
         # from_pretrained / from_run set it to the size the weights were trained (and evaluated) at.
@@ -346,8 +374,21 @@ class Inpainter:
         self.weights: WeightsInfo | None = None  # set by from_pretrained
 
     def __repr__(self) -> str:
+        fill = "" if not self.gi.prefill else (", Gi corrects the fill" if self.correction else ", the fill alone")
         return (f"Inpainter(Gs base {self.gs.base_channels}, Gi base {self.gi.base_channels} ({self.gi.block}), "
-                f"sketch={self.sketch_spec}, device={self.device})")
+                f"sketch={self.sketch_spec}{fill}, device={self.device})")
+
+    def variant(self, **changes) -> "Inpainter":
+        """A shallow copy with some attributes changed (``gs=``, ``correction=``, ``finish_sketch=``...): the
+        networks and HED are shared, not copied. Notebook 06's ladder runs its columns this way."""
+        import copy
+
+        other = copy.copy(self)
+        for name, value in changes.items():
+            if not hasattr(self, name):
+                raise AttributeError(f"Inpainter has no attribute {name!r} to change.")
+            setattr(other, name, value)
+        return other
 
     # -- constructors
     @classmethod
@@ -355,13 +396,22 @@ class Inpainter:
                  hed=None) -> "Inpainter":
         """Load Gs from ``<run_dir>/stage1`` and Gi from ``<run_dir>/stage2`` (written by ``inpaintkit.train``).
 
-        The sketch spec is the one the run trained with (the profile's ``sketch_spec()``) unless given.
+        Where the run has a joint stage (``<run_dir>/joint``), its Gs serves, soft, and stage 1's is kept as
+        :attr:`stage1_gs`. Gi's correction is on unless the run's ``serving.json`` (:func:`write_serving`) says
+        it lost to its own fill on the val split. The sketch spec is the one the run trained with (the profile's
+        ``sketch_spec()``) unless given.
         """
         run_dir = Path(run_dir)
         gs, spec1 = _load_run_generator(run_dir, 1)
         gi, _ = _load_run_generator(run_dir, 2)
-        inp = cls(gs, gi, sketch_spec or spec1, hed=hed, device=device)
+        joint = None
+        if any(f.is_file() for f in generator_files(run_dir, "joint")):
+            joint, _ = _load_run_generator(run_dir, "joint")
+        inp = cls(gs if joint is None else joint, gi, sketch_spec or spec1, hed=hed, device=device)
+        if joint is not None:
+            inp.stage1_gs, inp.finish_sketch = gs.to(inp.device), False
         inp.work_size = _load_run_profile(run_dir).image_size
+        inp.correction = bool(read_serving(run_dir).get("gi_correction", True))
         return inp
 
     @classmethod
@@ -373,6 +423,9 @@ class Inpainter:
         inp.weights = info
         inp.work_size = int(info.work_size or info.profile["image_size"])
         inp.gs_threshold = info.gs_threshold
+        inp.correction, inp.finish_sketch = bool(info.gi_correction), info.gs_output != "soft"
+        stage1 = info.load_stage1_gs()
+        inp.stage1_gs = None if stage1 is None else stage1.to(inp.device)
         return inp
 
     # -- the steps
@@ -449,7 +502,10 @@ class Inpainter:
             s_comp = composite(s_pred, sp, mp)                                   # S_comp
         else:
             s_pred, s_comp = None, sp                                            # the user's sketch is S_comp
-        i_pred = self.gi(xp, s_comp, mp)                                         # (N, 3, H', W'), Eq. 10
+        if self.gi.prefill and not self.correction:
+            i_pred = smooth_fill(xp, mp, s_comp)                                 # the fill alone
+        else:
+            i_pred = self.gi(xp, s_comp, mp)                                     # (N, 3, H', W'), Eq. 10
         return tuple(None if t is None else t[..., :h, :w].float().cpu()        # (N, C, H, W)
                      for t in (i_pred, s_comp, s_pred))
 
@@ -507,6 +563,20 @@ def _composite_like_input(pred: torch.Tensor, m: torch.Tensor, layout: _Layout):
 
 
 # ---------------------------------------------------------------------------------------------- runs
+
+def read_serving(run_dir) -> dict:
+    """The run's ``serving.json`` ({} where there is none): {"gi_correction": bool, "why": str, ...}."""
+    path = Path(run_dir) / SERVING_JSON
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def write_serving(run_dir, gi_correction: bool, why: str, **measured) -> Path:
+    """Write the run's serving choices (atomically): whether Gi's correction is applied, why, and the
+    measurements behind it. :meth:`Inpainter.from_run` reads them."""
+    path = Path(run_dir) / SERVING_JSON
+    atomic_write_text(path, json.dumps({"gi_correction": bool(gi_correction), "why": why, **measured}, indent=1))
+    return path
+
 
 def _load_run_profile(run_dir) -> Profile:
     """The profile stage 2 of ``run_dir`` trained with (its generator file's ``profile``)."""

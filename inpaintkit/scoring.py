@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .baselines import METHOD_ORDER, Method, ModelVariant
+from .baselines import GT_SKETCH_VARIANTS, METHOD_ORDER, Method, ModelVariant
 from .data import demo_photo_of
 from .masks import hole_ratio
 from .metrics import quantize_8bit, sketch_scores, table1_scores
@@ -144,7 +144,7 @@ def model_info(inpainter, source: str) -> dict:
 def compute_order(methods) -> list[Method]:
     """The order methods run in on a batch: METHOD_ORDER, except that "oracle sketch" and then "emptied sketch"
     come after "ours", whose ground-truth HED sketch they reuse (HED runs once per batch). Tables keep METHOD_ORDER."""
-    reuse = (Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH)
+    reuse = (Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH, Method.FILL_ONLY, Method.GI_CORRECTED)
     return sorted(methods, key=lambda n: (reuse.index(n) + 1 if n in reuse else 0, METHOD_ORDER.index(n)))
 
 
@@ -208,7 +208,7 @@ def _score_batch(batch: dict, pairs: list[dict], runnable: dict, scores: Scores,
     for name in compute_order(runnable):
         clock.lap()
         out, sketch, start = _run_method(runnable[name], x, m, gt_sketch)
-        if name in (Method.OURS, Method.ORACLE_SKETCH):
+        if gt_sketch is None and start is not None and name in GT_SKETCH_VARIANTS:
             gt_sketch = start                                                     # HED of the full images
         clock.add(name)
         scores.add(name, out, x, base, m, sketch, gt_sketch)

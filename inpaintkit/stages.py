@@ -4,6 +4,7 @@ discriminator sees, the generator's losses and the rows of the sample grid.
     Stage 1 (Eq. 9, 11, 12):  S_pred = Gs(I_gray, S_gt, M)             Ds sees cat[S, I_gray]
     Stage 2 (Eq. 10, 12, 14): I_pred = Gi(I_gt, S_comp, M)             Di sees the RGB image
                               S_comp = S_pred * (1 - M) + S_gt * M      (S_pred = S_gt by default)
+    Joint (not in the paper): stage 1 from its weights, + w * |fill(I, M, S_comp) - I| in the hole
 
 :class:`SketchStage` and :class:`ImageStage` hold no network, optimiser, step counter or file: the loop of
 :class:`inpaintkit.train.Trainer` calls them with its generator and batches. The networks come from
@@ -29,11 +30,11 @@ import torch
 from torch import nn
 
 from . import losses, networks
-from .checkpoints import check_stage, load_generator
+from .checkpoints import load_generator, trains_sketch
 from .config import Profile
 from .sketches import binarize
 
-__all__ = ["SketchStage", "ImageStage", "make_stage", "build_discriminator"]
+__all__ = ["SketchStage", "JointStage", "ImageStage", "make_stage", "build_discriminator"]
 
 
 class SketchStage:
@@ -71,6 +72,31 @@ class SketchStage:
         """The grid's rows: input I_gray * M, mask, sketch S_gt * M, prediction S_pred, ground truth S_gt."""
         m = b["mask"]
         return [b["gray"] * m, m, b["sketch"] * m, pred, b["sketch"]]
+
+
+class JointStage(SketchStage):
+    """The joint stage (not in the paper): Gs, starting from stage 1's weights, trained through the fill it guides.
+
+    The same Gs against the same Ds as stage 1, and Eq. 11's terms with the profile's ``joint_loss`` weights,
+    whose ``fill`` term scores the fill of S_comp (Gs's probabilities in the hole as soft barriers) against the
+    photograph (:func:`inpaintkit.losses.fill_l1`): Gs learns to draw the lines that keep the wrong colour out of
+    a region, and to leave out those that wall off the right one. EdgeConnect fine-tunes its edge and inpainting
+    models end to end in a last phase; here the second model is the fill, which has an exact gradient.
+    """
+
+    number = "joint"
+
+    def generator_loss(self, pred, b, fake_logits, real_feats, fake_feats):
+        """Eq. 11 + the fill's L1: (total, terms) of :func:`inpaintkit.losses.stage1_generator_loss`."""
+        return losses.stage1_generator_loss(fake_logits, real_feats, fake_feats, self.profile.joint_loss,
+                                            pred=pred, target=b["sketch"], mask=b["mask"], image=b["image"])
+
+    def sample_rows(self, b: dict, pred: torch.Tensor) -> list[torch.Tensor]:
+        """Stage 1's rows, then the fill of S_comp (gray) and the photograph's gray."""
+        with torch.no_grad():
+            s_comp = networks.composite(pred.float(), b["sketch"], b["mask"])
+            filled = networks.smooth_fill(b["image"].float(), b["mask"], s_comp)
+        return super().sample_rows(b, pred) + [filled.mean(1, keepdim=True), b["gray"]]
 
 
 class ImageStage:
@@ -135,13 +161,13 @@ class ImageStage:
 
 def make_stage(stage: int, profile: Profile, block: str = "cfs", vgg: nn.Module | None = None,
                sketch_from_generator=None):
-    """:class:`SketchStage` for stage 1; :class:`ImageStage` for stage 2, its S_comp from
-    ``sketch_from_generator`` when given: a Gs module or a stage-1 run dir (loaded with
+    """:class:`SketchStage` for stage 1, :class:`JointStage` for "joint"; :class:`ImageStage` for stage 2, its
+    S_comp from ``sketch_from_generator`` when given: a Gs module or a stage-1 run dir (loaded with
     :func:`~inpaintkit.checkpoints.load_generator`)."""
-    if stage == 1:
+    if trains_sketch(stage):
         if sketch_from_generator is not None:
             raise ValueError("sketch_from_generator is for stage 2 (it makes S_comp from a trained Gs).")
-        return SketchStage(profile)
+        return JointStage(profile) if stage == "joint" else SketchStage(profile)
     gs, source = sketch_from_generator, None
     if isinstance(gs, nn.Module):
         source = "module"
@@ -150,8 +176,7 @@ def make_stage(stage: int, profile: Profile, block: str = "cfs", vgg: nn.Module 
     return ImageStage(profile, block, vgg, gs, source)
 
 
-def build_discriminator(stage: int, profile: Profile) -> networks.PatchDiscriminator:
-    """Ds (2 channels: sketch, gray) or Di (3 channels: RGB) at the profile's width."""
-    check_stage(stage)
-    build = networks.sketch_discriminator if stage == 1 else networks.image_discriminator
+def build_discriminator(stage: int | str, profile: Profile) -> networks.PatchDiscriminator:
+    """Ds (2 channels: sketch, gray; stage 1 and joint) or Di (3 channels: RGB) at the profile's width."""
+    build = networks.sketch_discriminator if trains_sketch(stage) else networks.image_discriminator
     return build(profile.d_channels)

@@ -31,6 +31,10 @@ Command line (also under ``torchrun --nproc_per_node=N``)::
 
     python -m inpaintkit.train --stage 1 --profile quick --run-dir runs/quick
     python -m inpaintkit.train --stage 2 --profile quick --run-dir runs/quick --resume
+    python -m inpaintkit.train --stage joint --profile quick --run-dir runs/quick     # Gs through the fill
+
+The joint stage (not in the paper; :class:`~inpaintkit.stages.JointStage`) fine-tunes stage 1's Gs and Ds with
+Eq. 11 plus the L1 of the fill that Gs's sketch shapes, into ``<run_dir>/joint/``.
 """
 
 from __future__ import annotations
@@ -53,7 +57,17 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import losses
-from .checkpoints import CHECKPOINT_FORMAT, GENERATOR, build_generator, check_stage, load_generator, stage_dir
+from .checkpoints import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    GENERATOR,
+    STAGES,
+    build_generator,
+    check_stage,
+    load_generator,
+    read_with_fallback,
+    stage_dir,
+)
 from .config import PROFILES, Profile, get_profile, resolve_device
 from .data import InpaintingDataset, demo_dataset, split_source
 from .files import RunLockedError
@@ -64,7 +78,7 @@ from .stages import build_discriminator, make_stage
 
 __all__ = ["Trainer", "Networks", "Processes", "LossMeter", "NonFiniteLossError", "build_dataset", "check_finite",
            "check_resumable", "rng_state", "set_rng_state",
-           "distributed_env", "init_distributed", "parse_args", "main",
+           "distributed_env", "init_distributed", "joint_start", "parse_args", "main",
            # where notebooks and scripts have always imported them from (defined in checkpoints / runs / stages)
            "build_generator", "build_discriminator", "load_generator", "read_losses", "stage_dir"]
 
@@ -397,6 +411,28 @@ def _make_task(stage: int, profile: Profile, block: str, vgg, sketch_from_genera
     return task.to(procs.device, memory_format=procs.memory_format)
 
 
+def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dict | None, str]:
+    """Where the joint stage starts (its optimisers and step counter start afresh): (Gs's state dict, Ds's or None,
+    a description). ``init_from`` None = ``run_dir``'s stage 1 (Gs and Ds from checkpoint.pt, else Gs alone from
+    generator.pt), a run dir = that run's stage 1, "demo" = the shipped Gs."""
+    if init_from == "demo":
+        from .pipeline import WeightsInfo
+
+        info = WeightsInfo.from_json()
+        return info.load_generators()[0].state_dict(), None, f"the shipped Gs ({info.name}, {info.sha256['gs'][:12]})"
+    folder = stage_dir(run_dir if init_from is None else init_from, 1)
+    try:
+        ckpt, path = read_with_fallback(folder / CHECKPOINT, map_location=device)
+    except FileNotFoundError:       # a stage 1 kept as its generator only: Ds starts afresh
+        if not (folder / GENERATOR).is_file():
+            raise FileNotFoundError(f"the joint stage fine-tunes stage 1's Gs, and {folder} holds neither "
+                                    "checkpoint.pt nor generator.pt: train stage 1 first (--stage 1), or pass "
+                                    "--init-from demo to start from the shipped Gs.") from None
+        ckpt, path = read_with_fallback(folder / GENERATOR, map_location=device)
+    check_resumable(ckpt, path, 1, profile, "partial", None)
+    return ckpt["generator"], ckpt.get("discriminator"), f"{path} (step {int(ckpt['step'])})"
+
+
 @contextlib.contextmanager
 def _deterministic_on_cpu(device: torch.device):
     """Deterministic algorithms while the block runs on the CPU (the exact-resume tests compare numbers)."""
@@ -481,7 +517,8 @@ def sample_grid(task, generator: nn.Module, batch: dict, procs: Processes) -> to
 # ---------------------------------------------------------------------------------------------- trainer
 
 class Trainer:
-    """Trains stage 1 (Gs vs Ds) or stage 2 (Gi vs Di); see the module docstring.
+    """Trains stage 1 (Gs vs Ds), stage 2 (Gi vs Di) or the joint stage (Gs vs Ds through the fill); see the
+    module docstring.
 
     ``profile``: a :class:`~inpaintkit.config.Profile` or its name. ``run_dir``: files go to
     ``run_dir/stage{stage}/``. ``data``: None (demo set), a path, or a Dataset whose items are dicts
@@ -490,8 +527,10 @@ class Trainer:
     the run trains to (default the profile's). ``resume``: continue from ``checkpoint.pt`` if there is one;
     ``overwrite``: start over even if there is. Stage 2: ``block`` (Gi's conv block), ``vgg`` (a VGGFeatures
     or its source: "auto" = the profile's, "imagenet", "hed"), ``sketch_from_generator`` (a stage-1 run dir
-    or Gs module making S_comp; default S_comp = S_gt). ``precision``: "auto" (bf16 on CUDA, fp32 on the
-    CPU), "bf16" or "fp32". Batch: ``profile.batch_size`` images per optimiser step over all processes.
+    or Gs module making S_comp; default S_comp = S_gt). Joint stage (``stage="joint"``): ``init_from``, the Gs
+    it fine-tunes (None: this run's stage 1; a run dir: that run's stage 1; "demo": the shipped Gs).
+    ``precision``: "auto" (bf16 on CUDA, fp32 on the CPU), "bf16" or "fp32". Batch: ``profile.batch_size``
+    images per optimiser step over all processes.
     Under torchrun: DDP, one data shard per process, only rank 0 writes. Parts: ``task`` (the stage,
     :mod:`inpaintkit.stages`), ``nets`` (:class:`Networks`), ``files`` (:class:`~inpaintkit.runs.RunFiles`),
     ``procs`` (:class:`Processes`), ``meter`` (:class:`LossMeter`).
@@ -500,15 +539,22 @@ class Trainer:
     def __init__(self, stage: int, profile: Profile | str, run_dir, device="auto", data=None, block: str = "cfs",
                  seed: int | None = None, sketch_from_generator=None, compile: bool = False, progress: bool = True,
                  steps: int | None = None, resume: bool = False, overwrite: bool = False, vgg="auto",
-                 sketch: str = "hed", masks=None, precision: str = "auto"):
+                 sketch: str = "hed", masks=None, precision: str = "auto", init_from=None):
         check_stage(stage)
+        if init_from is not None and stage != "joint":
+            raise ValueError("init_from is for the joint stage (the Gs it fine-tunes).")
+        self.init_from = init_from
         self.stage = stage
         self.profile = p = get_profile(profile) if isinstance(profile, str) else profile
         if not isinstance(p, Profile):
             raise ValueError(f"profile must be a Profile or one of smoke/quick/full, got {profile!r}.")
+        if stage == "joint" and not p.prefill:
+            raise ValueError(f"the joint stage trains Gs for the fill that Gi starts from; the {p.name} profile's Gi "
+                             "paints the hole from zeros (prefill=False), so there is no fill to train through.")
         self.block = block if stage == 2 else "partial"
         self.seed = p.seed if seed is None else int(seed)
-        self.total_steps = int(steps if steps is not None else (p.stage1_steps if stage == 1 else p.stage2_steps))
+        default_steps = {1: p.stage1_steps, 2: p.stage2_steps, "joint": p.joint_steps}[stage]
+        self.total_steps = int(steps if steps is not None else default_steps)
         if self.total_steps < 0:
             raise ValueError(f"steps must be >= 0, got {steps}.")
         self.run_dir, self.files, self.progress = Path(run_dir), RunFiles(run_dir, stage), progress
@@ -555,8 +601,16 @@ class Trainer:
                                   "continue it, overwrite=True (--overwrite) to start over, or another run_dir.")
         if resume and has_ckpt:
             self.load_state_dict(*self.files.read_checkpoint(map_location=self.device))
-        elif resume and self.is_main:
+            return
+        if resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
+        if self.stage == "joint":
+            gen, disc, self.init_from = joint_start(self.init_from, self.run_dir, self.profile, self.device)
+            self.generator.load_state_dict(gen)
+            if disc is not None:
+                self.discriminator.load_state_dict(disc)
+            if self.is_main:
+                print(f"joint stage: Gs{' and Ds' if disc is not None else ''} start from {self.init_from}", flush=True)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -645,6 +699,8 @@ class Trainer:
                "masks": self.masks_description, "precision": self.precision, "vgg_requested": self.vgg_requested,
                "batch_size_total": self.profile.batch_size, "batch_size_per_process": self.batch_per_process,
                "batch_semantics": "profile batch_size = images per optimiser step over all processes"}
+        if self.stage == "joint":
+            cfg["init_from"] = self.init_from
         cfg.pop("step")
         return cfg
 
@@ -681,13 +737,19 @@ class Trainer:
 
 # ---------------------------------------------------------------------------------------------- CLI
 
+def _stage_arg(text: str):
+    """``--stage``'s value: 1 and 2 as numbers, "joint" as it is."""
+    return int(text) if text in ("1", "2") else text
+
+
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.train", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stage", type=int, choices=(1, 2), required=True,
-                    help="1: sketch generator Gs, 2: image generator Gi")
+    ap.add_argument("--stage", type=_stage_arg, choices=STAGES, required=True,
+                    help="1: sketch generator Gs, 2: image generator Gi, joint: Gs fine-tuned from stage 1 through "
+                         "the fill it guides (not in the paper; profiles whose Gi starts from the fill)")
     ap.add_argument("--profile", default="quick", choices=PROFILES)
-    ap.add_argument("--run-dir", required=True, help="files go to RUN_DIR/stage{1,2}/")
+    ap.add_argument("--run-dir", required=True, help="files go to RUN_DIR/stage1/, stage2/ or joint/")
     ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo set)")
     ap.add_argument("--sketch", default="hed", choices=("hed", "canny"), help="sketches of --data (default hed)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (under torchrun: cuda:LOCAL_RANK)")
@@ -697,6 +759,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                     help="train until the step counter reaches STEPS (default: the profile's stage1_steps / "
                          "stage2_steps); with --resume, a run continues to STEPS")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
+    ap.add_argument("--init-from", default=None, help="joint stage: the Gs it starts from: a run dir whose stage1/ "
+                                                      "has a checkpoint (default RUN_DIR), or 'demo' (the shipped Gs)")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
     ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
                     help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
@@ -728,7 +792,8 @@ def main(argv=None) -> int:
                           block=args.block, seed=args.seed, sketch_from_generator=args.sketch_from,
                           compile=args.compile, progress=not args.no_progress, steps=args.steps,
                           resume=args.resume, overwrite=args.overwrite,
-                          vgg=args.vgg, sketch=args.sketch, masks=args.masks, precision=args.precision)
+                          vgg=args.vgg, sketch=args.sketch, masks=args.masks, precision=args.precision,
+                          init_from=args.init_from)
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["to_numpy_image", "show_images", "layer_label", "pipeline_figure", "cfs_figure", "save_figure",
-           "sketch_overlay", "INPAINTED_STROKE_RGB"]
+           "sketch_overlay", "INPAINTED_STROKE_RGB", "hole_box", "ladder_figure"]
 
 
 def to_numpy_image(t) -> np.ndarray:
@@ -375,3 +375,51 @@ def sketch_overlay(sketch: np.ndarray, mask: np.ndarray, threshold: float = 0.5)
     out[stroke & (mask == 0)] = INPAINTED_STROKE_RGB
     return out
 
+
+
+def hole_box(mask: np.ndarray, margin: int = 4) -> tuple[slice, slice]:
+    """The bounding box of the hole (``mask`` HxW, 1 = known) grown by ``margin`` pixels, clipped to the image."""
+    ys, xs = np.nonzero(np.asarray(mask) < 0.5)
+    if ys.size == 0:
+        return slice(None), slice(None)
+    h, w = np.asarray(mask).shape
+    return (slice(max(ys.min() - margin, 0), min(ys.max() + margin + 1, h)),
+            slice(max(xs.min() - margin, 0), min(xs.max() + margin + 1, w)))
+
+
+def ladder_figure(image: np.ndarray, mask: np.ndarray, outputs: dict, reference: str, size: float = 2.0,
+                  suptitle: str | None = None):
+    """One test image, zoomed on its hole, filled by each method of ``outputs`` ({label: HxWx3 in [0, 1]}):
+    the top row the fills (PSNR in the hole's box in the title), the bottom row each fill's difference from
+    ``reference``'s (one of the labels), signed gray in [-0.25, 0.25] (white: brighter than the reference), so
+    that what one method changes over another is visible where the fills alone look alike."""
+    import matplotlib.pyplot as plt
+
+    rows, cols = hole_box(mask)
+    crop = lambda a: np.asarray(a)[rows, cols]                                   # noqa: E731
+    truth = crop(image)
+    corrupted = crop(image * mask[..., None] + (1 - mask[..., None]))
+    labels = list(outputs)
+    fig, axes = plt.subplots(2, len(labels) + 2, figsize=(size * (len(labels) + 2), 2 * size + 0.5), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    axes[0, 0].imshow(corrupted, interpolation="nearest")
+    axes[0, 0].set_title("input (hole white)", fontsize=9)
+    axes[0, 1].imshow(truth, interpolation="nearest")
+    axes[0, 1].set_title("ground truth", fontsize=9)
+    ref = crop(outputs[reference])
+    for j, label in enumerate(labels, start=2):
+        out = crop(outputs[label])
+        mse = float(np.mean((out - truth) ** 2))
+        axes[0, j].imshow(np.clip(out, 0, 1), interpolation="nearest")
+        axes[0, j].set_title(f"{label}\n{10 * np.log10(1 / max(mse, 1e-10)):.1f} dB in the box", fontsize=8)
+        diff = (out - ref).mean(-1)
+        axes[1, j].imshow(diff, cmap="gray", vmin=-0.25, vmax=0.25, interpolation="nearest")
+        axes[1, j].set_title("= reference" if label == reference else f"minus {reference}", fontsize=8)
+    axes[1, 1].imshow(np.abs(crop(outputs[reference]) - truth).mean(-1), cmap="magma", vmin=0, vmax=0.25,
+                      interpolation="nearest")
+    axes[1, 1].set_title(f"|{reference} - truth|", fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -69,9 +69,9 @@ def test_missing_opencv_skips_telea_with_a_note(monkeypatch):
     methods, skipped = available_methods(None)
     assert Method.TELEA not in methods and "inpaintkit[baselines]" in skipped[Method.TELEA]
     assert list(methods) == [Method.BIHARMONIC]
-    # without a model the four variants are skipped, each with a reason
-    assert {m.label for m in skipped} == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "oracle sketch",
-                                          "ours"}
+    # without a model the variants are skipped, each with a reason
+    assert {m.label for m in skipped} == {"Telea", "no sketch", "emptied sketch", "Canny sketch", "Gs of stage 1",
+                                          "oracle sketch", "ours, fill alone", "ours + Gi's correction", "ours"}
     with pytest.raises(ModuleNotFoundError, match="pip install"):
         baselines.telea(gradient_image(), square_hole())
 
@@ -84,7 +84,8 @@ def test_unknown_method_name():
 def test_methods_are_keys_with_separate_labels():
     """Code compares members (equal to their key strings, which metrics.json stores); tables show the labels."""
     assert [m.label for m in METHOD_ORDER] == ["biharmonic", "Telea", "no sketch", "emptied sketch", "Canny sketch",
-                                               "oracle sketch", "ours"]
+                                               "Gs of stage 1", "oracle sketch", "ours, fill alone",
+                                               "ours + Gi's correction", "ours"]
     assert Method.ORACLE_SKETCH == "oracle_sketch" and Method.ORACLE_SKETCH != "oracle sketch"
     assert Method.parse("oracle sketch") is Method.parse("oracle_sketch") is Method.ORACLE_SKETCH
     assert f"{Method.CANNY_SKETCH}" == str(Method.CANNY_SKETCH) == "canny_sketch"

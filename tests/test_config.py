@@ -20,7 +20,8 @@ def test_full_profile_is_the_paper():
     p = get_profile("full")
     assert (p.image_size, p.gs_channels, p.gi_channels, p.batch_size) == (256, 64, 64, 6)    # Sec. 4
     assert (p.lr, p.betas, p.d_lr_ratio) == (1e-4, (0.0, 0.9), 0.1)                        # EdgeConnect's Adam
-    assert dataclasses.astuple(p.stage1_loss) == (0.1, 10.0, 0.0)                           # Eq. 11, nothing added
+    assert dataclasses.astuple(p.stage1_loss) == (0.1, 10.0, 0.0, 0.0)                      # Eq. 11, nothing added
+    assert p.joint_steps == 0 and not p.prefill                                             # no joint stage, no fill
     assert dataclasses.astuple(p.stage2_loss) == (1.0, 0.1, 300.0, 300.0, 10.0)             # Eq. 14
 
 

@@ -1,0 +1,136 @@
+"""The joint stage (Gs trained through the fill it guides) and the serving choices it brings: Gs served soft,
+Gi's correction on or off, the ladder's columns."""
+
+import copy
+import json
+from dataclasses import replace
+
+import pytest
+import torch
+
+from inpaintkit import losses
+from inpaintkit.baselines import Method, available_methods
+from inpaintkit.checkpoints import read_checkpoint
+from inpaintkit.config import KIT_JOINT, Stage1LossWeights, get_profile
+from inpaintkit.fill import smooth_fill
+from inpaintkit.networks import composite, image_generator, sketch_generator
+from inpaintkit.pipeline import Inpainter, read_serving, write_serving
+from inpaintkit.train import Trainer, main, read_losses
+
+from conftest import TinyData, tiny_vgg
+
+SMOKE = get_profile("smoke")
+
+
+def _trainer(stage, run_dir, **kw):
+    kw.setdefault("data", TinyData())
+    return Trainer(stage, kw.pop("profile", SMOKE), run_dir, device="cpu", progress=False, **kw)
+
+
+def test_fill_l1_is_the_hole_error_of_the_fill_of_s_comp():
+    """By hand: S_comp from the prediction in the hole and the true sketch outside, filled, |. - I| averaged over
+    the hole's pixels and the 3 channels."""
+    torch.manual_seed(0)
+    image, target = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.8).float()
+    pred = torch.rand(2, 1, 16, 16, requires_grad=True)
+    mask = torch.ones(2, 1, 16, 16)
+    mask[..., 4:12, 3:13] = 0
+    filled = smooth_fill(image, mask, pred.detach() * (1 - mask) + target * mask)
+    expected = ((filled - image).abs() * (1 - mask)).sum() / ((1 - mask).sum() * 3)
+    got = losses.fill_l1(pred, target, image, mask)
+    torch.testing.assert_close(got, expected)
+    got.backward()
+    assert pred.grad[..., 4:12, 3:13].abs().sum() > 0                          # the hole's lines get a gradient
+    assert pred.grad * mask == pytest.approx(0)                                # known pixels are S_gt's, not Gs's
+
+
+def test_stage1_loss_adds_the_fill_term_only_when_weighted():
+    torch.manual_seed(0)
+    logits, feats = torch.randn(2, 1, 4, 4), [torch.randn(2, 4, 8, 8)]
+    image, target, mask = torch.rand(2, 3, 16, 16), (torch.rand(2, 1, 16, 16) > 0.8).float(), torch.ones(2, 1, 16, 16)
+    mask[..., 4:12, 4:12] = 0
+    pred = torch.rand(2, 1, 16, 16)
+    base, terms = losses.stage1_generator_loss(logits, feats, feats, Stage1LossWeights(reconstruction=1.0),
+                                               pred=pred, target=target, mask=mask)
+    assert "fill" not in terms
+    total, terms = losses.stage1_generator_loss(logits, feats, feats, Stage1LossWeights(reconstruction=1.0, fill=3.0),
+                                                pred=pred, target=target, mask=mask, image=image)
+    torch.testing.assert_close(total, base + 3.0 * losses.fill_l1(pred, target, image, mask))
+    with pytest.raises(ValueError, match="needs pred"):
+        losses.stage1_generator_loss(logits, feats, feats, KIT_JOINT, pred=pred, target=target, mask=mask)
+
+
+def test_joint_stage_starts_from_stage1_trains_through_the_fill_and_resumes(tmp_path):
+    s1 = _trainer(1, tmp_path)
+    s1.fit()
+    joint = _trainer("joint", tmp_path)
+    assert joint.stage_dir == tmp_path / "joint" and joint.total_steps == SMOKE.joint_steps
+    stage1 = read_checkpoint(tmp_path / "stage1" / "checkpoint.pt")
+    for k, v in joint.generator.state_dict().items():                           # Gs and Ds start where stage 1 ended
+        torch.testing.assert_close(v, stage1["generator"][k])
+    assert joint.step == 0 and "stage1/checkpoint.pt (step 6)" in joint.config()["init_from"]
+    before = copy.deepcopy(joint.generator.state_dict())
+    joint.fit(2)
+    rows = read_losses(tmp_path, "joint")
+    assert rows["step"] == [2] and rows["g_fill"][0] > 0                          # the fill's L1 is logged
+    moved = [k for k, v in joint.generator.state_dict().items() if not torch.equal(v, before[k])]
+    assert moved                                                                 # and trains Gs
+    resumed = _trainer("joint", tmp_path, resume=True)
+    assert resumed.step == 2                                                     # from its own checkpoint
+    resumed.fit()
+    assert read_losses(tmp_path, "joint")["step"] == [2, 4]
+
+
+def test_joint_stage_refuses_without_a_stage1_or_a_fill(tmp_path):
+    with pytest.raises(FileNotFoundError, match="train stage 1 first"):
+        _trainer("joint", tmp_path / "empty")
+    with pytest.raises(ValueError, match="prefill=False"):
+        _trainer("joint", tmp_path / "x", profile=replace(SMOKE, prefill=False))
+    with pytest.raises(ValueError, match="init_from is for the joint stage"):
+        _trainer(1, tmp_path / "y", init_from="demo")
+
+
+def test_cli_takes_stage_joint(tmp_path, capsys):
+    assert main(["--stage", "1", "--profile", "smoke", "--run-dir", str(tmp_path), "--no-progress",
+                 "--steps", "2"]) == 0
+    assert main(["--stage", "joint", "--profile", "smoke", "--run-dir", str(tmp_path), "--no-progress",
+                 "--steps", "2"]) == 0
+    assert (tmp_path / "joint" / "generator.pt").is_file()
+    assert json.loads((tmp_path / "joint" / "config.json").read_text())["stage"] == "joint"
+    assert main(["--stage", "joint", "--profile", "smoke", "--run-dir", str(tmp_path / "none"), "--no-progress"]) == 2
+    assert "train stage 1 first" in capsys.readouterr().err
+
+
+def test_correction_off_serves_the_fill_exactly(tiny_inpainter):
+    torch.manual_seed(0)
+    x, m = torch.rand(2, 3, 32, 32), torch.ones(2, 1, 32, 32)
+    m[..., 8:24, 8:20] = 0
+    s = (torch.rand(2, 1, 32, 32) > 0.8).float()
+    gi = image_generator(4, prefill=True)
+    with torch.no_grad():                                                    # a correction that is not zero
+        gi.decoder[-1].layer.weight.normal_(0, 0.5)
+    served = Inpainter(sketch_generator(4), gi, sketch_spec=tiny_inpainter.sketch_spec, hed=tiny_inpainter.hed,
+                       device="cpu")
+    inp = served.variant(correction=False)
+    assert served.correction and not inp.correction and inp.gi is served.gi
+    fill = composite(smooth_fill(x, m, s), x, m)
+    torch.testing.assert_close(inp.complete(x, s, m).image, fill)
+    assert (served.complete(x, s, m).image - fill).abs().max() > 0.01
+
+
+def test_serving_json_sets_gi_correction_and_the_joint_gs_serves_soft(tmp_path):
+    _trainer(1, tmp_path, steps=2).fit()
+    _trainer(2, tmp_path, steps=2, vgg=tiny_vgg()).fit()
+    inp = Inpainter.from_run(tmp_path, device="cpu")
+    assert inp.correction and inp.finish_sketch and inp.stage1_gs is None
+    _, skipped = available_methods(inp)
+    assert Method.STAGE1_SKETCH in skipped and Method.GI_CORRECTED in skipped and Method.FILL_ONLY not in skipped
+    write_serving(tmp_path, False, "lost to its fill", gain_db={"10-20": -0.2})
+    _trainer("joint", tmp_path, steps=2).fit()
+    inp = Inpainter.from_run(tmp_path, device="cpu")
+    assert read_serving(tmp_path)["why"] == "lost to its fill"
+    assert not inp.correction and not inp.finish_sketch and inp.stage1_gs is not None
+    joint = read_checkpoint(tmp_path / "joint" / "generator.pt")["generator"]
+    assert all(torch.equal(v, joint[k]) for k, v in inp.gs.state_dict().items())
+    methods, skipped = available_methods(inp)
+    assert {Method.STAGE1_SKETCH, Method.GI_CORRECTED} <= set(methods) and Method.FILL_ONLY in skipped
