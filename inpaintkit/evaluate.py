@@ -36,7 +36,7 @@ import torch
 from .baselines import METHOD_ORDER, MODEL_VARIANTS, Method, available_methods
 from .config import Profile, default_run_dir, get_profile
 from .files import atomic_write_text
-from .masks import TABLE1_BUCKETS, hole_ratio
+from .masks import TABLE1_BUCKETS
 from .metrics import PROTOCOLS, aggregate_by_bucket
 from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
@@ -103,6 +103,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     if not runnable:
         raise ValueError(f"No method can run: {skipped_methods}.")
     clock.lap()
+    counts_before = _sketch_cache_counts()
     test = test_set(prof, data, masks, per_bucket, mask_seed, progress)
     clock.add("masks and pairing")
     # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
@@ -112,6 +113,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
                                 batch_size or max(EVAL_BATCH_SIZE, prof.batch_size),
                                 prof.num_workers, clock, progress)
     records = scores.records
+    sketch_cache = _sketch_cache_record(counts_before, inpainter, test, records)
     if not records:
         raise ValueError(f"No image of {test.data} could be read; nothing was evaluated (see the skipped list).")
     # records in table order (methods, then buckets), whatever the compute order was
@@ -128,13 +130,15 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         "per_bucket": per_bucket,
         "data": test.data,
         "masks": {"root": str(test.mask_root), "seed": mask_seed if masks is None else None,
-                  "ratios": {b: [hole_ratio(mk) for _, mk in v] for b, v in test.mask_sets.items()}},
+                  "ratios": {b: [ratio for _, ratio, _ in v] for b, v in test.mask_sets.items()}},
         "model": model_info(inpainter, source) if inpainter is not None else None,
         "methods": [n for n in METHOD_ORDER if n in runnable],
         "method_labels": {n: n.label for n in METHOD_ORDER if n in runnable or n in skipped_methods},
         "skipped_methods": skipped_methods,
         "skipped_images": skipped_images,
         "notes": test.notes + sorted(scores.ssim_warnings),
+        "memory": scores.memory,
+        "sketch_cache": sketch_cache,
         "seconds": dict(clock.wall),
         "cpu_seconds": dict(clock.cpu),
         "summary": summary,
@@ -149,6 +153,27 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         _atomic_write(out_dir / "table1.md", format_table1(result))
     return result
 
+
+
+def _sketch_cache_counts() -> dict | None:
+    """``inpaintkit.sketches.cache_counts()`` (sketches read from / computed into the on-disk cache by this
+    process so far), or None where the kit has no such counter."""
+    from . import sketches
+
+    counts = getattr(sketches, "cache_counts", None)
+    return dict(counts()) if counts is not None else None
+
+
+def _sketch_cache_record(before: dict | None, inpainter, test, records: list[dict]) -> dict:
+    """metrics.json's "sketch_cache": what this evaluation read from / computed into the sketch cache (the
+    pipeline runs HED itself on exactly the images it scores, so both stay 0 unless a method reads the cache),
+    the sketch spec's key, the distinct images scored and their source."""
+    after = _sketch_cache_counts()
+    delta = ({k: after.get(k, 0) - before.get(k, 0) for k in ("read", "computed")}
+             if before is not None and after is not None else {"read": None, "computed": None})
+    spec = getattr(inpainter, "sketch_spec", None)
+    return delta | {"spec_key": spec.key() if spec is not None else None,
+                    "images": len({r["image"] for r in records}), "data": test.data}
 
 
 def _json_default(o):

@@ -283,3 +283,54 @@ def test_sketch_overlay_colours():
     assert np.allclose(out[0, 1], viz.INPAINTED_STROKE_RGB)                     # inpainted stroke: orange
     assert np.allclose(out[1, 1], viz.INPAINTED_STROKE_RGB)
     assert np.array_equal(out[0, 2], [1, 1, 1]) and np.array_equal(out[1, 0], [1, 1, 1])  # no stroke: white
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from dataclasses import replace
+import torch
+torch.set_num_threads(1)
+from inpaintkit.config import SketchSpec, get_profile
+from inpaintkit.evaluate import evaluate
+from inpaintkit.metrics import table1_scores
+from inpaintkit.networks import image_generator, sketch_generator
+from inpaintkit.pipeline import Inpainter
+from inpaintkit.scoring import BucketScores, test_batches
+folder, per_bucket, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+prof = replace(get_profile("smoke"), image_size=256)
+torch.manual_seed(0)
+inp = Inpainter(sketch_generator(8), image_generator(8), sketch_spec=SketchSpec(method="canny"), device="cpu")
+if what == "evaluate":
+    res = evaluate(inp, run_dir=folder, data=folder, profile=prof, per_bucket=per_bucket, methods=["ours"],
+                   batch_size=8, progress=False, write=False)
+    n, batch = len(res["records"]), res["memory"]["batch_size"]
+else:
+    scores = BucketScores()
+    for chunk in test_batches(prof, folder, per_bucket=per_bucket, batch_size=8, sketch="canny", progress=False):
+        scores.add("ours", chunk["bucket"], table1_scores(inp(chunk["image"], chunk["mask"]).image, chunk["image"]))
+    n, batch = scores.mean("ours", "psnr")[1], 8
+print(json.dumps({"n": n, "batch": batch, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.mark.parametrize("what", ["evaluate", "test_batches"])
+def test_evaluation_memory_does_not_grow_with_the_test_set(cache, tmp_path, what):
+    """8 and 80 scored pairs (2 and 20 images per bucket) at 256 px: the process's peak resident memory is the same
+    within 10 %. One 80-image batch would add ~6 copies of 80 x 0.75 MiB images (~360 MiB) to a ~300 MiB process."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    write_photos(folder, 20, size=256)
+    protocol.ensure_test_masks(256, 20, progress=False)                   # made once, outside the measurement
+    peaks = {}
+    for per_bucket in (2, 20):
+        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(folder), str(per_bucket), what],
+                             capture_output=True, text=True, check=True, env={**__import__("os").environ,
+                                                                             "OMP_NUM_THREADS": "1"})
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        assert (res["n"], res["batch"]) == (4 * per_bucket, 8)
+        peaks[per_bucket] = res["maxrss_kib"]
+    assert abs(peaks[20] - peaks[2]) <= 0.10 * peaks[2], f"peak RSS (KiB) for 8 vs 80 pairs: {peaks}"
