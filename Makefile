@@ -11,6 +11,7 @@ ONLY    ?=
 DATA    ?=
 TEST_DATA ?=
 MASKS   ?=
+TEST_MASKS ?=
 VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
@@ -35,7 +36,8 @@ install: $(VENV)/.installed
 
 reproduce: install
 	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) \
-	  $(if $(DATA),--data $(DATA)) $(if $(TEST_DATA),--test-data $(TEST_DATA)) $(if $(MASKS),--masks $(MASKS)) $(if $(VGG),--vgg $(VGG))
+	  $(if $(DATA),--data $(DATA)) $(if $(TEST_DATA),--test-data $(TEST_DATA)) $(if $(MASKS),--masks $(MASKS)) \
+	  $(if $(TEST_MASKS),--test-masks $(TEST_MASKS)) $(if $(VGG),--vgg $(VGG))
 
 # The executed notebooks of `make reproduce` (same PROFILE / RUN_DIR) as static HTML pages, figures embedded.
 html: install

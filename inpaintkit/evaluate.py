@@ -1,7 +1,7 @@
 """Table 1: PSNR / SSIM per hole-ratio bucket for our model, its variants and classical baselines.
 
     python -m inpaintkit.evaluate --run-dir runs/quick                       # demo weights, demo test split
-    python -m inpaintkit.evaluate --run-dir runs/full --weights run --data /data/places365 --masks /data/liu_masks
+    python -m inpaintkit.evaluate --run-dir runs/full --weights run --data /data/places365 --test-masks /data/liu_test
 
 What is measured (Section 4): every test image is paired with one mask of each Table-1 bucket (10-20 %,
 20-30 %, 30-40 %, and 40-50 %, the paper's ">= 40 %"); every method fills the hole; PSNR, SSIM and
@@ -196,7 +196,9 @@ def main(argv=None) -> int:
                     help="image folder, .flist or Places365 root (default: the demo test split)")
     ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
                                                    "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
-    ap.add_argument("--masks", default=None, help="mask folder, ours or Liu et al.'s (default: our fixed seeded set)")
+    ap.add_argument("--test-masks", "--masks", dest="test_masks", default=None,
+                    help="Table 1's test masks: a folder, ours or Liu et al.'s test set (default: our fixed seeded "
+                         "set); --masks is the older name of the same option")
     ap.add_argument("--weights", default="auto", choices=("demo", "run", "auto"),
                     help="demo: shipped weights; run: the run dir's stages; auto: run if trained, else demo")
     ap.add_argument("--per-bucket", type=int, default=None,
@@ -219,7 +221,7 @@ def main(argv=None) -> int:
         profile = get_profile(args.profile)
         if args.image_size is not None:
             profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
-        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.masks, methods=args.methods,
+        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
                        protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
                        weights=args.weights, device=args.device, batch_size=args.batch_size)
     except (ValueError, FileNotFoundError) as e:

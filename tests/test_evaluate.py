@@ -272,6 +272,12 @@ def test_cli_writes_metrics_and_table(cache, tmp_path, capsys):
     # weights from a run dir that has no trained stages: a clear error, exit code 2
     rc = ev.main(["--run-dir", str(run), "--profile", "smoke", "--weights", "run", "--methods", "ours"])
     assert rc == 2 and "stage1" in capsys.readouterr().err
+    # Table 1's test masks from their own folder (Liu et al. release them apart from the training masks)
+    test_masks = protocol.ensure_test_masks(32, 3, seed=7, root=tmp_path / "test_masks", progress=False)
+    rc = ev.main(["--run-dir", str(tmp_path / "cli2"), "--profile", "smoke", "--per-bucket", "2", "--methods",
+                  "biharmonic", "--test-masks", str(test_masks)])
+    res = json.loads((tmp_path / "cli2" / "metrics.json").read_text())
+    assert rc == 0 and res["masks"]["root"] == str(test_masks) and res["masks"]["seed"] is None
 
 
 def test_sketch_overlay_colours():
