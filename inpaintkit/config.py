@@ -7,6 +7,8 @@ Four profiles, as data (docs/paper_reading.md, "Conventions"):
 * ``full``   -- the paper: 256x256 Places2 images, full widths (64), batch 6, a GPU.
 * ``gpu``    -- the full profile's networks, size and batch for a few hundred steps: proves the chain on
   one GPU in minutes (``benchmarks/gpu_check.sh``); its numbers are not Table 1's.
+* ``rehearse`` -- ``full`` with only its counts shrunk (:func:`rehearsal_profile`): ``make rehearse`` runs the
+  paper's code path on a CPU (:mod:`inpaintkit.rehearsal`).
 
 ``batch_size`` is the batch of one optimiser step over **all** processes: under
 ``torchrun --nproc_per_node=N`` each process takes ``batch_size / N`` (the paper's 6 on 1, 2, 3 or 6 GPUs).
@@ -28,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -38,10 +40,10 @@ if TYPE_CHECKING:
 __all__ = [
     "PROFILES", "Profile", "get_profile", "default_run_dir", "repo_root", "cache_dir", "resolve_device",
     "Stage1LossWeights", "Stage2LossWeights", "EDGECONNECT_STAGE2", "KIT_STAGE1", "KIT_STAGE2", "NO_VGG",
-    "SketchSpec", "SKETCH_METHODS", "CANNY_SIGMA", "HED_WEIGHTS_SHA256",
+    "SketchSpec", "SKETCH_METHODS", "CANNY_SIGMA", "HED_WEIGHTS_SHA256", "REHEARSAL_COUNTS", "rehearsal_profile",
 ]
 
-PROFILES = ("smoke", "quick", "demo", "full", "gpu")
+PROFILES = ("smoke", "quick", "demo", "full", "gpu", "rehearse")
 
 
 @dataclass(frozen=True)
@@ -255,6 +257,21 @@ _PROFILES = {
 }
 
 
+# What the rehearsal shrinks, and nothing else: step counts, the intervals counted in steps, test images per
+# bucket, the ablation's steps and seeds. Widths, size, batch, workers, losses, sketch and VGG stay full's.
+REHEARSAL_COUNTS = dict(stage1_steps=2, stage2_steps=2, log_every=1, sample_every=1, checkpoint_every=1,
+                        eval_images=2, ablation_steps=1, ablation_seeds=(0,))
+
+
+def rehearsal_profile() -> Profile:
+    """The ``full`` profile with only :data:`REHEARSAL_COUNTS` changed (and its name): the paper's code path,
+    counts small enough for a CPU in CI (``make rehearse``)."""
+    return replace(_PROFILES["full"], name="rehearse", **REHEARSAL_COUNTS)
+
+
+_PROFILES["rehearse"] = rehearsal_profile()
+
+
 def get_profile(name: str | None = None) -> Profile:
     """Return the named profile; ``None`` reads ``$INPAINTKIT_PROFILE`` (default ``quick``)."""
     name = name or os.environ.get("INPAINTKIT_PROFILE", "quick")
@@ -264,7 +281,7 @@ def get_profile(name: str | None = None) -> Profile:
         raise ValueError(
             f"Unknown profile {name!r}. Choose one of {', '.join(PROFILES)} "
             "(smoke: tests, quick: laptop tutorial, demo: the shipped weights, full: the paper on a GPU, "
-            "gpu: a short check of the full chain)."
+            "gpu: a short check of the full chain, rehearse: full's code path with tiny counts, on a CPU)."
         ) from None
 
 
