@@ -55,14 +55,15 @@ from torch.utils.data.distributed import DistributedSampler
 from . import losses
 from .checkpoints import CHECKPOINT_FORMAT, GENERATOR, build_generator, check_stage, load_generator, stage_dir
 from .config import PROFILES, Profile, get_profile, resolve_device
-from .data import InpaintingDataset, demo_dataset, split_source
+from .data import InpaintingDataset, demo_dataset, prepared_sketch_root, split_source
 from .files import RunLockedError
 from .masks import mask_to_tensor
 from .runs import RunFiles, read_losses
-from .sketches import SketchSpec
+from .sketches import SketchSpec, cache_counts, count_sketches
 from .stages import build_discriminator, make_stage
 
-__all__ = ["Trainer", "Networks", "Processes", "LossMeter", "NonFiniteLossError", "build_dataset", "check_finite",
+__all__ = ["Trainer", "Networks", "Processes", "LossMeter", "SketchCounter", "NonFiniteLossError", "build_dataset",
+           "check_finite",
            "check_resumable", "rng_state", "set_rng_state",
            "distributed_env", "init_distributed", "parse_args", "main",
            # where notebooks and scripts have always imported them from (defined in checkpoints / runs / stages)
@@ -106,7 +107,8 @@ def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, de
                                 "data_scripts/prepare_places2.py, or leave it out for the demo set.")
     source, places_split = split_source(data, split)
     return InpaintingDataset(source, profile.image_size, sketch=spec, seed=seed, device=device, progress=progress,
-                             split=places_split, masks=mask_source, deterministic_masks=split != "train")
+                             split=places_split, masks=mask_source, deterministic_masks=split != "train",
+                             sketch_cache_root=prepared_sketch_root(data, spec, profile.image_size))
 
 
 class _Scheduled(Dataset):
@@ -132,7 +134,7 @@ class _Scheduled(Dataset):
             m = self.dataset.draw_mask(np.random.default_rng([self.seed, stream, position]))
             item = dict(item, mask=mask_to_tensor(m))                       # (1, S, S), 1 = known
         item.setdefault("path", str(index))
-        return item
+        return dict(item, index=index)                                      # which image: SketchCounter
 
 
 class _StepBatches(torch.utils.data.Sampler):
@@ -409,6 +411,41 @@ def _deterministic_on_cpu(device: torch.device):
         torch.use_deterministic_algorithms(before)
 
 
+# ---------------------------------------------------------------------------------------------- sketch counts
+
+class SketchCounter:
+    """What a stage's sketches cost: read from the cache vs computed (:func:`inpaintkit.sketches.cache_counts`
+    since the trainer started, in this process, plus what DataLoader workers report through each item's
+    ``sketch_read`` / ``sketch_computed``), and how many distinct images the steps trained on (by data set
+    index). :meth:`summary` sums over all processes (every rank must call it under torchrun)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.start = cache_counts()
+        self.seen = torch.zeros(0, dtype=torch.bool)
+
+    def note(self, batch: dict, dataset_size: int) -> None:
+        """Count a training batch: its images, and the sketches its workers read or computed."""
+        if "index" in batch:
+            if self.seen.numel() != dataset_size:
+                self.seen = torch.zeros(dataset_size, dtype=torch.bool)
+            self.seen[batch["index"]] = True
+        if self.workers > 0 and "sketch_read" in batch:    # a worker's own counters die with it: add them here
+            count_sketches(read=int(batch["sketch_read"].sum()), computed=int(batch["sketch_computed"].sum()))
+
+    def summary(self, distributed: bool) -> dict:
+        """{"read", "computed", "images"} over all processes since the trainer started."""
+        now = cache_counts()
+        counts = torch.tensor([now["read"] - self.start["read"], now["computed"] - self.start["computed"]])
+        seen = self.seen.to(torch.uint8)
+        if distributed:
+            backend_dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
+            counts, seen = counts.to(backend_dev), seen.to(backend_dev)
+            dist.all_reduce(counts)
+            dist.all_reduce(seen, op=dist.ReduceOp.MAX)     # same size on every rank: the same data set
+        return {"read": int(counts[0]), "computed": int(counts[1]), "images": int(seen.sum())}
+
+
 # ---------------------------------------------------------------------------------------------- networks
 
 class Networks:
@@ -533,6 +570,7 @@ class Trainer:
         self._open(resume, overwrite)
 
         # data (rank 0 first: it fills the sketch cache the others then read)
+        self.sketch_counter = SketchCounter(p.num_workers)
         with procs.rank0_first():
             dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
                                     progress=progress and self.is_main, masks=masks)
@@ -596,7 +634,9 @@ class Trainer:
             try:
                 t0, n0 = time.perf_counter(), self.step
                 while self.step < target:
-                    terms = self.train_step(next(batches))
+                    batch = next(batches)
+                    self.sketch_counter.note(batch, len(self.dataset))
+                    terms = self.train_step(batch)
                     self.step += 1
                     self.meter.add(terms)
                     bar.update(1)
@@ -663,11 +703,22 @@ class Trainer:
         if self.is_main:
             print(f"resumed stage {self.stage} from {path} at step {self.step}", flush=True)
 
+    def sketch_cache(self) -> dict:
+        """What sketch_cache.json holds: sketches read from the cache and computed, over all processes, since this
+        trainer started (a resumed run counts from its resumption), the sketch spec's key, the distinct images
+        trained on and the data's source. Under torchrun every rank must call it."""
+        return {**self.sketch_counter.summary(self.distributed),
+                "spec_key": None if self.sketch_spec is None else self.sketch_spec.key(),
+                "data": None if self.data_description is None else str(self.data_description)}
+
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt and generator.pt (:meth:`~inpaintkit.runs.RunFiles.save`; rank 0, the others wait)."""
+        """Write checkpoint.pt, generator.pt (:meth:`~inpaintkit.runs.RunFiles.save`) and sketch_cache.json
+        (rank 0, the others wait)."""
         self.procs.barrier()
+        counts = self.sketch_cache()
         if self.is_main:
             self.files.save(self.state_dict(), {**self._meta(), "generator": self.generator.state_dict()})
+            self.files.save_sketch_cache(counts)
         self.procs.barrier()
 
     def sample_grid(self) -> torch.Tensor:
