@@ -828,9 +828,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "stage2_steps); with --resume, a run continues to STEPS")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
-    ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
+    ap.add_argument("--vgg", default="auto", choices=losses.VGG_SOURCES,
                     help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
-                         "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json)")
+                         "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json; vgg19-random: VGG19 "
+                         "with random weights, to rehearse the code path without the download)")
     ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
                                                    "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
     ap.add_argument("--masks", default=None, help="mask folder for the training masks, e.g. Liu et al.'s irregular "
