@@ -148,8 +148,9 @@ def sketch_files(cache: Path) -> dict[str, int]:
 
 
 class TreeMemory(threading.Thread):
-    """Samples the resident memory of a process and all its descendants (every ``every_s`` seconds, psutil) and
-    keeps the peak since the last :meth:`take` (the sum over the tree: papermill, the kernel, its workers)."""
+    """Samples the memory of a process and all its descendants (every ``every_s`` seconds, psutil) and keeps the
+    peak since the last :meth:`take`: the sum over the tree (papermill, the kernel, its DataLoader workers) of each
+    process's proportional set size (PSS; resident size where the system gives no PSS)."""
 
     def __init__(self, pid: int, every_s: float = 0.25):
         super().__init__(daemon=True)
@@ -166,8 +167,9 @@ class TreeMemory(threading.Thread):
             total = 0
             try:
                 for p in [root, *root.children(recursive=True)]:
-                    try:
-                        total += p.memory_info().rss
+                    try:   # PSS: pages shared by forked DataLoader workers are counted once, not per worker
+                        info = p.memory_full_info()
+                        total += getattr(info, "pss", info.rss)
                     except psutil.Error:
                         pass
             except psutil.Error:
@@ -314,7 +316,7 @@ def format_report(res: dict) -> str:
              f"training masks `{Path(inp['train_masks']).name}`, test masks `{Path(inp['test_masks']).name}` "
              "(Liu-style, 512 px). **VGG19 randomly initialised** (seeded; no weights are downloaded here): the "
              "ImageNet code path, not its features. HED: " + res["hed"] + ".", "",
-             "| notebook | status | wall time | peak memory (processes) | sketches added to the cache |",
+             "| notebook | status | wall time | peak memory (PSS, all its processes) | sketches added to the cache |",
              "|---|---|---:|---:|---|"]
     for r in res["notebooks"]:
         added = ", ".join(f"{k}: {v}" for k, v in r["sketches_added"].items()) or "0"

@@ -184,6 +184,11 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny_inpainter):
     assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 6 == on_disk["per_bucket"]
     assert "sketch_f1" in on_disk["summary"]["ours"]["10-20"]
     assert any("31x31" in n for n in res["notes"])           # 32 px images: SSIM window note, not a warning flood
+    # 24 pairs streamed in chunks of EVAL_BATCH_SIZE = 16; the sketch cache untouched (the pipeline runs HED)
+    assert (on_disk["memory"]["batch_size"], on_disk["memory"]["chunks"]) == (16, 2)
+    assert on_disk["memory"]["rss_peak_mib"] >= on_disk["memory"]["rss_start_mib"] > 0
+    assert on_disk["sketch_cache"] | {"data": None} == {"read": 0, "computed": 0, "images": 5, "data": None,
+                                                        "spec_key": tiny_inpainter.sketch_spec.key()}
 
     # one record recomputed independently: biharmonic on the stored pair, 8-bit, gray PSNR with scikit-image
     rec = next(r for r in res["records"] if r["method"] == "biharmonic" and r["bucket"] == "30-40")
