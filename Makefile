@@ -11,13 +11,15 @@ ONLY    ?=
 DATA    ?=
 TEST_DATA ?=
 MASKS   ?=
+TEST_MASKS ?=
 VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
 
-.PHONY: help install reproduce html student lint test test-unit test-notebooks notebook-outputs bench clean
+.PHONY: help install reproduce rehearse html student lint test test-unit test-notebooks notebook-outputs bench clean
 
 help:
 	@echo "make reproduce   run every notebook headless (PROFILE=$(PROFILE)), report under $(RUN_DIR)/"
+	@echo "make rehearse    the paper's run (reproduce PROFILE=full) on the CPU, counts shrunk: runs/rehearse/rehearsal.md"
 	@echo "make html         the executed notebooks of make reproduce as a static site: $(RUN_DIR)/html/index.html"
 	@echo "make student     student versions of the notebooks with exercises (solutions removed) -> student/"
 	@echo "make test        ruff, then unit tests + every notebook under nbval (smoke profile)"
@@ -35,7 +37,14 @@ install: $(VENV)/.installed
 
 reproduce: install
 	$(PY) -m inpaintkit.reproduce --profile $(PROFILE) --run-dir $(RUN_DIR) --device $(DEVICE) $(if $(ONLY),--only $(ONLY)) \
-	  $(if $(DATA),--data $(DATA)) $(if $(TEST_DATA),--test-data $(TEST_DATA)) $(if $(MASKS),--masks $(MASKS)) $(if $(VGG),--vgg $(VGG))
+	  $(if $(DATA),--data $(DATA)) $(if $(TEST_DATA),--test-data $(TEST_DATA)) $(if $(MASKS),--masks $(MASKS)) \
+	  $(if $(TEST_MASKS),--test-masks $(TEST_MASKS)) $(if $(VGG),--vgg $(VGG))
+
+# The paper's run rehearsed on the CPU: `make reproduce PROFILE=full`'s code path (every notebook, 256 px, the
+# paper's widths, HED, VGG19 randomly initialised, training and test masks) on a synthetic Places365 tree prepared
+# by data_scripts/prepare_places2.py, with only counts shrunk (the rehearse profile). CI runs it after make test.
+rehearse: install
+	$(PY) -m inpaintkit.rehearsal --out runs/rehearse
 
 # The executed notebooks of `make reproduce` (same PROFILE / RUN_DIR) as static HTML pages, figures embedded.
 html: install

@@ -16,10 +16,14 @@ keeping the first ``--val-size`` of a seeded shuffle of val_256 as our validatio
 so no image is in two splits. ``auto`` (default) takes test_256 when it is there, else val_256.
 ``--subset N`` keeps a seeded random N images per split (order kept).
 
-Sketches (``--sketches hed|canny|none``) are computed for every listed image at ``--size`` into the sketch
-cache that InpaintingDataset reads (default ``~/.cache/inpaintkit/sketches``); already cached ones are
-skipped. Unreadable or too small images are reported, left out of the flists and listed in OUT/skipped.txt.
-OUT/places2.json records what was done.
+Sketches (``--sketches hed|canny|none``) are computed for every listed image into the sketch cache that
+InpaintingDataset reads (default ``~/.cache/inpaintkit/sketches``), with the **training profile's** sketch
+settings: ``get_profile(--profile).sketch_spec(method)`` (threshold, thinning; default profile ``full``) at the
+profile's ``image_size`` (``--size`` overrides it). Training with the same profile then reads every one of them
+and computes none; a sketch made with other settings has another cache key and would be computed again.
+Already cached sketches are skipped. Unreadable or too small images are reported, left out of the flists and
+listed in OUT/skipped.txt. OUT/places2.json records what was done, with the sketch cache's folder and key
+(the trainer reads the folder from it).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 import numpy as np  # noqa: E402
 
-from inpaintkit.config import cache_dir  # noqa: E402
+from inpaintkit.config import PROFILES, cache_dir, get_profile  # noqa: E402
 from inpaintkit.data import (  # noqa: E402
     PLACES_IMAGE_DIRS,
     atomic_write_text,
@@ -79,9 +83,11 @@ def main(argv=None) -> int:
     ap.add_argument("--root", type=Path, required=True, help="the Places365-Standard download")
     ap.add_argument("--out", type=Path, required=True, help="where the flists and places2.json go")
     ap.add_argument("--subset", type=int, default=None, help="seeded random N images per split (default: all)")
-    ap.add_argument("--size", type=int, default=256, help="working size the sketches are made at (default 256)")
+    ap.add_argument("--profile", choices=PROFILES, default="full",
+                    help="the training profile whose sketch settings and image size are used (default full)")
+    ap.add_argument("--size", type=int, default=None,
+                    help="working size the sketches are made at (default: the profile's image_size)")
     ap.add_argument("--sketches", choices=("hed", "canny", "none"), default="hed")
-    ap.add_argument("--threshold", type=float, default=0.5, help="HED binarisation threshold (default 0.5)")
     ap.add_argument("--sketch-cache", type=Path, default=None, help="default: <inpaintkit cache>/sketches")
     ap.add_argument("--device", default="auto", help="HED device: auto, cpu, cuda, cuda:1 ...")
     ap.add_argument("--batch-size", type=int, default=64)
@@ -95,6 +101,11 @@ def main(argv=None) -> int:
                  "places365_*.txt). Unpack the archives from places2.csail.mit.edu there.")
     if args.subset is not None and args.subset < 1:
         ap.error("--subset must be >= 1")
+    profile = get_profile(args.profile)
+    size = profile.image_size if args.size is None else args.size
+    if size != profile.image_size:
+        print(f"note: --size {size} is not the {profile.name} profile's image_size {profile.image_size}: training "
+              f"with that profile will not find these sketches (the cache is keyed by size).", flush=True)
     try:
         splits, test_source = make_splits(args.root, args.test_split, args.val_size, args.subset, args.seed)
     except (FileNotFoundError, ValueError) as e:
@@ -103,14 +114,19 @@ def main(argv=None) -> int:
     skipped: list[tuple[str, str]] = []
     sketch_info = None
     if args.sketches != "none":
-        from inpaintkit.sketches import SketchCache, SketchSpec, extract_sketches
+        from dataclasses import asdict
 
-        spec = SketchSpec(method=args.sketches, threshold=args.threshold)
-        cache = SketchCache(args.sketch_cache or cache_dir() / "sketches", spec)
-        sketch_info = {"spec": spec.__dict__, "cache": str(cache.dir), "size": args.size}
+        from inpaintkit.sketches import SketchCache, extract_sketches
+
+        spec = profile.sketch_spec(args.sketches)          # the spec the trainer of this profile reads
+        root = (args.sketch_cache or cache_dir() / "sketches").resolve()
+        cache = SketchCache(root, spec)
+        sketch_info = {"spec": asdict(spec), "spec_key": cache.key, "profile": profile.name, "cache": str(cache.dir),
+                       "cache_root": str(root), "size": size}
+        print(f"sketches: {spec} (profile {profile.name}) at {size} px into {cache.dir}", flush=True)
         for name, paths in splits.items():
             print(f"{name}: {len(paths)} images", flush=True)
-            report = extract_sketches(paths, spec, cache, args.size, load_fn=load_image, device=args.device,
+            report = extract_sketches(paths, spec, cache, size, load_fn=load_image, device=args.device,
                                       batch_size=args.batch_size, num_workers=args.num_workers)
             sketch_info[name] = {"computed": report.computed, "cached": report.cached,
                                  "skipped": len(report.skipped)}

@@ -61,7 +61,7 @@ SKETCH_NOTE = "ground-truth sketch (S_comp = S_gt) in training and evaluation"
 # how variants are scored; a metrics.json scored otherwise (before the ablation shared Table 1's protocol) is rescored
 SCORING = "Table 1's: inpaintkit.metrics.table1_scores (8-bit output) on evaluate.table1_masks' seeded masks"
 
-__all__ = ["run_ablation", "evaluate", "eval_batch", "bucket_masks", "count_flops", "example_inputs",
+__all__ = ["run_ablation", "ablation_data", "evaluate", "eval_batch", "bucket_masks", "count_flops", "example_inputs",
            "variant_costs", "generator_timings", "variant_dir", "load_results", "cached_results", "loss_curves",
            "summarise", "summary_table", "verdicts", "cfs_layers", "gate_maps", "gate_hole_contrast",
            "ABLATION_DIR", "RESULTS_JSON", "METRICS_JSON", "REFERENCE", "EVAL_BUCKETS", "EVAL_MASK_SEED",
@@ -221,6 +221,39 @@ def evaluate(generator: ImageGenerator, batch: dict, bucket_mask_sets: dict[str,
     return per_bucket
 
 
+def ablation_data(profile: Profile, data=None, test_data=None, device="auto", progress: bool = True,
+                  with_train: bool = True, sketch: str = "hed") -> tuple:
+    """``(train, test, info)``: what the ablation trains and scores on, and ``info`` saying so (paths, counts).
+
+    ``data`` None: the demo set's train and test splits (``train`` and ``test`` None: :func:`run_ablation`
+    builds them), refused by a profile with ``needs_real_data`` (full), which never trains on the demo
+    photographs. Else the run's data: ``data``'s training split, all of it (:func:`inpaintkit.train.build_dataset`,
+    its sketches read from the prepared cache), and ``profile.eval_images`` readable test images evenly spaced
+    over ``test_data`` (default ``data``'s test split; :func:`inpaintkit.protocol.pick_readable`, Table 1's
+    pick), with sketches for those images only, never for the whole test split. ``with_train`` False: ``train``
+    is None (a finished ablation is only read back; its figures need the test images alone). ``sketch``: "hed"
+    or "canny", through ``profile.sketch_spec``.
+    """
+    if data is None:
+        if profile.needs_real_data:
+            raise ValueError(f"The {profile.name} profile's ablation trains on the run's data, not on the demo "
+                             "photographs: pass data (reproduce's --data, prepare_places2.py's output folder).")
+        return None, None, {"train": "demo set, train split", "test": "demo set, test split", "demo": True}
+    from .data import InpaintingDataset
+    from .protocol import pick_readable, resolve_data
+    from .train import build_dataset
+
+    train = build_dataset(data, profile, sketch, device=device, progress=progress) if with_train else None
+    paths, test_desc = resolve_data(test_data or data, profile.image_size, profile.demo_patch_stride)
+    picked, _ = pick_readable(paths, profile.eval_images, profile.image_size)
+    test = InpaintingDataset(picked, profile.image_size, sketch=profile.sketch_spec(sketch), device=device,
+                             deterministic_masks=True, progress=progress)
+    info = {"train": str(data), "train_images": len(train) if train is not None else None,
+            "test": test_desc, "test_images": len(test),
+            "test_split_images": len(paths), "demo": False}
+    return train, test, info
+
+
 # ---------------------------------------------------------------------------------------------- training
 
 def _median_step_seconds(rows: list[dict]) -> float | None:
@@ -337,7 +370,8 @@ def _train_variant(kind: str, seed: int, vdir: Path, p: Profile, steps: int, sha
 
 def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None, steps: int | None = None,
                  device="auto", train_data=None, test_data=None, eval_images: int | None = None,
-                 protocol: str = "edgeconnect", vgg="auto", progress: bool = True) -> dict:
+                 protocol: str = "edgeconnect", vgg="auto", progress: bool = True,
+                 data_info: dict | None = None) -> dict:
     """Train Gi once per (kind, seed) for ``steps`` steps and evaluate each on the test split.
 
     ``profile``: a Profile or its name; ``seeds`` default ``profile.ablation_seeds``, ``steps``
@@ -345,7 +379,8 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
     set's train / test split, sketches as ``profile.sketch_spec()``); ``eval_images``: test images
     (default ``profile.eval_images``), each evaluated with one mask per bucket of
     :data:`EVAL_BUCKETS`, scored as Table 1 (:func:`evaluate`). ``vgg``: a VGGFeatures module or its
-    source, built once and shared.
+    source, built once and shared. ``data_info``: what the data are (:func:`ablation_data`'s ``info``), stored
+    as the results' ``"data"``.
 
     Resumable: a variant whose ``metrics.json`` says it finished ``steps`` steps is read back, not
     retrained (and scored again if it was scored otherwise); a checkpoint short of ``steps`` is resumed.
@@ -377,7 +412,9 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
     variants.sort(key=lambda v: (kinds.index(v["kind"]), seeds.index(v["seed"])))
     results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),
                "buckets": list(EVAL_BUCKETS), "protocol": protocol, "scoring": SCORING, "sketch": SKETCH_NOTE,
-               "eval_images": variants[0]["eval_images"], "variants": variants}
+               "eval_images": variants[0]["eval_images"], "variants": variants,
+               "data": data_info or {"train": "given" if train_data is not None else "demo set, train split",
+                                     "test": "given" if test_data is not None else "demo set, test split"}}
     _atomic_json(run_dir / ABLATION_DIR / RESULTS_JSON, results)
     return results
 

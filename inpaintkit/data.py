@@ -6,7 +6,8 @@ Each item is what both stages need (docs/paper_reading.md, "Conventions")::
      "gray":   (1, S, S) float, skimage rgb2gray of the image,
      "sketch": (1, S, S) float in [0, 1], the full image's sketch S_gt (HED or Canny, from the cache),
      "mask":   (1, S, S) float, the paper's M: 1 = known, 0 = hole,
-     "path":   str}
+     "path":   str,
+     "sketch_read", "sketch_computed": int 0/1, whether the sketch was read from the cache or computed now}
 
 Images are read by :func:`load_image`: centre crop to a square, then resize to S. Sketches are made once for
 the whole data set by :func:`inpaintkit.sketches.extract_sketches` (the full image first, masking later) and
@@ -23,6 +24,7 @@ scikit-image (no download), split by photograph so that no photograph is in two 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -44,7 +46,8 @@ from .sketches import SketchSpec
 __all__ = [
     "IMAGE_EXTENSIONS", "PLACES_IMAGE_DIRS", "PLACES_FILE_LISTS", "DEMO_SPLITS", "DEMO_SCALES", "DEMO_PATCH_SIZE",
     "BadImageError", "open_image", "load_image", "is_places_root", "places_split", "read_flist", "write_flist",
-    "split_source", "list_images", "InpaintingDataset", "demo_photos", "demo_split_of", "demo_patch_size",
+    "split_source", "list_images", "prepared_sketch_root", "InpaintingDataset", "demo_photos", "demo_split_of",
+    "demo_patch_size",
     "ensure_demo_dataset", "demo_photo_of", "demo_split_sizes", "demo_dataset", "atomic_write_text",
 ]
 
@@ -245,6 +248,26 @@ def split_source(source, split: str) -> tuple[Path, str | None]:
     return source, None
 
 
+def prepared_sketch_root(source, spec: SketchSpec, size: int) -> Path | None:
+    """The sketch cache root that ``data_scripts/prepare_places2.py`` filled for ``source`` (its output folder,
+    or a file in it), read from its ``places2.json``; None when ``source`` is not such a folder or its sketches
+    were made with another spec or size (then a note says that they will be computed again)."""
+    source = Path(source).expanduser()
+    info_path = (source if source.is_dir() else source.parent) / "places2.json"
+    try:
+        sk = json.loads(info_path.read_text()).get("sketches") or {}
+    except (OSError, ValueError):
+        return None
+    if "cache_root" not in sk:
+        return None
+    if sk.get("spec_key") != spec.key() or sk.get("size") != size:
+        print(f"note: {info_path} holds sketches with key {sk.get('spec_key')} at {sk.get('size')} px, this run "
+              f"needs {spec.key()} at {size} px ({spec}): they will be computed again. Prepare with the run's "
+              "profile (prepare_places2.py --profile NAME) to reuse them.", flush=True)
+        return None
+    return Path(sk["cache_root"])
+
+
 def list_images(source, split: str | None = None) -> list[Path]:
     """The image paths named by ``source``:
 
@@ -381,19 +404,25 @@ class InpaintingDataset(torch.utils.data.Dataset):
 
     def sketch(self, path: Path, rgb: np.ndarray) -> np.ndarray:
         """The (S, S) float32 sketch of the full image, from the cache (computed and stored when missing)."""
+        return self._sketch(path, rgb)[0]
+
+    def _sketch(self, path: Path, rgb: np.ndarray) -> tuple[np.ndarray, str | None]:
+        """(sketch, "read" | "computed" | None): the sketch and where it came from (None: no sketch)."""
         if self.sketch_spec is None:
-            return np.zeros((self.size, self.size), np.float32)
+            return np.zeros((self.size, self.size), np.float32), None
         s = self.cache.load(path, self.size)
         if s is None:
-            from .sketches import sketch_image
+            from .sketches import count_sketches, sketch_image
 
             if self.sketch_spec.method == "hed" and self._hed is None:
                 from .hed import load_hed
 
                 self._hed = load_hed(device="cpu")  # in a worker: one HED per process, CPU
             s = sketch_image(rgb, self.sketch_spec, hed=self._hed)
+            count_sketches(computed=1)
             self.cache.save(path, self.size, s)
-        return s
+            return s, "computed"
+        return s, "read"
 
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
@@ -408,7 +437,7 @@ class InpaintingDataset(torch.utils.data.Dataset):
                 warnings.warn(f"Skipping {e}", stacklevel=2)
         else:
             raise ValueError("Every image of the data set has become unreadable.")
-        sketch = self.sketch(path, rgb)
+        sketch, source = self._sketch(path, rgb)
         mask = self.mask(index)
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)    # (3, S, S)
         gray = torch.from_numpy(rgb2gray(rgb).astype(np.float32))[None]         # (1, S, S)
@@ -418,6 +447,10 @@ class InpaintingDataset(torch.utils.data.Dataset):
             "sketch": torch.from_numpy(np.asarray(sketch, np.float32))[None],  # (1, S, S)
             "mask": _masks.mask_to_tensor(mask),                               # (1, S, S), 1 = known
             "path": str(path),
+            # where the sketch came from, so that a process receiving items from DataLoader workers can count
+            # them (inpaintkit.sketches.count_sketches): 1/0 read from the cache, 1/0 computed now
+            "sketch_read": int(source == "read"),
+            "sketch_computed": int(source == "computed"),
         }
 
 

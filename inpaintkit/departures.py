@@ -156,7 +156,12 @@ def _stage2_rows(p: Profile, vgg_source: str | None) -> list[Departure]:
             f"mean |I_pred - I| / hole ratio (x{l1:g} at a 25 % hole)",
             "EdgeConnect's convention: a small hole weighs as much as a large one"))
     vgg = _vgg_in_use(p, vgg_source)
-    if p.stage2_loss.uses_vgg and not vgg.startswith("imagenet"):      # no VGG is loaded when both weights are 0
+    if p.stage2_loss.uses_vgg and vgg.startswith("vgg19-random"):
+        rows.append(Departure(
+            "VGG of the perceptual / style losses", "ImageNet VGG19 (Johnson et al. [7])", "VGG19 with random weights",
+            "a rehearsal of the code path (tests, the CPU rehearsal): the architecture and layers of Eq. 14's VGG19 "
+            "without its download; its perceptual and style terms mean nothing"))
+    elif p.stage2_loss.uses_vgg and not vgg.startswith("imagenet"):      # no VGG is loaded when both weights are 0
         reason = vgg.partition(":")[2].strip()
         rows.append(Departure(
             "VGG of the perceptual / style losses", "ImageNet VGG19 (Johnson et al. [7])",

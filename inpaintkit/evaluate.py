@@ -1,7 +1,7 @@
 """Table 1: PSNR / SSIM per hole-ratio bucket for our model, its variants and classical baselines.
 
     python -m inpaintkit.evaluate --run-dir runs/quick                       # demo weights, demo test split
-    python -m inpaintkit.evaluate --run-dir runs/full --weights run --data /data/places365 --masks /data/liu_masks
+    python -m inpaintkit.evaluate --run-dir runs/full --weights run --data /data/places365 --test-masks /data/liu_test
 
 What is measured (Section 4): every test image is paired with one mask of each Table-1 bucket (10-20 %,
 20-30 %, 30-40 %, and 40-50 %, the paper's ">= 40 %"); every method fills the hole; PSNR, SSIM and
@@ -36,7 +36,7 @@ import torch
 from .baselines import METHOD_ORDER, MODEL_VARIANTS, Method, available_methods
 from .config import Profile, default_run_dir, get_profile
 from .files import atomic_write_text
-from .masks import TABLE1_BUCKETS, hole_ratio
+from .masks import TABLE1_BUCKETS
 from .metrics import PROTOCOLS, aggregate_by_bucket
 from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
@@ -108,6 +108,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     if not runnable:
         raise ValueError(f"No method can run: {skipped_methods}.")
     clock.lap()
+    counts_before = _sketch_cache_counts()
     test = test_set(prof, data, masks, per_bucket, mask_seed, progress)
     clock.add("masks and pairing")
     # metrics on the model's GPU when it has one (batched torch SSIM there), else on the CPU (scikit-image's SSIM)
@@ -117,6 +118,7 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
                                 batch_size or max(EVAL_BATCH_SIZE, prof.batch_size),
                                 prof.num_workers, clock, progress)
     records = scores.records
+    sketch_cache = _sketch_cache_record(counts_before, inpainter, test, records)
     if not records:
         raise ValueError(f"No image of {test.data} could be read; nothing was evaluated (see the skipped list).")
     # records in table order (methods, then buckets), whatever the compute order was
@@ -133,13 +135,15 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         "per_bucket": per_bucket,
         "data": test.data,
         "masks": {"root": str(test.mask_root), "seed": mask_seed if masks is None else None,
-                  "ratios": {b: [hole_ratio(mk) for _, mk in v] for b, v in test.mask_sets.items()}},
+                  "ratios": {b: [ratio for _, ratio, _ in v] for b, v in test.mask_sets.items()}},
         "model": model_info(inpainter, source) if inpainter is not None else None,
         "methods": [n for n in METHOD_ORDER if n in runnable],
         "method_labels": {n: n.label for n in METHOD_ORDER if n in runnable or n in skipped_methods},
         "skipped_methods": skipped_methods,
         "skipped_images": skipped_images,
         "notes": test.notes + sorted(scores.ssim_warnings),
+        "memory": scores.memory,
+        "sketch_cache": sketch_cache,
         "seconds": dict(clock.wall),
         "cpu_seconds": dict(clock.cpu),
         "summary": summary,
@@ -185,6 +189,27 @@ def correction_gain(inpainter, data, *, profile: str | Profile, per_bucket: int 
             "per_bucket": per_bucket}
 
 
+def _sketch_cache_counts() -> dict | None:
+    """``inpaintkit.sketches.cache_counts()`` (sketches read from / computed into the on-disk cache by this
+    process so far), or None where the kit has no such counter."""
+    from . import sketches
+
+    counts = getattr(sketches, "cache_counts", None)
+    return dict(counts()) if counts is not None else None
+
+
+def _sketch_cache_record(before: dict | None, inpainter, test, records: list[dict]) -> dict:
+    """metrics.json's "sketch_cache": what this evaluation read from / computed into the sketch cache (the
+    pipeline runs HED itself on exactly the images it scores, so both stay 0 unless a method reads the cache),
+    the sketch spec's key, the distinct images scored and their source."""
+    after = _sketch_cache_counts()
+    delta = ({k: after.get(k, 0) - before.get(k, 0) for k in ("read", "computed")}
+             if before is not None and after is not None else {"read": None, "computed": None})
+    spec = getattr(inpainter, "sketch_spec", None)
+    return delta | {"spec_key": spec.key() if spec is not None else None,
+                    "images": len({r["image"] for r in records}), "data": test.data}
+
+
 def _json_default(o):
     if isinstance(o, (np.integer, np.floating)):
         return o.item()
@@ -205,7 +230,9 @@ def main(argv=None) -> int:
                     help="image folder, .flist or Places365 root (default: the demo test split)")
     ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
                                                    "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
-    ap.add_argument("--masks", default=None, help="mask folder, ours or Liu et al.'s (default: our fixed seeded set)")
+    ap.add_argument("--test-masks", "--masks", dest="test_masks", default=None,
+                    help="Table 1's test masks: a folder, ours or Liu et al.'s test set (default: our fixed seeded "
+                         "set); --masks is the older name of the same option")
     ap.add_argument("--weights", default="auto", choices=("demo", "run", "auto"),
                     help="demo: shipped weights; run: the run dir's stages; auto: run if trained, else demo")
     ap.add_argument("--per-bucket", type=int, default=None,
@@ -228,7 +255,7 @@ def main(argv=None) -> int:
         profile = get_profile(args.profile)
         if args.image_size is not None:
             profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
-        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.masks, methods=args.methods,
+        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
                        protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
                        weights=args.weights, device=args.device, batch_size=args.batch_size)
     except (ValueError, FileNotFoundError) as e:

@@ -32,7 +32,8 @@ from .fill import smooth_fill
 __all__ = [
     "hinge_d_loss", "hinge_g_loss", "feature_matching_loss", "l1_loss", "gram_matrix", "perceptual_loss",
     "style_loss", "balanced_bce", "fill_l1", "stage1_generator_loss", "stage2_generator_loss", "VGGFeatures",
-    "imagenet_vgg19_status", "IMAGENET_VGG19_FILE", "DOWNLOAD_PROBE_TIMEOUT_S", "VGG19_PERCEPTUAL", "VGG19_STYLE",
+    "imagenet_vgg19_status", "IMAGENET_VGG19_FILE", "VGG_SOURCES", "RANDOM_VGG19", "DOWNLOAD_PROBE_TIMEOUT_S",
+    "VGG19_PERCEPTUAL", "VGG19_STYLE",
     "VGG16_PERCEPTUAL", "VGG16_STYLE", "HED_FEATURE_SCALE", "NO_VGG",
 ]
 
@@ -152,6 +153,9 @@ _IMAGENET_STD = (0.229, 0.224, 0.225)
 # losses"). An input-scale match, not a calibration against VGG19.
 HED_FEATURE_SCALE = 1.0 / (255.0 * sum(_IMAGENET_STD) / 3)
 
+VGG_SOURCES = ("auto", "imagenet", "hed", "vgg19-random")
+RANDOM_VGG19 = "vgg19-random: VGG19 with random weights (a rehearsal of the code path; not Eq. 14's losses)"
+
 
 def _imagenet_normalize(rgb: torch.Tensor) -> torch.Tensor:
     mean = rgb.new_tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
@@ -210,6 +214,9 @@ class VGGFeatures(nn.Module):
       relu3_3, relu4_3, relu5_2 (the VGG16 counterparts); activations times
       :data:`HED_FEATURE_SCALE` (~1/57.6) to bring Caffe's 0-255 scale to ImageNet's.
     * ``"auto"``: ImageNet when cached or downloadable, else HED, with a logged warning.
+    * ``"vgg19-random"``: torchvision's VGG19 architecture, layers and normalisation with **random** weights
+      (``vgg19(weights=None)``): the full profile's code path without the download, for tests and rehearsals;
+      its losses mean nothing, and ``.source`` (:data:`RANDOM_VGG19`) says so.
 
     ``.source`` says which was used and why (``"imagenet"`` or ``"hed: ImageNet VGG19 weights
     unavailable (<reason>)"``); ``.layer_names`` names the layers. Parameters are frozen and the
@@ -218,8 +225,8 @@ class VGGFeatures(nn.Module):
 
     def __init__(self, source: str = "auto", device: str | torch.device | None = None):
         super().__init__()
-        if source not in ("auto", "imagenet", "hed"):
-            raise ValueError(f"VGGFeatures(source={source!r}): choose 'auto', 'imagenet' or 'hed'.")
+        if source not in VGG_SOURCES:
+            raise ValueError(f"VGGFeatures(source={source!r}): choose one of {', '.join(VGG_SOURCES)}.")
         ok, why = False, ""
         if source in ("auto", "imagenet"):
             ok, why = imagenet_vgg19_status()
@@ -233,7 +240,11 @@ class VGGFeatures(nn.Module):
                     "HED's VGG16 explicitly with --vgg hed (vgg='hed'; recorded in config.json and the report as a "
                     "departure from the paper)."
                 )
-        if source == "imagenet" or (source == "auto" and ok):
+        if source == "vgg19-random":
+            from torchvision.models import vgg19
+
+            self._setup(vgg19(weights=None).features, _imagenet_normalize, VGG19_PERCEPTUAL, VGG19_STYLE, RANDOM_VGG19)
+        elif source == "imagenet" or (source == "auto" and ok):
             self._setup(_imagenet_backbone(), _imagenet_normalize, VGG19_PERCEPTUAL, VGG19_STYLE, "imagenet")
         else:
             reason = "source='hed' asked for" if source == "hed" else f"ImageNet VGG19 weights unavailable ({why})"

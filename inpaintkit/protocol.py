@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from .config import Profile, cache_dir
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
 
-__all__ = ["default_mask_dir", "ensure_test_masks", "load_test_masks", "table1_masks", "resolve_data",
+__all__ = ["default_mask_dir", "ensure_test_masks", "scan_test_masks", "load_test_masks", "read_mask", "table1_masks",
+           "table1_mask_root", "resolve_data",
            "evenly_spaced", "pick_readable", "make_pairs", "hole_at_border", "PairImages", "collate_pairs",
            "TestSet", "test_set", "load_record"]
 
@@ -65,21 +66,28 @@ def ensure_test_masks(size: int, per_bucket: int, seed: int = 0, root=None, prog
     return root
 
 
-def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
-                    progress: bool = True) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
-    """``({bucket: [(mask id, (size, size) uint8 mask, 1 = known)]}, notes)`` with up to ``per_bucket`` per bucket.
+def scan_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
+                    progress: bool = True) -> tuple[dict[str, list[tuple[str, float, bool]]], list[str]]:
+    """``({bucket: [(mask id, hole ratio, hole at the border)]}, notes)``, up to ``per_bucket`` per bucket.
 
-    ``root``: our folder (``masks.json`` beside ``<bucket>/NNNNN.png``, white = known; read bucket by bucket, in
-    order) or Liu et al.'s set (white = hole; every mask is read and bucketed by its hole ratio at ``size``).
-    Every mask kept has its *measured* ratio inside its bucket; masks that leave their bucket when resized are
-    dropped, with a note. ValueError when a bucket ends up empty. Mask ids are paths relative to ``root``.
+    What :func:`load_test_masks` reads, without keeping the masks: memory does not grow with ``per_bucket``
+    (the evaluation reads each mask back when its pair is scored, :func:`read_mask`). ``root``: our folder
+    (``masks.json`` beside ``<bucket>/NNNNN.png``, white = known; read bucket by bucket, in order) or Liu et
+    al.'s set (white = hole; masks are read in order and bucketed by their hole ratio at ``size``). Every mask
+    kept has its *measured* ratio inside its bucket; masks that leave their bucket when resized are dropped and
+    counted in a note, and so are Liu masks at 60 % or more after resizing (outside every bucket: skipped, never
+    scored in the top one). ValueError when a bucket ends up empty. Mask ids are paths relative to ``root``.
     """
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"Mask folder {root} does not exist: give Liu et al.'s irregular mask test set, "
                                 "or ours from `python data_scripts/make_test_masks.py --out DIR`.")
-    out: dict[str, list[tuple[str, np.ndarray]]] = {b: [] for b in buckets}
+    out: dict[str, list[tuple[str, float, bool]]] = {b: [] for b in buckets}
     notes: list[str] = []
+
+    def keep(b, masks, i, m):
+        out[b].append((str(masks.paths[i].relative_to(root)), hole_ratio(m), hole_at_border(m)))
+
     if _our_manifest(root) is not None:
         for b in buckets:
             if not (root / b).is_dir():
@@ -90,22 +98,30 @@ def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
                 if len(out[b]) >= per_bucket:
                     break
                 m = masks[i]
-                if bucket_of(hole_ratio(m)) != b:
+                r = hole_ratio(m)
+                if r >= BUCKETS["50-60"][1] or bucket_of(r) != b:
                     dropped += 1
                     continue
-                out[b].append((str(masks.paths[i].relative_to(root)), m))
+                keep(b, masks, i, m)
             if dropped:
                 notes.append(f"{dropped} mask(s) of {b} left their bucket when resized to {size} px and were dropped.")
     else:
         masks = LiuMaskSet(root, size=size, invert="auto")
+        over = 0
         for i in tqdm(range(len(masks)), desc="bucketing masks", unit="mask", disable=not progress):
             m = masks[i]
             r = hole_ratio(m)
-            b = bucket_of(r) if r < BUCKETS["50-60"][1] else None
+            if r >= BUCKETS["50-60"][1]:
+                over += 1
+                continue
+            b = bucket_of(r)
             if b in out and len(out[b]) < per_bucket:
-                out[b].append((str(masks.paths[i].relative_to(root)), m))
+                keep(b, masks, i, m)
             if all(len(v) >= per_bucket for v in out.values()):
                 break
+        if over:
+            notes.append(f"{over} mask(s) had a hole of 60 % or more at {size} px (outside every bucket) and were "
+                         "skipped.")
     empty = [b for b, v in out.items() if not v]
     if empty:
         raise ValueError(f"Mask folder {root} has no mask in bucket(s) {empty} at {size} px; use a set that covers "
@@ -113,11 +129,29 @@ def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
     for b, v in out.items():
         if len(v) < per_bucket:
             notes.append(f"bucket {b}: only {len(v)} mask(s) for {per_bucket} images; masks are reused in turn.")
-    resized = sorted({_png_size(root / mask_id) for v in out.values() for mask_id, _ in v} - {(size, size)})
+    resized = sorted({_png_size(root / entry[0]) for v in out.values() for entry in v} - {(size, size)})
     if resized:      # square, or LiuMaskSet refused them; say that they were resized
         notes.append(f"masks of {', '.join(f'{w}x{h}' for w, h in resized)} px were resized to {size}x{size} "
                      "px (nearest neighbour).")
     return out, notes
+
+
+def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
+                    progress: bool = True) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
+    """``({bucket: [(mask id, (size, size) uint8 mask, 1 = known)]}, notes)``: :func:`scan_test_masks`' masks,
+    read into memory (for figures and small sets; the evaluation keeps only the ids)."""
+    scanned, notes = scan_test_masks(root, size, per_bucket, buckets, progress)
+    return {b: [(mask_id, read_mask(root, mask_id, size)) for mask_id, _, _ in v] for b, v in scanned.items()}, notes
+
+
+def read_mask(root, mask_id: str, size: int) -> np.ndarray:
+    """Mask ``mask_id`` (a path relative to ``root``, as :func:`scan_test_masks` names it) at ``size``: (size,
+    size) uint8, 1 = known, 0 = hole; white is known in our folders, the hole in Liu et al.'s."""
+    masks, index = _mask_index(str(Path(root)), size)
+    if mask_id not in index:               # the folder grew since it was listed (ensure_test_masks): list it again
+        _mask_index.cache_clear()
+        masks, index = _mask_index(str(Path(root)), size)
+    return masks[index[mask_id]]
 
 
 def _png_size(path: Path) -> tuple[int, int]:
@@ -179,26 +213,33 @@ def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dic
     return [paths[j] for j in sorted(chosen)], bad
 
 
-def make_pairs(paths: list[Path], masks: dict[str, list[tuple[str, np.ndarray]]], per_bucket: int) -> list[dict]:
+def make_pairs(paths: list[Path], masks: dict[str, list[tuple]], per_bucket: int) -> list[dict]:
     """The deterministic (bucket, image, mask) pairs, bucket by bucket: image j of a bucket gets its mask j.
 
     The images are ``per_bucket`` evenly spaced ones of ``paths`` (the same for every bucket); images and masks
-    are taken in turn when there are fewer than ``per_bucket``.
+    are taken in turn when there are fewer than ``per_bucket``. ``masks``: :func:`scan_test_masks`' entries
+    (id, ratio, at border) or :func:`load_test_masks`' (id, array); a pair holds the mask's id, and its ratio
+    and border flag, never the array.
     """
     images = [paths[i] for i in evenly_spaced(len(paths), per_bucket)]
     pairs = []
     for b, ms in masks.items():
         for j in range(per_bucket):
-            mask_id, m = ms[j % len(ms)]
-            pairs.append({"bucket": b, "image": str(images[j % len(images)]), "mask_id": mask_id, "mask": m})
+            entry = ms[j % len(ms)]
+            if isinstance(entry[1], np.ndarray):
+                entry = (entry[0], hole_ratio(entry[1]), hole_at_border(entry[1]))
+            mask_id, ratio, border = entry
+            pairs.append({"bucket": b, "image": str(images[j % len(images)]), "mask_id": mask_id,
+                          "hole_ratio": ratio, "hole_at_border": border})
     return pairs
 
 
 class PairImages(torch.utils.data.Dataset):
-    """Loads the image of each pair; an unreadable one comes back flagged, to be reported and skipped."""
+    """Loads the image and the mask of each pair (the mask from ``mask_root`` by its id); an unreadable image
+    comes back flagged, to be reported and skipped."""
 
-    def __init__(self, pairs, size):
-        self.pairs, self.size = pairs, size
+    def __init__(self, pairs, size, mask_root):
+        self.pairs, self.size, self.mask_root = pairs, size, str(mask_root)
 
     def __len__(self):
         return len(self.pairs)
@@ -212,7 +253,8 @@ class PairImages(torch.utils.data.Dataset):
         except BadImageError as e:
             return {"index": i, "error": str(e)}
         image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)      # (3, S, S)
-        mask = torch.from_numpy(p["mask"].astype(np.float32))[None]              # (1, S, S), 1 = known
+        m = read_mask(self.mask_root, p["mask_id"], self.size)
+        mask = torch.from_numpy(m.astype(np.float32))[None]                      # (1, S, S), 1 = known
         return {"index": i, "image": image, "mask": mask}
 
 
@@ -241,29 +283,38 @@ def table1_masks(size: int, per_bucket: int, masks=None, seed: int = 0,
     return root, mask_sets, notes
 
 
+def table1_mask_root(size: int, per_bucket: int, masks=None, seed: int = 0, progress: bool = True) -> Path:
+    """The folder of Table 1's test masks: ``masks`` (ours or Liu et al.'s test set) or our seeded set, made once."""
+    return Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, seed, progress=progress)
+
+
 @dataclass
 class TestSet:
-    """The deterministic (bucket, image, mask) pairs and where they came from."""
+    """The deterministic (bucket, image, mask) pairs and where they came from; ``mask_sets`` as
+    :func:`scan_test_masks` gives them (ids, ratios, border flags: no arrays)."""
 
     pairs: list[dict]
     data: str
     mask_root: Path
-    mask_sets: dict[str, list[tuple[str, np.ndarray]]]
+    mask_sets: dict[str, list[tuple[str, float, bool]]]
     notes: list[str]
     unreadable: dict[str, str]
 
 
 def test_set(prof: Profile, data, masks, per_bucket: int, mask_seed: int, progress: bool) -> TestSet:
-    """Test images (unreadable ones dropped before pairing) and Table 1's masks, paired by :func:`make_pairs`."""
+    """Test images (unreadable ones dropped before pairing) and Table 1's masks, paired by :func:`make_pairs`.
+
+    Holds paths, mask ids and ratios only: its memory grows by a few hundred bytes per pair, and images and
+    masks are read when their chunk is scored (:class:`PairImages`)."""
     size = prof.image_size
     paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
-    mask_root, mask_sets, notes = table1_masks(size, per_bucket, masks, mask_seed, progress)
+    mask_root = table1_mask_root(size, per_bucket, masks, mask_seed, progress)
+    mask_sets, notes = scan_test_masks(mask_root, size, per_bucket, progress=progress)
     images, unreadable = pick_readable(paths, per_bucket, size)
     if len(images) < per_bucket:
         notes.append(f"only {len(images)} readable image(s) of {len(paths)} for {per_bucket} per bucket; "
                      "images are reused in turn.")
     return TestSet(make_pairs(images, mask_sets, per_bucket), data_desc, mask_root, mask_sets, notes, unreadable)
-
 
 
 # ---------------------------------------------------------------------------------------------- for figures
@@ -273,8 +324,7 @@ def load_record(metrics: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
     from .data import load_image
 
     size = metrics["image_size"]
-    masks, index = _mask_index(metrics["masks"]["root"], size)
-    return load_image(record["image"], size), masks[index[record["mask_id"]]]
+    return load_image(record["image"], size), read_mask(metrics["masks"]["root"], record["mask_id"], size)
 
 
 @functools.lru_cache(maxsize=4)

@@ -2,13 +2,14 @@
 
     python -m inpaintkit.reproduce --profile quick --run-dir runs/quick
     python -m inpaintkit.reproduce --profile full --run-dir runs/full --device cuda \
-        --data data/places2 --masks data/liu_masks
+        --data data/places2 --masks data/liu_train_masks --test-masks data/liu_test_masks
     python -m inpaintkit.reproduce --profile smoke --only 02,03
 
 Each notebook gets the parameters ``profile``, ``run_dir`` and ``device`` (its cell tagged
 ``parameters``), and, when given, ``data`` (training images: an image folder, .flist, Places365 root or
 ``data_scripts/prepare_places2.py``'s output folder), ``test_data`` (default: ``data``'s test split),
-``masks`` (a mask folder, e.g. Liu et al.'s, for training and testing) and ``vgg`` (the VGG of Eq. 14). The
+``masks`` (the training masks: a mask folder, e.g. Liu et al.'s), ``test_masks`` (Table 1's test masks: Liu et
+al.'s test set, released apart from the training masks; default our seeded set) and ``vgg`` (the VGG of Eq. 14). The
 full and gpu profiles refuse to start without ``data``. Each notebook runs with its working directory set to
 ``notebooks/`` (papermill's ``cwd=``, as JupyterLab does) and is written, executed, to
 ``<run_dir>/notebooks/``. The run stops at the first failing notebook: papermill's
@@ -156,7 +157,8 @@ def experiment_lines(run_dir: Path) -> list[str]:
     return lines if found else []
 
 
-def data_parameters(profile: str, data=None, test_data=None, masks=None, vgg: str | None = None) -> dict:
+def data_parameters(profile: str, data=None, test_data=None, masks=None, vgg: str | None = None,
+                    test_masks=None) -> dict:
     """The data parameters every notebook gets (absolute paths; only those given); checks them first.
 
     A profile with ``needs_real_data`` (full, gpu) without ``data`` is an error naming prepare_places2.py.
@@ -168,7 +170,7 @@ def data_parameters(profile: str, data=None, test_data=None, masks=None, vgg: st
             "Prepare the data set with `python data_scripts/prepare_places2.py --root /data/places365 --out "
             "data/places2`, then pass --data data/places2 (and Liu et al.'s masks with --masks DIR).")
     params = {}
-    for name, value in (("data", data), ("test_data", test_data), ("masks", masks)):
+    for name, value in (("data", data), ("test_data", test_data), ("masks", masks), ("test_masks", test_masks)):
         if value is not None:
             path = Path(value).expanduser().resolve()
             if not path.exists():
@@ -183,15 +185,17 @@ def data_parameters(profile: str, data=None, test_data=None, masks=None, vgg: st
 
 def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device: str = "auto",
               only: list[str] | None = None, notebook_dir: str | Path | None = None,
-              echo=print, data=None, test_data=None, masks=None, vgg: str | None = None) -> list[NotebookResult]:
+              echo=print, data=None, test_data=None, masks=None, vgg: str | None = None,
+              test_masks=None) -> list[NotebookResult]:
     """Run the notebooks in order; stop at (and re-raise) the first failure after writing the report.
 
-    ``data``, ``test_data``, ``masks``, ``vgg``: passed to every notebook (see the module docstring)."""
+    ``data``, ``test_data``, ``masks``, ``test_masks``, ``vgg``: passed to every notebook that declares them
+    (see the module docstring)."""
     import papermill as pm
 
     if profile not in PROFILES:
         raise ValueError(f"Unknown profile {profile!r}; choose one of {', '.join(PROFILES)}.")
-    extra = data_parameters(profile, data, test_data, masks, vgg)
+    extra = data_parameters(profile, data, test_data, masks, vgg, test_masks)
     run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
     notebooks = find_notebooks(notebook_dir, only)
     echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}"
@@ -229,8 +233,11 @@ def main(argv: list[str] | None = None) -> int:
                                                  "root, an image folder or .flist (default: the demo set; "
                                                  "required by the full and gpu profiles)")
     ap.add_argument("--test-data", default=None, help="test images (default: --data's test split)")
-    ap.add_argument("--masks", default=None, help="mask folder, e.g. Liu et al.'s irregular masks, for training "
-                                                  "and Table 1 (default: generated strokes / our seeded test set)")
+    ap.add_argument("--masks", default=None, help="training masks: a mask folder, e.g. Liu et al.'s irregular masks "
+                                                  "(default: generated strokes)")
+    ap.add_argument("--test-masks", default=None, help="Table 1's test masks: a mask folder, e.g. Liu et al.'s test "
+                                                       "set, released apart from the training masks (default: our "
+                                                       "fixed seeded set)")
     ap.add_argument("--vgg", default=None, choices=("auto", "imagenet", "hed"),
                     help="VGG of Eq. 14 (default: the profile's; full: imagenet). hed is a departure, "
                          "recorded in config.json and the report")
@@ -239,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks,
-                  data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg)
+                  data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg, test_masks=args.test_masks)
     except pm.PapermillExecutionError as e:
         print(e, file=sys.stderr)          # papermill's message names the cell and shows its traceback
         return 1

@@ -4,6 +4,7 @@
     run.lock        while a process writes the folder: a second one is refused (:class:`~inpaintkit.files.RunLock`)
     losses.csv      step, each loss term (mean over the last log_every steps), seconds_per_step
     config.json     profile, block, sketch, VGG source, seed, device, world size, data
+    sketch_cache.json   sketches read from the cache vs computed, their spec key, distinct images trained on, data
     samples/step_000100.png   the sample grid at that step
 
 :class:`RunFiles` reads and writes them, atomically; it decides nothing about training. :func:`read_losses`
@@ -21,10 +22,11 @@ import torch
 from .checkpoints import CHECKPOINT, GENERATOR, atomic_torch_save, previous_path, read_with_fallback, stage_dir
 from .files import RunLock, atomic_path, atomic_write_text
 
-__all__ = ["LOSSES_CSV", "CONFIG_JSON", "SAMPLES", "RunFiles", "read_losses"]
+__all__ = ["LOSSES_CSV", "CONFIG_JSON", "SKETCH_CACHE_JSON", "SAMPLES", "RunFiles", "read_losses"]
 
 LOSSES_CSV = "losses.csv"
 CONFIG_JSON = "config.json"
+SKETCH_CACHE_JSON = "sketch_cache.json"
 SAMPLES = "samples"
 
 
@@ -38,6 +40,7 @@ class RunFiles:
         self.generator = self.folder / GENERATOR
         self.losses = self.folder / LOSSES_CSV
         self.config = self.folder / CONFIG_JSON
+        self.sketch_cache = self.folder / SKETCH_CACHE_JSON
         self.samples = self.folder / SAMPLES
         self._keep_previous = False   # a fresh run's first save must not keep another run's file as previous
 
@@ -62,6 +65,11 @@ class RunFiles:
         atomic_torch_save(checkpoint, self.checkpoint, keep_previous=self._keep_previous)
         atomic_torch_save(generator, self.generator, keep_previous=self._keep_previous)
         self._keep_previous = True
+
+    def save_sketch_cache(self, counts: dict) -> None:
+        """Write sketch_cache.json atomically: {"read", "computed", "spec_key", "images", "data"}."""
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.sketch_cache, json.dumps(counts, indent=1) + "\n")
 
     def prepare(self, step: int, config: dict) -> None:
         """Before training from ``step`` (under the lock, never touching a live run's files): make samples/,

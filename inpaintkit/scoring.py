@@ -8,6 +8,7 @@ from :mod:`inpaintkit.protocol`; :func:`inpaintkit.evaluate.evaluate` puts the t
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from collections import defaultdict
@@ -20,13 +21,12 @@ from tqdm.auto import tqdm
 
 from .baselines import GT_SKETCH_VARIANTS, METHOD_ORDER, Method, ModelVariant
 from .data import demo_photo_of
-from .masks import hole_ratio
 from .metrics import quantize_8bit, sketch_scores, table1_scores
-from .protocol import PairImages, TestSet, collate_pairs, hole_at_border
+from .protocol import PairImages, TestSet, collate_pairs, read_mask, test_set
 
 __all__ = ["EVAL_BATCH_SIZE", "METRIC_KEYS", "PROTOCOL_NOTES", "LPIPS_ALEXNET_FILE", "FID_INCEPTION_FILE",
            "extra_metric_status", "weights_choice", "load_inpainter", "model_info", "compute_order", "Scores",
-           "record_base", "score_all", "Clock"]
+           "record_base", "score_all", "Clock", "MemoryWatch", "rss_bytes", "test_batches", "BucketScores"]
 
 EVAL_BATCH_SIZE = 16      # images per model forward pass (at least the profile's batch size)
 METRIC_KEYS = ("psnr", "ssim", "mae")
@@ -172,6 +172,7 @@ class Scores:
 
             self.lpips_net = lpips.LPIPS(net="alex", verbose=False).to(device).eval()
         self.fid = _FidFeatures(device) if self.extra["fid"] == "computed" else None
+        self.memory: dict = {}
 
     def add(self, method: Method, out, target, base: list[dict], mask, sketch=None, gt_sketch=None) -> None:
         out, target = out.to(self.device), target.to(self.device)
@@ -195,8 +196,7 @@ class Scores:
 
 def record_base(pair: dict) -> dict:
     """What a record says about its pair; ``group`` (the photograph) is what the bootstrap intervals resample."""
-    return {k: pair[k] for k in ("bucket", "image", "mask_id")} | {
-        "hole_ratio": hole_ratio(pair["mask"]), "hole_at_border": hole_at_border(pair["mask"]),
+    return {k: pair[k] for k in ("bucket", "image", "mask_id", "hole_ratio", "hole_at_border")} | {
         "group": demo_photo_of(pair["image"])}
 
 
@@ -218,9 +218,10 @@ def _score_batch(batch: dict, pairs: list[dict], runnable: dict, scores: Scores,
 def score_all(test: TestSet, runnable: dict, scores: Scores, size: int, batch_size: int, num_workers: int,
                clock: "Clock", progress: bool) -> dict[str, str]:
     """Load the pairs batch by batch and score every method on them; returns {image: why} of unreadable ones."""
-    loader = torch.utils.data.DataLoader(PairImages(test.pairs, size), batch_size=batch_size, shuffle=False,
-                                         num_workers=num_workers, collate_fn=collate_pairs)
+    loader = torch.utils.data.DataLoader(PairImages(test.pairs, size, test.mask_root), batch_size=batch_size,
+                                         shuffle=False, num_workers=num_workers, collate_fn=collate_pairs)
     skipped = dict(test.unreadable)
+    memory = MemoryWatch(batch_size)
     bar = tqdm(total=len(test.pairs), desc="evaluating", unit="img", disable=not progress)
     clock.lap()
     for batch, bad in loader:
@@ -230,12 +231,51 @@ def score_all(test: TestSet, runnable: dict, scores: Scores, size: int, batch_si
         if batch is not None:
             _score_batch(batch, test.pairs, runnable, scores, clock)
         bar.update((len(batch["index"]) if batch is not None else 0) + len(bad))
+        memory.sample()
         clock.lap()
     bar.close()
+    scores.memory = memory.summary()
     if skipped:
         print(f"Skipped {len(skipped)} unreadable image(s):\n" +
               "\n".join(f"  {p}: {why}" for p, why in skipped.items()), flush=True)
     return skipped
+
+
+def rss_bytes() -> int | None:
+    """This process's resident memory now (Linux ``/proc/self/statm``); None where that file is absent."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return pages * os.sysconf("SC_PAGE_SIZE")
+
+
+class MemoryWatch:
+    """Memory of the scoring loop: resident memory sampled after each chunk (and CUDA's peak allocation), to show
+    that it does not grow with the test set (the pairs are streamed ``batch_size`` at a time)."""
+
+    def __init__(self, batch_size: int):
+        self.batch_size, self.chunks = int(batch_size), 0
+        self.start = rss_bytes()
+        self.peak = self.start
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+
+    def sample(self) -> None:
+        self.chunks += 1
+        now = rss_bytes()
+        if now is not None:
+            self.peak = max(self.peak or 0, now)
+
+    def summary(self) -> dict:
+        mib = 2.0 ** 20
+        out = {"batch_size": self.batch_size, "chunks": self.chunks,
+               "rss_start_mib": self.start / mib if self.start is not None else None,
+               "rss_peak_mib": self.peak / mib if self.peak is not None else None,
+               "how": "resident memory of this process (/proc/self/statm) sampled after each chunk"}
+        if torch.cuda.is_available():
+            out["cuda_peak_allocated_mib"] = torch.cuda.max_memory_allocated() / mib
+        return out
 
 
 class Clock:
@@ -259,3 +299,63 @@ class Clock:
         self.cpu[stage] += cpu - self._cpu
         self._wall, self._cpu = wall, cpu
 
+
+
+# ---------------------------------------------------------------------------------------------- notebooks' checks
+
+def test_batches(prof, data=None, masks=None, per_bucket: int | None = None, batch_size: int | None = None,
+                 device="auto", mask_seed: int = 0, sketch: str = "hed", progress: bool = True):
+    """Table 1's test pairs (:func:`inpaintkit.protocol.test_set`), ``batch_size`` at a time, as training items:
+    dicts of ``image`` (B, 3, S, S), ``gray`` (B, 1, S, S), ``sketch`` (B, 1, S, S, the profile's spec of the full
+    image), ``mask`` (B, 1, S, S, 1 = known) and the lists ``bucket``, ``path``, ``mask_id``.
+
+    For notebooks 04-05's checks on the test split. Memory does not grow with the test set: one chunk is in
+    memory at a time (default ``max(EVAL_BATCH_SIZE, prof.batch_size)`` pairs). Sketches are read from (or
+    computed into) the sketch cache for the images scored only, never for the whole split. ``per_bucket``:
+    default ``prof.eval_images``; ``masks``: Table 1's test masks (None: our seeded set); ``sketch``: "hed" or
+    "canny", through ``prof.sketch_spec``.
+    """
+    from .data import InpaintingDataset
+
+    test = test_set(prof, data, masks, int(per_bucket or prof.eval_images), mask_seed, progress)
+    images = list(dict.fromkeys(p["image"] for p in test.pairs))                  # distinct, in order
+    dataset = InpaintingDataset(images, prof.image_size, sketch=prof.sketch_spec(sketch), device=device,
+                                deterministic_masks=True, progress=progress)
+    where = {str(path): i for i, path in enumerate(dataset.paths)}
+    pairs = [p for p in test.pairs if p["image"] in where]
+    size = batch_size or max(EVAL_BATCH_SIZE, prof.batch_size)
+    for start in range(0, len(pairs), size):
+        chunk = pairs[start:start + size]
+        items = [dataset[where[p["image"]]] for p in chunk]
+        masks_t = [torch.from_numpy(read_mask(test.mask_root, p["mask_id"], prof.image_size).astype(np.float32))[None]
+                   for p in chunk]                                                  # (1, S, S) each
+        yield {"image": torch.stack([it["image"] for it in items]),                # (B, 3, S, S)
+               "gray": torch.stack([it["gray"] for it in items]),                  # (B, 1, S, S)
+               "sketch": torch.stack([it["sketch"] for it in items]),              # (B, 1, S, S)
+               "mask": torch.stack(masks_t),                                       # (B, 1, S, S)
+               "bucket": [p["bucket"] for p in chunk], "path": [p["image"] for p in chunk],
+               "mask_id": [p["mask_id"] for p in chunk]}
+
+
+class BucketScores:
+    """Per-image scores added chunk by chunk, kept per (method, bucket, metric) as floats: what a chunked check
+    needs to print its means, without keeping any image."""
+
+    def __init__(self):
+        self.values: dict = defaultdict(lambda: defaultdict(lambda: defaultdict(list)))
+
+    def add(self, method: str, buckets: list[str], scores: dict) -> None:
+        """``scores``: {metric: (B,) tensor or array}, one value per image of the chunk, image j in ``buckets[j]``."""
+        for metric, v in scores.items():
+            for b, x in zip(buckets, np.asarray(torch.as_tensor(v).detach().cpu()).reshape(-1).tolist()):
+                self.values[method][b][metric].append(float(x))
+
+    def buckets(self) -> list[str]:
+        """The buckets seen, in Table 1's order."""
+        return sorted({b for per in self.values.values() for b in per}, key=lambda b: float(b.split("-")[0]))
+
+    def mean(self, method: str, metric: str, bucket: str | None = None) -> tuple[float, int]:
+        """(mean, images) of ``metric`` for ``method`` in ``bucket`` (None: every bucket); NaNs left out."""
+        per = self.values[method]
+        vals = [x for b in ([bucket] if bucket else list(per)) for x in per[b][metric] if x == x]
+        return (float(np.mean(vals)) if vals else float("nan")), len(vals)

@@ -11,6 +11,11 @@ A :class:`~inpaintkit.config.SketchSpec` (defined with the profiles, re-exported
 parameters; its :meth:`~inpaintkit.config.SketchSpec.key` (plus HED's weights checksum) keys the on-disk
 :class:`SketchCache`, together with the image's absolute path, mtime, size in bytes
 and the working size, so a changed parameter, image or weights file never reads a stale sketch.
+
+Counters: :func:`cache_counts` says how many sketches this process read from the cache (a hit of
+:meth:`SketchCache.load`) and how many it computed (HED or Canny ran: :func:`extract_sketches`, or a data set
+filling a gap on access). A DataLoader worker counts in its own process; whoever receives its items adds them
+here with :func:`count_sketches` (the trainer does, from each item's ``sketch_read`` / ``sketch_computed``).
 """
 
 from __future__ import annotations
@@ -38,12 +43,28 @@ from .hed import HED, load_hed
 from .images import as_float_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
 
-__all__ = ["SketchSpec", "CANNY_SIGMA", "HED_MAX_SIDE", "binarize", "canny_sketch", "hed_scale", "hed_sketch",
+__all__ = ["SketchSpec", "CANNY_SIGMA", "HED_MAX_SIDE", "cache_counts", "count_sketches",
+           "binarize", "canny_sketch", "hed_scale", "hed_sketch",
            "sketch_image", "SketchCache", "SketchReport", "extract_sketches"]
 
 log = logging.getLogger(__name__)
 
 HED_MAX_SIDE = 512  # HED's working size never exceeds this long side (bounded memory; see hed_sketch)
+
+_COUNTS = {"read": 0, "computed": 0}   # this process's; see cache_counts
+
+
+def cache_counts() -> dict[str, int]:
+    """``{"read": n, "computed": m}``: sketches this process read from a :class:`SketchCache` and sketches it
+    computed (HED or Canny ran) since it started, plus what :func:`count_sketches` added from worker processes."""
+    return dict(_COUNTS)
+
+
+def count_sketches(read: int = 0, computed: int = 0) -> None:
+    """Add ``read`` and ``computed`` sketches to this process's :func:`cache_counts` (e.g. those a DataLoader
+    worker read or computed for items this process received)."""
+    _COUNTS["read"] += int(read)
+    _COUNTS["computed"] += int(computed)
 
 
 def binarize(prob, threshold: float, thin: bool = False):
@@ -172,9 +193,11 @@ class SketchCache:
         try:
             path = self.path_for(image_path, size)
             with Image.open(path) as im:
-                return np.asarray(im.convert("L"), dtype=np.float32) / 255.0
+                sketch = np.asarray(im.convert("L"), dtype=np.float32) / 255.0
         except (OSError, ValueError):  # missing image or cache entry, truncated PNG
             return None
+        count_sketches(read=1)
+        return sketch
 
     def save(self, image_path: str | os.PathLike, size: int | tuple[int, int], sketch: np.ndarray,
              path: Path | None = None) -> Path:
@@ -282,6 +305,7 @@ def extract_sketches(image_paths: Sequence[str | os.PathLike], spec: SketchSpec,
             for (i, _), s in zip(good, sketches):
                 pending.append(writer.submit(_write_png, todo[i][1], s))
             report.computed += len(good)
+            count_sketches(computed=len(good))
             bar.update(len(items))
             for f in [f for f in pending if f.done()]:
                 f.result()  # raises a write error (disk full, permissions) now, not at the end

@@ -27,6 +27,10 @@ step, and the training masks of an :class:`~inpaintkit.data.InpaintingDataset` a
 sample number])``. So a run killed at any moment and resumed from its checkpoint continues, on the CPU, on
 the same numbers it would have had. (A data set of your own must then give the same item for the same index.)
 
+Under torchrun, every process joins the process group with an explicit timeout (``--dist-timeout``,
+``$INPAINTKIT_DIST_TIMEOUT``, default 30 min: :func:`dist_timeout`), and sketches missing from the cache are
+computed in shares by all processes (:func:`shard_sketches`), never by rank 0 while the others wait.
+
 Command line (also under ``torchrun --nproc_per_node=N``)::
 
     python -m inpaintkit.train --stage 1 --profile quick --run-dir runs/quick
@@ -41,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import datetime
 import os
 import random
 import sys
@@ -68,17 +73,28 @@ from .checkpoints import (
     read_with_fallback,
     stage_dir,
 )
-from .config import PROFILES, Profile, get_profile, resolve_device
-from .data import InpaintingDataset, demo_dataset, split_source
+from .config import PROFILES, Profile, cache_dir, get_profile, resolve_device
+from .data import (
+    InpaintingDataset,
+    demo_dataset,
+    demo_patch_size,
+    ensure_demo_dataset,
+    list_images,
+    load_image,
+    prepared_sketch_root,
+    split_source,
+)
 from .files import RunLockedError
 from .masks import mask_to_tensor
 from .runs import RunFiles, read_losses
-from .sketches import SketchSpec
+from .sketches import SketchCache, SketchSpec, cache_counts, count_sketches, extract_sketches
 from .stages import build_discriminator, make_stage
 
-__all__ = ["Trainer", "Networks", "Processes", "LossMeter", "NonFiniteLossError", "build_dataset", "check_finite",
+__all__ = ["Trainer", "Networks", "Processes", "LossMeter", "SketchCounter", "NonFiniteLossError", "build_dataset",
+           "check_finite",
            "check_resumable", "rng_state", "set_rng_state",
-           "distributed_env", "init_distributed", "joint_start", "parse_args", "main",
+           "distributed_env", "init_distributed", "dist_timeout", "shard_sketches", "joint_start", "parse_args",
+           "main",
            # where notebooks and scripts have always imported them from (defined in checkpoints / runs / stages)
            "build_generator", "build_discriminator", "load_generator", "read_losses", "stage_dir"]
 
@@ -120,7 +136,46 @@ def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, de
                                 "data_scripts/prepare_places2.py, or leave it out for the demo set.")
     source, places_split = split_source(data, split)
     return InpaintingDataset(source, profile.image_size, sketch=spec, seed=seed, device=device, progress=progress,
-                             split=places_split, masks=mask_source, deterministic_masks=split != "train")
+                             split=places_split, masks=mask_source, deterministic_masks=split != "train",
+                             sketch_cache_root=prepared_sketch_root(data, spec, profile.image_size))
+
+
+def shard_sketches(data, profile: Profile, sketch: str, procs: "Processes", progress: bool = True) -> int:
+    """Under torchrun, before the data set is built: every process sketches its share (every
+    ``world_size``-th) of the training images missing from the cache, then all meet at one barrier, which waits
+    only for the difference between the shares, never for a whole pass on one rank while the others time out.
+    Returns the number this process computed. Nothing to do for one process, a Dataset or a missing path (the
+    data set's own pass, or its error, follows). Cheaper still: prepare the sketches beforehand with
+    ``data_scripts/prepare_places2.py --profile NAME``; then nothing is missing."""
+    if not procs.distributed or isinstance(data, Dataset) or (data is None and profile.needs_real_data):
+        return 0
+    spec, size = profile.sketch_spec(sketch), profile.image_size
+    if data is None:
+        with procs.rank0_first():                               # rank 0 cuts the demo patches once
+            folder = ensure_demo_dataset(None, demo_patch_size(size), profile.demo_patch_stride)
+        source, split, root = folder / "train.flist", None, None
+    elif Path(data).exists():
+        (source, split), root = split_source(data, "train"), prepared_sketch_root(data, spec, size)
+    else:
+        return 0
+    cache = SketchCache(root or cache_dir() / "sketches", spec)
+    missing = []
+    for p in list_images(source, split):
+        try:
+            if not cache.path_for(p, size).exists():
+                missing.append(p)
+        except OSError:                                          # a vanished image: the data set reports it
+            pass
+    mine = missing[procs.rank::procs.world_size]
+    if procs.is_main and missing:
+        print(f"sketches: {len(missing)} images not in {cache.dir}; each of {procs.world_size} processes "
+              f"computes ~{len(mine)} (prepare_places2.py --profile {profile.name} does it beforehand)", flush=True)
+    computed = 0
+    if mine:
+        computed = extract_sketches(mine, spec, cache, size, load_fn=load_image, device=procs.device,
+                                    progress=progress and procs.is_main).computed
+    procs.barrier()
+    return computed
 
 
 class _Scheduled(Dataset):
@@ -146,7 +201,7 @@ class _Scheduled(Dataset):
             m = self.dataset.draw_mask(np.random.default_rng([self.seed, stream, position]))
             item = dict(item, mask=mask_to_tensor(m))                       # (1, S, S), 1 = known
         item.setdefault("path", str(index))
-        return item
+        return dict(item, index=index)                                      # which image: SketchCounter
 
 
 class _StepBatches(torch.utils.data.Sampler):
@@ -230,9 +285,32 @@ def distributed_env() -> tuple[int, int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
-def init_distributed(device: torch.device) -> torch.device:
-    """Under torchrun (WORLD_SIZE > 1): join the process group (nccl on CUDA, gloo on the CPU) and
-    return this process's device (``cuda:LOCAL_RANK``). Without torchrun: return ``device`` unchanged."""
+DIST_TIMEOUT_ENV = "INPAINTKIT_DIST_TIMEOUT"
+DIST_TIMEOUT_S = 1800.0
+
+
+def dist_timeout(seconds: float | None = None) -> float:
+    """How long a process waits for the others at a collective (barrier, all-reduce) before the run aborts:
+    ``seconds``, else ``$INPAINTKIT_DIST_TIMEOUT``, else :data:`DIST_TIMEOUT_S` (30 min; NCCL's own default is
+    10 min). The longest waits are rank 0 fetching VGG19's weights (548 MB) and the slowest shard of the
+    sketch pass (:func:`shard_sketches`); a slow disk or link may need more."""
+    raw = os.environ.get(DIST_TIMEOUT_ENV) if seconds is None else seconds
+    if raw is None or raw == "":
+        return DIST_TIMEOUT_S
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"The process-group timeout must be a positive number of seconds, got {raw!r} "
+                         f"(--dist-timeout or ${DIST_TIMEOUT_ENV}).")
+    return value
+
+
+def init_distributed(device: torch.device, timeout: float | None = None) -> torch.device:
+    """Under torchrun (WORLD_SIZE > 1): join the process group (nccl on CUDA, gloo on the CPU) with a
+    :func:`dist_timeout` of ``timeout`` seconds and return this process's device (``cuda:LOCAL_RANK``).
+    Without torchrun: return ``device`` unchanged."""
     rank, local_rank, world = distributed_env()
     if world == 1 or (dist.is_available() and dist.is_initialized()):
         if world > 1 and device.type == "cuda":
@@ -241,7 +319,8 @@ def init_distributed(device: torch.device) -> torch.device:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                            timeout=datetime.timedelta(seconds=dist_timeout(timeout)))
     return device
 
 
@@ -249,11 +328,12 @@ class Processes:
     """This process's place in a run: its device, rank and world size (torchrun), its autocast precision.
 
     ``precision``: "auto" (bf16 on CUDA, float32 on the CPU), "bf16" or "fp32". One process without torchrun
-    is rank 0 of a world of 1 (``distributed`` False). On CUDA, tensors go channels_last.
+    is rank 0 of a world of 1 (``distributed`` False). On CUDA, tensors go channels_last. ``timeout``: seconds
+    a process waits for the others (:func:`dist_timeout`).
     """
 
-    def __init__(self, device="auto", precision: str = "auto"):
-        self.device = init_distributed(resolve_device(device))
+    def __init__(self, device="auto", precision: str = "auto", timeout: float | None = None):
+        self.device = init_distributed(resolve_device(device), timeout)
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world_size = dist.get_world_size() if self.distributed else 1
@@ -411,6 +491,29 @@ def _make_task(stage: int, profile: Profile, block: str, vgg, sketch_from_genera
     return task.to(procs.device, memory_format=procs.memory_format)
 
 
+def _trainer_profile(stage, profile: Profile | str, init_from) -> Profile:
+    """The trainer's profile, after the checks of its request (a stage, a profile, a joint stage with a fill)."""
+    check_stage(stage)
+    if init_from is not None and stage != "joint":
+        raise ValueError("init_from is for the joint stage (the Gs it fine-tunes).")
+    p = get_profile(profile) if isinstance(profile, str) else profile
+    if not isinstance(p, Profile):
+        raise ValueError(f"profile must be a Profile or one of smoke/quick/full, got {profile!r}.")
+    if stage == "joint" and not p.prefill:
+        raise ValueError(f"the joint stage trains Gs for the fill that Gi starts from; the {p.name} profile's Gi "
+                         "paints the hole from zeros (prefill=False), so there is no fill to train through.")
+    return p
+
+
+def _total_steps(stage, p: Profile, steps: int | None) -> int:
+    """The step a stage trains to: ``steps``, else the profile's ``stage1_steps``, ``stage2_steps`` or
+    ``joint_steps``."""
+    total = int(steps if steps is not None else {1: p.stage1_steps, 2: p.stage2_steps, "joint": p.joint_steps}[stage])
+    if total < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}.")
+    return total
+
+
 def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dict | None, str]:
     """Where the joint stage starts (its optimisers and step counter start afresh): (Gs's state dict, Ds's or None,
     a description). ``init_from`` None = ``run_dir``'s stage 1 (Gs and Ds from checkpoint.pt, else Gs alone from
@@ -443,6 +546,41 @@ def _deterministic_on_cpu(device: torch.device):
         yield
     finally:
         torch.use_deterministic_algorithms(before)
+
+
+# ---------------------------------------------------------------------------------------------- sketch counts
+
+class SketchCounter:
+    """What a stage's sketches cost: read from the cache vs computed (:func:`inpaintkit.sketches.cache_counts`
+    since the trainer started, in this process, plus what DataLoader workers report through each item's
+    ``sketch_read`` / ``sketch_computed``), and how many distinct images the steps trained on (by data set
+    index). :meth:`summary` sums over all processes (every rank must call it under torchrun)."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.start = cache_counts()
+        self.seen = torch.zeros(0, dtype=torch.bool)
+
+    def note(self, batch: dict, dataset_size: int) -> None:
+        """Count a training batch: its images, and the sketches its workers read or computed."""
+        if "index" in batch:
+            if self.seen.numel() != dataset_size:
+                self.seen = torch.zeros(dataset_size, dtype=torch.bool)
+            self.seen[batch["index"]] = True
+        if self.workers > 0 and "sketch_read" in batch:    # a worker's own counters die with it: add them here
+            count_sketches(read=int(batch["sketch_read"].sum()), computed=int(batch["sketch_computed"].sum()))
+
+    def summary(self, distributed: bool) -> dict:
+        """{"read", "computed", "images"} over all processes since the trainer started."""
+        now = cache_counts()
+        counts = torch.tensor([now["read"] - self.start["read"], now["computed"] - self.start["computed"]])
+        seen = self.seen.to(torch.uint8)
+        if distributed:
+            backend_dev = "cuda" if dist.get_backend() == "nccl" else "cpu"
+            counts, seen = counts.to(backend_dev), seen.to(backend_dev)
+            dist.all_reduce(counts)
+            dist.all_reduce(seen, op=dist.ReduceOp.MAX)     # same size on every rank: the same data set
+        return {"read": int(counts[0]), "computed": int(counts[1]), "images": int(seen.sum())}
 
 
 # ---------------------------------------------------------------------------------------------- networks
@@ -531,35 +669,24 @@ class Trainer:
     it fine-tunes (None: this run's stage 1; a run dir: that run's stage 1; "demo": the shipped Gs).
     ``precision``: "auto" (bf16 on CUDA, fp32 on the CPU), "bf16" or "fp32". Batch: ``profile.batch_size``
     images per optimiser step over all processes.
-    Under torchrun: DDP, one data shard per process, only rank 0 writes. Parts: ``task`` (the stage,
-    :mod:`inpaintkit.stages`), ``nets`` (:class:`Networks`), ``files`` (:class:`~inpaintkit.runs.RunFiles`),
-    ``procs`` (:class:`Processes`), ``meter`` (:class:`LossMeter`).
+    Under torchrun: DDP, one data shard per process, only rank 0 writes, missing sketches computed in shares
+    (:func:`shard_sketches`), ``dist_timeout`` seconds at most at a collective (:func:`dist_timeout`).
+    Parts: ``task`` (the stage, :mod:`inpaintkit.stages`), ``nets`` (:class:`Networks`), ``files``
+    (:class:`~inpaintkit.runs.RunFiles`), ``procs`` (:class:`Processes`), ``meter`` (:class:`LossMeter`).
     """
 
     def __init__(self, stage: int, profile: Profile | str, run_dir, device="auto", data=None, block: str = "cfs",
                  seed: int | None = None, sketch_from_generator=None, compile: bool = False, progress: bool = True,
                  steps: int | None = None, resume: bool = False, overwrite: bool = False, vgg="auto",
-                 sketch: str = "hed", masks=None, precision: str = "auto", init_from=None):
-        check_stage(stage)
-        if init_from is not None and stage != "joint":
-            raise ValueError("init_from is for the joint stage (the Gs it fine-tunes).")
-        self.init_from = init_from
-        self.stage = stage
-        self.profile = p = get_profile(profile) if isinstance(profile, str) else profile
-        if not isinstance(p, Profile):
-            raise ValueError(f"profile must be a Profile or one of smoke/quick/full, got {profile!r}.")
-        if stage == "joint" and not p.prefill:
-            raise ValueError(f"the joint stage trains Gs for the fill that Gi starts from; the {p.name} profile's Gi "
-                             "paints the hole from zeros (prefill=False), so there is no fill to train through.")
+                 sketch: str = "hed", masks=None, precision: str = "auto", dist_timeout: float | None = None,
+                 init_from=None):
+        self.profile = p = _trainer_profile(stage, profile, init_from)
+        self.stage, self.init_from, self.total_steps = stage, init_from, _total_steps(stage, p, steps)
         self.block = block if stage == 2 else "partial"
         self.seed = p.seed if seed is None else int(seed)
-        default_steps = {1: p.stage1_steps, 2: p.stage2_steps, "joint": p.joint_steps}[stage]
-        self.total_steps = int(steps if steps is not None else default_steps)
-        if self.total_steps < 0:
-            raise ValueError(f"steps must be >= 0, got {steps}.")
         self.run_dir, self.files, self.progress = Path(run_dir), RunFiles(run_dir, stage), progress
         self.stage_dir = self.files.folder
-        self.procs = procs = Processes(device, precision)
+        self.procs = procs = Processes(device, precision, dist_timeout)
         self.device, self.rank, self.world_size = procs.device, procs.rank, procs.world_size
         self.is_main, self.distributed, self.precision = procs.is_main, procs.distributed, procs.precision
         self.autocast = procs.autocast
@@ -578,10 +705,12 @@ class Trainer:
         self.step, self.meter, self.history = 0, LossMeter(self.device), []
         self._open(resume, overwrite)
 
-        # data (rank 0 first: it fills the sketch cache the others then read)
-        with procs.rank0_first():
-            dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
-                                    progress=progress and self.is_main, masks=masks)
+        # data: under torchrun every process sketches its share of what the cache lacks, then each builds the
+        # data set from the full cache (no rank waits for a whole sketch pass on another)
+        self.sketch_counter = SketchCounter(p.num_workers)
+        shard_sketches(data, p, sketch, procs, progress=progress)
+        dataset = build_dataset(data, p, sketch=sketch, seed=self.seed, device=self.device,
+                                progress=progress and self.is_main, masks=masks)
         self.dataset = _Scheduled(dataset, self.seed)
         self.sketch_spec = _sketch_spec(dataset, p, sketch)
         self.data_description = data if data is None or isinstance(data, (str, os.PathLike)) else type(data).__name__
@@ -610,7 +739,7 @@ class Trainer:
             if disc is not None:
                 self.discriminator.load_state_dict(disc)
             if self.is_main:
-                print(f"joint stage: Gs{' and Ds' if disc is not None else ''} start from {self.init_from}", flush=True)
+                print(f"joint stage: Gs{' and Ds' * (disc is not None)} start from {self.init_from}", flush=True)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -650,7 +779,9 @@ class Trainer:
             try:
                 t0, n0 = time.perf_counter(), self.step
                 while self.step < target:
-                    terms = self.train_step(next(batches))
+                    batch = next(batches)
+                    self.sketch_counter.note(batch, len(self.dataset))
+                    terms = self.train_step(batch)
                     self.step += 1
                     self.meter.add(terms)
                     bar.update(1)
@@ -719,11 +850,22 @@ class Trainer:
         if self.is_main:
             print(f"resumed stage {self.stage} from {path} at step {self.step}", flush=True)
 
+    def sketch_cache(self) -> dict:
+        """What sketch_cache.json holds: sketches read from the cache and computed, over all processes, since this
+        trainer started (a resumed run counts from its resumption), the sketch spec's key, the distinct images
+        trained on and the data's source. Under torchrun every rank must call it."""
+        return {**self.sketch_counter.summary(self.distributed),
+                "spec_key": None if self.sketch_spec is None else self.sketch_spec.key(),
+                "data": None if self.data_description is None else str(self.data_description)}
+
     def save_checkpoint(self) -> None:
-        """Write checkpoint.pt and generator.pt (:meth:`~inpaintkit.runs.RunFiles.save`; rank 0, the others wait)."""
+        """Write checkpoint.pt, generator.pt (:meth:`~inpaintkit.runs.RunFiles.save`) and sketch_cache.json
+        (rank 0, the others wait)."""
         self.procs.barrier()
+        counts = self.sketch_cache()
         if self.is_main:
             self.files.save(self.state_dict(), {**self._meta(), "generator": self.generator.state_dict()})
+            self.files.save_sketch_cache(counts)
         self.procs.barrier()
 
     def sample_grid(self) -> torch.Tensor:
@@ -762,9 +904,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--init-from", default=None, help="joint stage: the Gs it starts from: a run dir whose stage1/ "
                                                       "has a checkpoint (default RUN_DIR), or 'demo' (the shipped Gs)")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
-    ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"),
+    ap.add_argument("--vgg", default="auto", choices=losses.VGG_SOURCES,
                     help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
-                         "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json)")
+                         "hed: HED's VGG16, a departure from Eq. 14 recorded in config.json; vgg19-random: VGG19 "
+                         "with random weights, to rehearse the code path without the download)")
     ap.add_argument("--photos", default=None, help="a folder of extra photographs for the demo set (split by "
                                                    "photograph; sets $INPAINTKIT_PHOTOS), e.g. data/photos")
     ap.add_argument("--masks", default=None, help="mask folder for the training masks, e.g. Liu et al.'s irregular "
@@ -772,6 +915,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
                     help="auto: bf16 autocast on CUDA, float32 on the CPU")
     ap.add_argument("--compile", action="store_true", help="torch.compile the networks")
+    ap.add_argument("--dist-timeout", type=float, default=None,
+                    help=f"under torchrun: seconds a process waits for the others before the run aborts (default "
+                         f"${DIST_TIMEOUT_ENV}, else {DIST_TIMEOUT_S:.0f})")
     ap.add_argument("--seed", type=int, default=None, help="default: the profile's seed")
     ap.add_argument("--no-progress", action="store_true")
     return ap.parse_args(argv)
@@ -793,7 +939,7 @@ def main(argv=None) -> int:
                           compile=args.compile, progress=not args.no_progress, steps=args.steps,
                           resume=args.resume, overwrite=args.overwrite,
                           vgg=args.vgg, sketch=args.sketch, masks=args.masks, precision=args.precision,
-                          init_from=args.init_from)
+                          dist_timeout=args.dist_timeout, init_from=args.init_from)
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)

@@ -323,3 +323,24 @@ def test_gate_hole_contrast_by_hand():
 def test_generator_timings_cover_every_kind():
     t = ablation.generator_timings(SMOKE, kinds=("conv", "cfs"), min_run_time=0.01)
     assert list(t) == ["conv", "cfs"] and all(v > 0 for v in t.values())
+
+
+def test_under_full_the_ablation_takes_the_runs_data_never_the_demo_photographs(tmp_path):
+    from dataclasses import replace
+
+    from conftest import write_photos
+
+    full_like = replace(SMOKE, needs_real_data=True, eval_images=3)
+    with pytest.raises(ValueError, match="not on the demo photographs"):
+        ablation.ablation_data(full_like)
+    train_dir, test_dir = write_photos(tmp_path / "train", 5), write_photos(tmp_path / "test", 7)
+    train, test, info = ablation.ablation_data(full_like, train_dir, test_dir, device="cpu", progress=False,
+                                               sketch="canny")
+    assert sorted(p.parent for p in train.paths) == [train_dir] * 5
+    # the 3 test images evenly spaced over the 7, with sketches for those 3 only
+    assert [p.name for p in test.paths] == ["img00.png", "img03.png", "img06.png"]
+    assert len(list(test.cache.dir.rglob("*.png"))) == 5 + 3           # the 5 training sketches + the 3 scored
+    assert (info["train_images"], info["test_images"], info["test_split_images"], info["demo"]) == (5, 3, 7, False)
+    no_train, _, _ = ablation.ablation_data(full_like, train_dir, test_dir, device="cpu", progress=False,
+                                            with_train=False, sketch="canny")
+    assert no_train is None

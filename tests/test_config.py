@@ -60,3 +60,18 @@ def test_cuda_without_gpu_is_a_clear_error():
     assert resolve_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="no CUDA GPU"):
         resolve_device("cuda")
+
+
+def test_the_rehearsal_is_full_with_only_counts_shrunk():
+    r, f = get_profile("rehearse"), get_profile("full")
+    counts = {"stage1_steps", "stage2_steps", "log_every", "sample_every", "checkpoint_every", "eval_images",
+              "ablation_steps", "ablation_seeds"}
+    differ = {fl.name for fl in dataclasses.fields(f) if getattr(r, fl.name) != getattr(f, fl.name)}
+    assert differ == counts | {"name"}, f"the rehearsal changes {sorted(differ - counts - {'name'})} too"
+    for name in counts - {"ablation_seeds"}:
+        assert 0 < getattr(r, name) < getattr(f, name), name                 # shrunk, not grown or zeroed
+    assert 0 < len(r.ablation_seeds) < len(f.ablation_seeds)
+    # the parts a first run fails on: widths, size, batch, workers, sketch, VGG, data
+    assert (r.image_size, r.gs_channels, r.gi_channels, r.d_channels, r.batch_size) == (256, 64, 64, 64, 6)
+    assert r.num_workers == f.num_workers and r.sketch_spec() == f.sketch_spec()
+    assert (r.needs_real_data, r.vgg, r.stage2_loss) == (True, "imagenet", f.stage2_loss)

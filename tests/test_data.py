@@ -214,7 +214,8 @@ def test_item_contents(folder, tmp_path):
     ds = InpaintingDataset(folder, 32, sketch=CANNY, sketch_cache_root=tmp_path / "sk", hole_range=(0.2, 0.3),
                            progress=False)
     item = ds[2]
-    assert set(item) == {"image", "gray", "sketch", "mask", "path"}
+    assert set(item) == {"image", "gray", "sketch", "mask", "path", "sketch_read", "sketch_computed"}
+    assert (item["sketch_read"], item["sketch_computed"]) == (1, 0)           # precomputed at construction
     for k, c in (("image", 3), ("gray", 1), ("sketch", 1), ("mask", 1)):
         assert item[k].shape == (c, 32, 32) and item[k].dtype == torch.float32
     rgb = load_image(folder / "2.png", 32)

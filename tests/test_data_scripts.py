@@ -146,3 +146,52 @@ def test_export_states_each_target_with_its_value_and_whether_it_is_met():
     assert t["true sketch - emptied sketch PSNR at 20-30 % >= 0.5 dB"] == {"value": 0.55, "met": True}
     assert t["Gs exact F1 in the hole >= 0.3"] == {"value": 0.29, "met": False}
     assert script("export_demo_weights").issue_targets({}) == {}
+
+
+def _tiny_full(**kw):
+    """The full profile's architecture, losses and sketch settings at a tiny size and width (counts only)."""
+    from dataclasses import replace
+
+    from inpaintkit.config import get_profile
+
+    return replace(get_profile("full"), image_size=32, gs_channels=8, gi_channels=8, d_channels=8, batch_size=2,
+                   stage1_steps=1, stage2_steps=1, log_every=1, sample_every=1, checkpoint_every=1, **kw)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_training_reads_every_sketch_preparation_wrote(tmp_path, monkeypatch, workers):
+    """prepare_places2.py --profile full, then a full-profile training step: N read, 0 computed (issue 22's first
+    failure: preparation made unthinned sketches, full thinned, and the trainer recomputed all 8)."""
+    from inpaintkit.train import Trainer
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    root = make_fake_places(tmp_path / "places", n_train_per_class=3, n_val=2, n_test=2)
+    out = tmp_path / "p2"
+    assert script("prepare_places2").main(["--root", str(root), "--out", str(out), "--size", "32", "--sketches",
+                                           "canny", "--num-workers", "0"]) == 0
+    info = json.loads((out / "places2.json").read_text())["sketches"]
+    profile = _tiny_full(num_workers=workers)
+    assert info["spec_key"] == profile.sketch_spec("canny").key() and info["train"]["computed"] == 9
+    t = Trainer(1, profile, tmp_path / "run", device="cpu", data=out, sketch="canny", progress=False)
+    t.fit()
+    counts = json.loads((tmp_path / "run" / "stage1" / "sketch_cache.json").read_text())
+    samples = min(6, len(t.dataset))                        # the fixed sample batch, read in this process
+    assert counts == {"read": samples + 2, "computed": 0, "images": 2, "spec_key": info["spec_key"],
+                      "data": str(out)}
+
+
+def test_sketches_prepared_for_another_profile_are_computed_again_and_counted(tmp_path, monkeypatch, capsys):
+    """The counter that would have caught the failure: quick thins, full does not, so full's trainer computes all."""
+    from inpaintkit.train import Trainer
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    root = make_fake_places(tmp_path / "places", n_train_per_class=2, n_val=2, n_test=2)
+    out = tmp_path / "p2"
+    script("prepare_places2").main(["--root", str(root), "--out", str(out), "--size", "32", "--sketches", "canny",
+                                    "--num-workers", "0", "--profile", "quick"])
+    assert "note: --size 32 is not the quick profile's image_size 64" in capsys.readouterr().out
+    Trainer(1, _tiny_full(num_workers=0), tmp_path / "run", device="cpu", data=out, sketch="canny",
+            progress=False).fit()
+    assert "they will be computed again" in capsys.readouterr().out
+    counts = json.loads((tmp_path / "run" / "stage1" / "sketch_cache.json").read_text())
+    assert counts["computed"] == 6 and counts["read"] == 6 + 2

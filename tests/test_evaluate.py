@@ -184,6 +184,11 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny_inpainter):
     assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 6 == on_disk["per_bucket"]
     assert "sketch_f1" in on_disk["summary"]["ours"]["10-20"]
     assert any("31x31" in n for n in res["notes"])           # 32 px images: SSIM window note, not a warning flood
+    # 24 pairs streamed in chunks of EVAL_BATCH_SIZE = 16; the sketch cache untouched (the pipeline runs HED)
+    assert (on_disk["memory"]["batch_size"], on_disk["memory"]["chunks"]) == (16, 2)
+    assert on_disk["memory"]["rss_peak_mib"] >= on_disk["memory"]["rss_start_mib"] > 0
+    assert on_disk["sketch_cache"] | {"data": None} == {"read": 0, "computed": 0, "images": 5, "data": None,
+                                                        "spec_key": tiny_inpainter.sketch_spec.key()}
 
     # one record recomputed independently: biharmonic on the stored pair, 8-bit, gray PSNR with scikit-image
     rec = next(r for r in res["records"] if r["method"] == "biharmonic" and r["bucket"] == "30-40")
@@ -272,6 +277,12 @@ def test_cli_writes_metrics_and_table(cache, tmp_path, capsys):
     # weights from a run dir that has no trained stages: a clear error, exit code 2
     rc = ev.main(["--run-dir", str(run), "--profile", "smoke", "--weights", "run", "--methods", "ours"])
     assert rc == 2 and "stage1" in capsys.readouterr().err
+    # Table 1's test masks from their own folder (Liu et al. release them apart from the training masks)
+    test_masks = protocol.ensure_test_masks(32, 3, seed=7, root=tmp_path / "test_masks", progress=False)
+    rc = ev.main(["--run-dir", str(tmp_path / "cli2"), "--profile", "smoke", "--per-bucket", "2", "--methods",
+                  "biharmonic", "--test-masks", str(test_masks)])
+    res = json.loads((tmp_path / "cli2" / "metrics.json").read_text())
+    assert rc == 0 and res["masks"]["root"] == str(test_masks) and res["masks"]["seed"] is None
 
 
 def test_sketch_overlay_colours():
@@ -283,3 +294,54 @@ def test_sketch_overlay_colours():
     assert np.allclose(out[0, 1], viz.INPAINTED_STROKE_RGB)                     # inpainted stroke: orange
     assert np.allclose(out[1, 1], viz.INPAINTED_STROKE_RGB)
     assert np.array_equal(out[0, 2], [1, 1, 1]) and np.array_equal(out[1, 0], [1, 1, 1])  # no stroke: white
+
+
+# ---------------------------------------------------------------------------------------------- memory
+
+MEMORY_SCRIPT = """
+import json, resource, sys
+from dataclasses import replace
+import torch
+torch.set_num_threads(1)
+from inpaintkit.config import SketchSpec, get_profile
+from inpaintkit.evaluate import evaluate
+from inpaintkit.metrics import table1_scores
+from inpaintkit.networks import image_generator, sketch_generator
+from inpaintkit.pipeline import Inpainter
+from inpaintkit.scoring import BucketScores, test_batches
+folder, per_bucket, what = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+prof = replace(get_profile("smoke"), image_size=256)
+torch.manual_seed(0)
+inp = Inpainter(sketch_generator(8), image_generator(8), sketch_spec=SketchSpec(method="canny"), device="cpu")
+if what == "evaluate":
+    res = evaluate(inp, run_dir=folder, data=folder, profile=prof, per_bucket=per_bucket, methods=["ours"],
+                   batch_size=8, progress=False, write=False)
+    n, batch = len(res["records"]), res["memory"]["batch_size"]
+else:
+    scores = BucketScores()
+    for chunk in test_batches(prof, folder, per_bucket=per_bucket, batch_size=8, sketch="canny", progress=False):
+        scores.add("ours", chunk["bucket"], table1_scores(inp(chunk["image"], chunk["mask"]).image, chunk["image"]))
+    n, batch = scores.mean("ours", "psnr")[1], 8
+print(json.dumps({"n": n, "batch": batch, "maxrss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+@pytest.mark.parametrize("what", ["evaluate", "test_batches"])
+def test_evaluation_memory_does_not_grow_with_the_test_set(cache, tmp_path, what):
+    """8 and 80 scored pairs (2 and 20 images per bucket) at 256 px: the process's peak resident memory is the same
+    within 10 %. One 80-image batch would add ~6 copies of 80 x 0.75 MiB images (~360 MiB) to a ~300 MiB process."""
+    import subprocess
+    import sys
+
+    folder = tmp_path / "images"
+    write_photos(folder, 20, size=256)
+    protocol.ensure_test_masks(256, 20, progress=False)                   # made once, outside the measurement
+    peaks = {}
+    for per_bucket in (2, 20):
+        out = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT, str(folder), str(per_bucket), what],
+                             capture_output=True, text=True, check=True, env={**__import__("os").environ,
+                                                                             "OMP_NUM_THREADS": "1"})
+        res = json.loads(out.stdout.strip().splitlines()[-1])
+        assert (res["n"], res["batch"]) == (4 * per_bucket, 8)
+        peaks[per_bucket] = res["maxrss_kib"]
+    assert abs(peaks[20] - peaks[2]) <= 0.10 * peaks[2], f"peak RSS (KiB) for 8 vs 80 pairs: {peaks}"

@@ -241,6 +241,8 @@ def test_notebooks_take_the_data_parameters(nb):
     ns = {}
     exec(params.source, ns)
     assert (ns["data"], ns["test_data"], ns["masks"]) == (None, None, None)
+    if nb != "01_data_and_hed":                  # 04-06 score on Table 1's test masks, given apart (Liu et al.)
+        assert ns["test_masks"] is None and "masks=test_masks" in "\n".join(c.source for c in cells)
     body = "\n".join(c.source for c in cells if c.cell_type == "code")
     assert "demo_dataset(\"train\"" not in body and "demo_dataset(\"test\"" not in body
 
@@ -252,20 +254,21 @@ def test_reproduce_passes_the_data_flags_to_the_notebooks_that_take_them(tmp_pat
     nbs.mkdir()
     body = ('import json, pathlib\n'
             'pathlib.Path(run_dir, "{n}.json").write_text(json.dumps('
-            '{{k: v for k, v in globals().items() if k in ("data", "masks", "vgg", "profile")}}))')
-    for n, extra in (("01", "data = None\nmasks = None\nvgg = 'auto'"), ("02", "")):
+            '{{k: v for k, v in globals().items() if k in ("data", "masks", "test_masks", "vgg", "profile")}}))')
+    for n, extra in (("01", "data = None\nmasks = None\ntest_masks = None\nvgg = 'auto'"), ("02", "")):
         nb = nbformat.v4.new_notebook()
         params = nbformat.v4.new_code_cell(f"profile = 'quick'\nrun_dir = None\ndevice = 'auto'\n{extra}")
         params.metadata["tags"] = ["parameters"]
         nb.cells = [params, nbformat.v4.new_code_cell(body.format(n=n))]
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         nbformat.write(nb, nbs / f"{n}_x.ipynb")
-    data, masks = tmp_path / "places365", tmp_path / "liu"
-    data.mkdir(), masks.mkdir()
+    data, masks, test_masks = tmp_path / "places365", tmp_path / "liu", tmp_path / "liu_test"
+    data.mkdir(), masks.mkdir(), test_masks.mkdir()
     run = tmp_path / "run"
-    reproduce("gpu", run, "cpu", notebook_dir=nbs, echo=lambda s: None, data=data, masks=masks, vgg="hed")
+    reproduce("gpu", run, "cpu", notebook_dir=nbs, echo=lambda s: None, data=data, masks=masks, vgg="hed",
+              test_masks=test_masks)
     assert json.loads((run / "01.json").read_text()) == {"profile": "gpu", "data": str(data), "masks": str(masks),
-                                                         "vgg": "hed"}
+                                                         "test_masks": str(test_masks), "vgg": "hed"}
     assert json.loads((run / "02.json").read_text()) == {"profile": "gpu"}      # takes none: gets none
 
 

@@ -19,7 +19,9 @@ from inpaintkit.sketches import (
     SketchCache,
     SketchSpec,
     binarize,
+    cache_counts,
     canny_sketch,
+    count_sketches,
     extract_sketches,
     hed_sketch,
     sketch_image,
@@ -259,3 +261,16 @@ def test_extract_canny_with_workers(tmp_path, images):
         np.testing.assert_array_equal(cache.load(p, 48), canny_sketch(load_png(p, 48)))
     with pytest.raises(ValueError, match="SketchCache"):
         extract_sketches(images, SketchSpec(), cache, 48, load_png, progress=False)
+
+
+def test_cache_counts_reads_and_computations_of_this_process(tmp_path, images):
+    """extract_sketches counts what it computes (not what it finds cached), load counts hits, not misses."""
+    spec = SketchSpec(method="canny")
+    cache = SketchCache(tmp_path / "c", spec)
+    before = cache_counts()
+    extract_sketches(images[:2], spec, cache, 48, load_png, device="cpu", progress=False)
+    extract_sketches(images, spec, cache, 48, load_png, device="cpu", progress=False)   # 2 cached, 1 computed
+    assert cache.load(images[0], 48) is not None and cache.load(images[0], 40) is None    # a hit, a miss
+    count_sketches(read=5, computed=2)                                                   # from a worker
+    after = cache_counts()
+    assert (after["read"] - before["read"], after["computed"] - before["computed"]) == (1 + 5, 3 + 2)
