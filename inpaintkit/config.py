@@ -96,8 +96,10 @@ EDGECONNECT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.1, perceptual=0.1, 
 KIT_STAGE1 = Stage1LossWeights(reconstruction=10.0)
 KIT_STAGE2 = Stage2LossWeights(l1=1.0, adversarial=0.01, perceptual=0.0, style=0.0, feature_matching=0.0)
 # The joint stage (train --stage joint): Gs fine-tuned from stage 1 through the fill it guides. The fill's L1
-# leads; the stage-1 terms stay, so that Gs still draws a sketch (docs/training_recipe.md, "The joint stage").
-KIT_JOINT = Stage1LossWeights(reconstruction=1.0, fill=10.0)
+# leads; the balanced BCE stays, at a tenth of stage 1's weight, so that Gs still draws a sketch; Eq. 11's
+# adversarial and feature-matching terms are off (a Ds started afresh, as from the shipped Gs, would steer Gs
+# with noise; with them on it was not tried). docs/training_recipe.md, "The joint stage".
+KIT_JOINT = Stage1LossWeights(adversarial=0.0, feature_matching=0.0, reconstruction=1.0, fill=10.0)
 
 
 @dataclass(frozen=True)

@@ -129,6 +129,15 @@ def _stage1_rows(p: Profile) -> list[Departure]:
         if getattr(p.stage1_loss, name) != getattr(paper, name):
             rows.append(Departure(f"Eq. 11 weight: {name}", _num(getattr(paper, name)),
                                   _num(getattr(p.stage1_loss, name)), "changed in this profile (config.py)"))
+    if p.joint_steps:
+        j = p.joint_loss
+        rows.append(Departure(
+            "the joint stage: Gs trained through the fill", "no such stage (Gs trained by Eq. 11 alone)",
+            f"{p.joint_steps:,} more steps from stage 1's Gs: {_num(j.fill)} x L1 of the fill of S_comp in the hole "
+            f"+ {_num(j.reconstruction)} x balanced BCE + {_num(j.adversarial)} x adv + {_num(j.feature_matching)} x FM"
+            "; Gs's probabilities serve as soft lines",
+            "Gi starts from a fill that the sketch shapes; Eq. 11 never sees that fill, so a false line that walls "
+            "off the right colour costs Gs nothing (train --stage joint; docs/training_recipe.md)"))
     return rows
 
 

@@ -42,7 +42,8 @@ from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
 from .table1 import format_table1
 
-__all__ = ["evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed", "main"]
+__all__ = ["evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed", "paired_differences",
+           "main"]
 
 # The sketch ladder of notebooks 05-06: the same fill and Gi handed ever better sketches
 LADDER = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH, Method.OURS, Method.ORACLE_SKETCH)
@@ -160,6 +161,16 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
 
 
 
+def paired_differences(metrics: dict, method, reference, bucket: str, metric: str = "psnr") -> list[tuple[float, dict]]:
+    """``(metric(method) - metric(reference), method's record)`` for every test pair of ``bucket`` both methods
+    scored, largest first: where ``method`` gains most over ``reference``, and (the end) where it loses most."""
+    ref = {(r["image"], r["mask_id"]): r[metric] for r in metrics["records"]
+           if r["method"] == reference and r["bucket"] == bucket}
+    pairs = [(r[metric] - ref[(r["image"], r["mask_id"])], r) for r in metrics["records"]
+             if r["method"] == method and r["bucket"] == bucket and (r["image"], r["mask_id"]) in ref]
+    return sorted(pairs, key=lambda t: -t[0])
+
+
 def gap_closed(summary: dict, method, bucket: str = "20-30") -> float:
     """The share of the PSNR gap between "emptied sketch" and "oracle sketch" that ``method`` closes at ``bucket``
     (``summary``: ``evaluate(...)["summary"]``): 0 = no better than no sketch in the hole, 1 = as the true sketch.
@@ -222,6 +233,22 @@ _atomic_write = atomic_write_text
 
 # ---------------------------------------------------------------------------------------------- CLI
 
+def _choose_correction(args, profile: Profile) -> int:
+    """``--choose-correction``: Gi's correction against its own fill on the val split, into serving.json."""
+    from .data import demo_patch_size, ensure_demo_dataset
+    from .pipeline import write_serving
+
+    inpainter, _ = load_inpainter(args.weights, Path(args.run_dir), args.device)
+    val = args.data or ensure_demo_dataset(patch_size=demo_patch_size(profile.image_size),
+                                           stride=profile.demo_patch_stride) / "val.flist"
+    r = correction_gain(inpainter, val, profile=profile, per_bucket=args.per_bucket, device=args.device,
+                        progress=True)
+    path = write_serving(args.run_dir, r["apply"], r["why"], gain_db=r["gain_db"], data=str(val),
+                         image_size=profile.image_size, per_bucket=r["per_bucket"])
+    print(r["why"], f"\nwrote {path}")
+    return 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", required=True,
@@ -245,6 +272,9 @@ def main(argv=None) -> int:
     ap.add_argument("--image-size", type=int, default=None,
                     help="square test size instead of the profile's (e.g. a model's serving size)")
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--choose-correction", action="store_true",
+                    help="instead of Table 1: score Gi's correction against its own fill on the val split (the demo "
+                         "set's, or --data) and write the choice into RUN_DIR/serving.json (Inpainter.from_run)")
     args = ap.parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
         if not Path(args.photos).is_dir():
@@ -255,6 +285,8 @@ def main(argv=None) -> int:
         profile = get_profile(args.profile)
         if args.image_size is not None:
             profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
+        if args.choose_correction:
+            return _choose_correction(args, profile)
         res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
                        protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
                        weights=args.weights, device=args.device, batch_size=args.batch_size)

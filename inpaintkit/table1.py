@@ -7,7 +7,8 @@ from __future__ import annotations
 from .baselines import Method
 from .masks import TABLE1_BUCKETS
 
-__all__ = ["TABLE1_LABELS", "PUBLISHED_METHODS", "PUBLISHED", "format_table1"]
+__all__ = ["TABLE1_LABELS", "PUBLISHED_METHODS", "PUBLISHED", "format_table1", "GAP_TARGET", "CORRECTION_TARGET_DB",
+           "ladder_verdicts"]
 
 TABLE1_LABELS = {"10-20": "10-20%", "20-30": "20-30%", "30-40": "30-40%", "40-50": ">=40%"}
 
@@ -99,3 +100,48 @@ def format_table1(metrics: dict) -> str:
             lines.append(f"| {label} | {metric.upper()} | " + " | ".join(PUBLISHED[b][metric]) + " |")
     return "\n".join(lines) + "\n"
 
+
+
+# The targets of the sketch ladder (issue "the learned sketch must help"), each read from a run's metrics
+GAP_TARGET = 0.40          # share of the emptied-to-true gap Gs's sketch should close at 20-30 %
+CORRECTION_TARGET_DB = 0.1  # Gi's correction over its own fill, to call it a gain
+
+
+def _psnr(summary: dict, method, bucket: str) -> float | None:
+    entry = summary.get(method, {}).get(bucket, {}).get("psnr")
+    return None if not entry or not entry.get("n") else entry["mean"]
+
+
+def ladder_verdicts(metrics: dict) -> list[str]:
+    """Sentences that say, from ``metrics`` (``evaluate``'s result), whether the sketch machinery helps: ours against
+    "no sketch" in every bucket, the share of the emptied-to-true gap closed at 20-30 % (Gs of stage 1 too, where
+    scored), Gi's correction against its own fill, ours against biharmonic at 10-30 %. Each names its numbers and
+    says "met" or "not met"; a comparison whose columns were not scored is left out."""
+    s, out = metrics["summary"], []
+    buckets = [b for b in TABLE1_BUCKETS if _psnr(s, Method.OURS, b) is not None]
+    met = lambda ok: "met" if ok else "NOT met"                                      # noqa: E731
+    if Method.NO_SKETCH in s:
+        d = {b: _psnr(s, Method.OURS, b) - _psnr(s, Method.NO_SKETCH, b) for b in buckets}
+        out.append("ours minus no sketch: " + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f} dB" for b, v in d.items())
+                   + f"; at or above in every bucket: {met(min(d.values()) >= 0)}")
+    if {Method.EMPTIED_SKETCH, Method.ORACLE_SKETCH} <= set(s) and "20-30" in buckets:
+        lo, hi = _psnr(s, Method.EMPTIED_SKETCH, "20-30"), _psnr(s, Method.ORACLE_SKETCH, "20-30")
+        shares = {m.label: (_psnr(s, m, "20-30") - lo) / (hi - lo) for m in (Method.STAGE1_SKETCH, Method.OURS)
+                  if m in s and hi > lo}
+        out.append(f"at 20-30 % the true sketch is worth {hi - lo:+.2f} dB over the emptied one; share of that gap "
+                   "closed: " + ", ".join(f"{k} {v:.0%}" for k, v in shares.items())
+                   + f"; ours >= {GAP_TARGET:.0%}: {met(shares.get('ours', -1) >= GAP_TARGET)}")
+    for other, sign, served in ((Method.FILL_ONLY, 1, "with"), (Method.GI_CORRECTED, -1, "without")):
+        if other in s:
+            d = {b: sign * (_psnr(s, Method.OURS, b) - _psnr(s, other, b)) for b in buckets}
+            mean = sum(d.values()) / len(d)
+            out.append(f"Gi's correction minus its own fill (ours is served {served} it): "
+                       + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f}" for b, v in d.items())
+                       + f" dB; a gain of >= {CORRECTION_TARGET_DB} dB: {met(mean >= CORRECTION_TARGET_DB)}"
+                       + ("" if mean >= CORRECTION_TARGET_DB or served == "without" else
+                          " (and yet it is applied)"))
+    if Method.BIHARMONIC in s:
+        d = {b: _psnr(s, Method.OURS, b) - _psnr(s, Method.BIHARMONIC, b) for b in ("10-20", "20-30") if b in buckets}
+        out.append("ours minus biharmonic: " + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f} dB" for b, v in d.items())
+                   + f"; at or above at 10-30 %: {met(min(d.values()) >= 0)}")
+    return out

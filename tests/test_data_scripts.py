@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from inpaintkit.data import DEMO_SPLITS, InpaintingDataset, read_flist
@@ -145,7 +146,18 @@ def test_export_states_each_target_with_its_value_and_whether_it_is_met():
     assert t["ours - biharmonic PSNR at 40-50 >= -1 dB"] == {"value": -1.0, "met": True}
     assert t["true sketch - emptied sketch PSNR at 20-30 % >= 0.5 dB"] == {"value": 0.55, "met": True}
     assert t["Gs exact F1 in the hole >= 0.3"] == {"value": 0.29, "met": False}
+    # (32.9 - 33.45) / (34.0 - 33.45) = -1.0: ours below the emptied sketch
+    assert t["share of the emptied-to-true gap ours closes at 20-30 % >= 0.4"] == {"value": -1.0, "met": False}
     assert script("export_demo_weights").issue_targets({}) == {}
+    # the ladder's columns: ours - no sketch by bucket, and Gi's correction (served off: ours is the fill alone)
+    metrics["stage2_table1"]["by_method"] |= {"no sketch": row(36.0, 33.0, 30.2, 28.0),
+                                              "ours + Gi's correction": row(36.0, 33.0, 30.0, 28.0)}
+    t = script("export_demo_weights").issue_targets(metrics)
+    assert t["ours - no sketch PSNR at 10-20 >= 0 dB"] == {"value": 0.1, "met": True}
+    assert t["ours - no sketch PSNR at 30-40 >= 0 dB"] == {"value": -0.1, "met": False}
+    key = "Gi's correction served only where it gains >= 0.1 dB over its own fill (mean over buckets)"
+    # correction - fill = -(0.1, -0.1, 0.1, 0.0) -> mean -0.025, rounded -0.03 (half to even on 0.025 -> -0.03 / -0.02)
+    assert t[key]["applied"] is False and t[key]["met"] is True and t[key]["value"] in (-0.02, -0.03)
 
 
 def _tiny_full(**kw):
@@ -195,3 +207,23 @@ def test_sketches_prepared_for_another_profile_are_computed_again_and_counted(tm
     assert "they will be computed again" in capsys.readouterr().out
     counts = json.loads((tmp_path / "run" / "stage1" / "sketch_cache.json").read_text())
     assert counts["computed"] == 6 and counts["read"] == 6 + 2
+
+
+def test_unpack_writes_the_shipped_weights_as_a_runs_generators(tmp_path):
+    """--unpack-to: the shipped Gs and Gi come back from a run folder's stage1/ and stage2/ through the trainer's own
+    loader, weights equal, so the joint stage can start from them; a second unpack into the same folder is refused."""
+    from inpaintkit.checkpoints import load_generator
+    from inpaintkit.pipeline import WeightsInfo
+
+    mod = script("export_demo_weights")
+    info = WeightsInfo.from_json()
+    written = mod.unpack_shipped(tmp_path / "run", info)
+    assert [p.relative_to(tmp_path / "run").as_posix() for p in written] == ["stage1/generator.pt",
+                                                                             "stage2/generator.pt"]
+    gs, gi = info.load_generators()
+    gs = info.load_stage1_gs() or gs
+    for stage, net in ((1, gs), (2, gi)):
+        loaded = load_generator(tmp_path / "run", stage).state_dict()
+        assert all(torch.equal(v, loaded[k]) for k, v in net.state_dict().items())
+    with pytest.raises(FileExistsError, match="new run folder"):
+        mod.unpack_shipped(tmp_path / "run", info)

@@ -134,3 +134,27 @@ def test_serving_json_sets_gi_correction_and_the_joint_gs_serves_soft(tmp_path):
     assert all(torch.equal(v, joint[k]) for k, v in inp.gs.state_dict().items())
     methods, skipped = available_methods(inp)
     assert {Method.STAGE1_SKETCH, Method.GI_CORRECTED} <= set(methods) and Method.FILL_ONLY in skipped
+
+
+def _summary(rows: dict) -> dict:
+    """evaluate's summary, {method: {bucket: {"psnr": {"mean": v, "n": 4}}}}, from {method: [four PSNRs]}."""
+    buckets = ("10-20", "20-30", "30-40", "40-50")
+    return {m: {b: {"psnr": {"mean": v, "n": 4}} for b, v in zip(buckets, vals)} for m, vals in rows.items()}
+
+
+def test_ladder_verdicts_read_the_targets_from_the_table():
+    from inpaintkit.table1 import ladder_verdicts
+
+    s = _summary({Method.BIHARMONIC: [30.0, 27.0, 25.0, 23.0], Method.NO_SKETCH: [30.0, 27.0, 25.0, 23.0],
+                  Method.EMPTIED_SKETCH: [29.8, 26.8, 24.8, 22.8], Method.STAGE1_SKETCH: [29.9, 27.0, 25.0, 23.0],
+                  Method.OURS: [30.2, 27.3, 25.1, 22.9], Method.ORACLE_SKETCH: [30.8, 27.8, 25.8, 23.8],
+                  Method.GI_CORRECTED: [30.1, 27.2, 25.2, 22.9]})
+    lines = ladder_verdicts({"summary": s})
+    # ours - no sketch: +0.2, +0.3, +0.1, -0.1 -> not met (40-50 % below)
+    assert lines[0].endswith("NOT met") and ">=40% -0.10 dB" in lines[0]
+    # gap at 20-30: 27.8 - 26.8 = 1.0; stage 1 closes 0.2 / 1.0, ours 0.5 / 1.0 -> met
+    assert "+1.00 dB" in lines[1] and "Gs of stage 1 20%" in lines[1] and "ours 50%" in lines[1]
+    assert lines[1].endswith("met") and "NOT" not in lines[1]
+    # served without the correction: correction - fill = gi_corrected - ours = -0.1, -0.1, +0.1, 0.0
+    assert "served without it" in lines[2] and "10-20% -0.10" in lines[2] and lines[2].endswith("NOT met")
+    assert lines[3] == "ours minus biharmonic: 10-20% +0.20 dB, 20-30% +0.30 dB; at or above at 10-30 %: met"
