@@ -193,8 +193,9 @@ def correction_gain(inpainter, data, *, profile: str | Profile, per_bucket: int 
     gain = {b: on[Method.OURS][b]["psnr"]["mean"] - on[Method.FILL_ONLY][b]["psnr"]["mean"] for b in TABLE1_BUCKETS}
     mean = float(np.mean(list(gain.values())))
     apply = mean >= CORRECTION_MIN_GAIN_DB
-    why = (f"Gi's correction {'beats' if mean > 0 else 'costs'} its own fill by {abs(mean):.2f} dB on average over "
-           f"Table 1's buckets on {data} (+{CORRECTION_MIN_GAIN_DB} dB needed to apply it): "
+    verb = f"gains {mean:.2f} dB over" if mean > 0 else f"costs {-mean:.2f} dB against"
+    why = (f"Gi's correction {verb} its own fill, on average over Table 1's buckets of {Path(str(data)).name} "
+           f"(+{CORRECTION_MIN_GAIN_DB} dB needed to apply it): "
            + ("applied" if apply else "switched off, the fill alone serves"))
     return {"gain_db": gain, "mean_db": mean, "apply": apply, "why": why, "data": str(data),
             "per_bucket": per_bucket}
@@ -239,6 +240,7 @@ def _choose_correction(args, profile: Profile) -> int:
     from .pipeline import write_serving
 
     inpainter, _ = load_inpainter(args.weights, Path(args.run_dir), args.device)
+    inpainter.work_size = profile.image_size          # scored at the size asked for (--image-size: the serving size)
     val = args.data or ensure_demo_dataset(patch_size=demo_patch_size(profile.image_size),
                                            stride=profile.demo_patch_stride) / "val.flist"
     r = correction_gain(inpainter, val, profile=profile, per_bucket=args.per_bucket, device=args.device,
