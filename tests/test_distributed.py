@@ -68,11 +68,13 @@ def test_each_process_sketches_only_its_share_of_the_missing_images(tmp_path, mo
         cache.save(paths[0], profile.image_size, torch.zeros(32, 32).numpy())
         barriers, before = [], cache_counts()["computed"]
         assert train.shard_sketches(folder, profile, "canny", _procs(rank, 2, barriers), progress=False) == 3
-        assert cache_counts()["computed"] - before == 3 and barriers == [rank]
+        assert cache_counts()["computed"] - before == 3 and barriers == [rank, rank]   # after listing, at the end
         done[rank] = [p for p in paths[1:] if cache.path_for(p, 32).exists()]
     assert done == {0: [paths[i] for i in (1, 3, 5)], 1: [paths[i] for i in (2, 4, 6)]}
     assert train.shard_sketches(folder, profile, "canny", _procs(0, 1, []), progress=False) == 3   # the rest
-    assert train.shard_sketches(folder, profile, "canny", _procs(0, 2, []), progress=False) == 0   # all cached
+    barriers = []
+    assert train.shard_sketches(folder, profile, "canny", _procs(0, 2, barriers), progress=False) == 0  # all cached
+    assert barriers == [0]                                           # the listing's barrier only
     one = SimpleNamespace(distributed=False)
     assert train.shard_sketches(folder, profile, "canny", one) == 0      # one process: the data set's own pass
 
@@ -140,3 +142,24 @@ def test_both_stages_of_the_full_architecture_under_torchrun_on_a_prepared_cache
     assert r0["vgg"].startswith("vgg19-random")
     per_rank = [json.loads((tmp_path / f"counts_rank{r}.json").read_text()) for r in (0, 1)]
     assert [c["computed"] for c in per_rank] == [0, 0]
+
+
+def test_the_hed_sketch_pass_loads_hed_on_rank_0_first_and_uses_it(tmp_path, monkeypatch):
+    """With HED, rank 0 fetches and loads its weights before the others (rank0_first), and each rank sketches its
+    share with the HED it loaded (here a random one: the wiring is under test)."""
+    from inpaintkit.hed import HED
+
+    monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
+    folder = write_photos(tmp_path / "img", n=3, size=40)
+    loads, order = [], []
+
+    def fake_load_hed(device):
+        loads.append(str(device))
+        torch.manual_seed(0)
+        return HED().eval()
+
+    monkeypatch.setattr(train, "load_hed", fake_load_hed)
+    procs = _procs(1, 2, order)
+    procs.rank0_first = lambda: (order.append("rank0_first"), contextlib.nullcontext())[1]
+    assert train.shard_sketches(folder, get_profile("smoke"), "hed", procs, progress=False) == 1   # 1 of 3 missing
+    assert loads == ["cpu"] and order == [1, "rank0_first", 1]
