@@ -53,7 +53,11 @@ def test_profile_totals_are_flops_per_image_times_batch_times_steps(monkeypatch)
     assert c["scale"] == 4 and c["per_image_step"] == {"stage1": 400, "stage2": 800}
     assert c["totals"] == {"stage1": 400 * 6 * 10, "stage2": 800 * 6 * 20, "hed_places2_train": 13 * 64 * 1_803_460,
                            "table1_evaluation": (13 * 64 + 4 * 7 + 4 * 11) * 5 * 4}
+    assert c["whole_test_set"] == (13 * 64 + 4 * 7 + 4 * 11) * 328_500          # beside the totals, not in them
     text = cost.format_cost(c)
+    whole = c["whole_test_set"] / (989.4e12 * 0.3) / 3600
+    assert f"Table 1 on all 328,500 Places365 test images instead: {cost._fmt(c['whole_test_set'])}, {whole:.3g} / " \
+        in text
     assert "| stage 1: 10 steps x 6 | 2.4e+04 FLOP |" in text
     hours = sum(c["totals"].values()) / (989.4e12 * 0.3) / 3600
     assert f"| **all of it** | {cost._fmt(sum(c['totals'].values()))} | {hours:.3g} |" in text
