@@ -85,6 +85,7 @@ from .data import (
     split_source,
 )
 from .files import RunLockedError
+from .hed import load_hed
 from .masks import mask_to_tensor
 from .runs import RunFiles, read_losses
 from .sketches import SketchCache, SketchSpec, cache_counts, count_sketches, extract_sketches
@@ -141,9 +142,10 @@ def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, de
 
 
 def shard_sketches(data, profile: Profile, sketch: str, procs: "Processes", progress: bool = True) -> int:
-    """Under torchrun, before the data set is built: every process sketches its share (every
-    ``world_size``-th) of the training images missing from the cache, then all meet at one barrier, which waits
-    only for the difference between the shares, never for a whole pass on one rank while the others time out.
+    """Under torchrun, before the data set is built: every process lists the training images missing from the
+    cache (a barrier: all see the same list), sketches its share (every ``world_size``-th; HED's weights fetched
+    by rank 0 first), then all meet at one barrier, which waits only for the difference between the shares,
+    never for a whole pass on one rank while the others time out.
     Returns the number this process computed. Nothing to do for one process, a Dataset or a missing path (the
     data set's own pass, or its error, follows). Cheaper still: prepare the sketches beforehand with
     ``data_scripts/prepare_places2.py --profile NAME``; then nothing is missing."""
@@ -166,13 +168,20 @@ def shard_sketches(data, profile: Profile, sketch: str, procs: "Processes", prog
                 missing.append(p)
         except OSError:                                          # a vanished image: the data set reports it
             pass
+    procs.barrier()                         # every rank has listed the same missing images before one is written
+    if not missing:
+        return 0
     mine = missing[procs.rank::procs.world_size]
-    if procs.is_main and missing:
+    if procs.is_main:
         print(f"sketches: {len(missing)} images not in {cache.dir}; each of {procs.world_size} processes "
               f"computes ~{len(mine)} (prepare_places2.py --profile {profile.name} does it beforehand)", flush=True)
+    hed = None
+    if spec.method == "hed":
+        with procs.rank0_first():                                # rank 0 fetches HED's weights once
+            hed = load_hed(device=procs.device)
     computed = 0
     if mine:
-        computed = extract_sketches(mine, spec, cache, size, load_fn=load_image, device=procs.device,
+        computed = extract_sketches(mine, spec, cache, size, load_fn=load_image, device=procs.device, hed=hed,
                                     progress=progress and procs.is_main).computed
     procs.barrier()
     return computed

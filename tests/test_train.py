@@ -560,3 +560,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert any(not torch.equal(v, init[k]) for k, v in r0["g"].items() if "original" in k)  # it trained
     assert _rows(tmp_path / "run")[0]["step"] == "2"
     assert "resumed" not in out.stdout
+    # the 10 sketches were computed once, 5 by each process (train.shard_sketches), then only read: each rank
+    # its fixed sample batch (6) and 3 steps x 2 images
+    counts = json.loads((tmp_path / "run" / "stage1" / "sketch_cache.json").read_text())
+    assert (counts["computed"], counts["read"]) == (10, 2 * (6 + 3 * 2)) and counts["images"] <= 10
+    assert "each of 2 processes computes ~5" in out.stdout
