@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import torch
@@ -45,13 +46,22 @@ class RunFiles:
         """The folder's lock (not yet acquired): ``with files.lock(): ...``."""
         return RunLock(self.folder)
 
+    def trained_artefacts(self) -> list[str]:
+        """The names of the files in the folder a training run leaves (checkpoint.pt, generator.pt, their
+        .prev.pt, losses.csv): what a fresh run must not write over without ``--overwrite``."""
+        names = [CHECKPOINT, GENERATOR, previous_path(self.checkpoint).name, previous_path(self.generator).name,
+                 LOSSES_CSV]
+        return [n for n in names if os.path.lexists(self.folder / n)]
+
     def has_checkpoint(self) -> bool:
         return self.checkpoint.exists() or previous_path(self.checkpoint).exists()
 
-    def read_checkpoint(self, map_location="cpu") -> tuple[dict, Path]:
+    def read_checkpoint(self, map_location="cpu", use=None) -> tuple[dict, Path]:
         """(contents, path read) of checkpoint.pt, else checkpoint.prev.pt with a warning; a resumed run
-        then keeps each checkpoint it replaces as the previous one."""
-        ckpt, path = read_with_fallback(self.checkpoint, map_location=map_location)
+        then keeps each checkpoint it replaces as the previous one. ``use(ckpt, path)`` (e.g. loading it into
+        the networks) may raise ValueError: that file is then unusable and the previous one is tried
+        (:func:`~inpaintkit.checkpoints.read_with_fallback`)."""
+        ckpt, path = read_with_fallback(self.checkpoint, map_location=map_location, use=use)
         self._keep_previous = True
         return ckpt, path
 

@@ -53,10 +53,20 @@ from torch.utils.data import DataLoader, Dataset
 from torch.utils.data.distributed import DistributedSampler
 
 from . import losses
-from .checkpoints import CHECKPOINT_FORMAT, GENERATOR, build_generator, check_stage, load_generator, stage_dir
+from .checkpoints import (
+    CHECKPOINT_FORMAT,
+    GENERATOR,
+    build_generator,
+    check_stage,
+    load_generator,
+    load_state,
+    require_entries,
+    stage_dir,
+)
+from .cli import add_debug_flag, command
 from .config import PROFILES, Profile, get_profile, resolve_device
 from .data import InpaintingDataset, demo_dataset, split_source
-from .files import RunLockedError
+from .files import check_writable_dir
 from .masks import mask_to_tensor
 from .runs import RunFiles, read_losses
 from .sketches import SketchSpec
@@ -71,6 +81,7 @@ __all__ = ["Trainer", "Networks", "Processes", "LossMeter", "NonFiniteLossError"
 SAMPLE_COUNT = 6          # columns of the sample grid (fewer if the data set is smaller)
 ITEM_KEYS = ("image", "gray", "sketch", "mask")
 NETWORK_KEYS = ("generator", "discriminator", "g_optimizer", "d_optimizer")   # their state dicts in checkpoint.pt
+RESUME_ENTRIES = ("stage", "step", "profile", "block", "rng", *NETWORK_KEYS, "log_acc", "log_count", "log_columns")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -546,15 +557,23 @@ class Trainer:
             self.files.prepare(self.step, self.config())
 
     def _open(self, resume: bool, overwrite: bool) -> None:
-        """Refuse a folder another process writes, or a previous run unless resumed or overwritten."""
+        """Refuse a folder another process writes; refuse a folder holding any trained artefact
+        (:meth:`~inpaintkit.runs.RunFiles.trained_artefacts`) unless resumed from its checkpoint or overwritten."""
         if self.is_main:
+            check_writable_dir(self.stage_dir, "run folder")   # a file, read-only: refused before any work
             self.files.lock().acquire().release()        # refused now if another process writes this stage
+        found = self.files.trained_artefacts()
         has_ckpt = self.files.has_checkpoint()
-        if has_ckpt and not resume and not overwrite:
-            raise FileExistsError(f"{self.files.checkpoint} exists (a previous run). Pass resume=True (--resume) to "
-                                  "continue it, overwrite=True (--overwrite) to start over, or another run_dir.")
-        if resume and has_ckpt:
-            self.load_state_dict(*self.files.read_checkpoint(map_location=self.device))
+        if found and not overwrite and not (resume and has_ckpt):
+            what = f"{', '.join(found)} (a previous run)"
+            if resume:
+                raise FileExistsError(f"{self.stage_dir} holds {what} but no checkpoint.pt to resume from. Pass "
+                                      "overwrite=True (--overwrite) to start over and replace them, or another "
+                                      "run_dir.")
+            raise FileExistsError(f"{self.stage_dir} holds {what}. Pass resume=True (--resume) to continue it, "
+                                  "overwrite=True (--overwrite) to start over and replace them, or another run_dir.")
+        if resume and has_ckpt:   # an unusable checkpoint.pt (corrupt, an entry missing, a wrong shape): its .prev.pt
+            self.files.read_checkpoint(map_location=self.device, use=self.load_state_dict)
         elif resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
 
@@ -655,9 +674,15 @@ class Trainer:
 
     def load_state_dict(self, ckpt: dict, path: Path | str = "checkpoint") -> None:
         """Continue the run of checkpoint ``ckpt`` (read from ``path``; :func:`check_resumable`)."""
+        require_entries(ckpt, RESUME_ENTRIES, path)
         check_resumable(ckpt, path, self.stage, self.profile, self.block, self.world_size if self.is_main else None)
-        self.nets.load_state_dict(ckpt)
-        set_rng_state(ckpt["rng"], self.device)
+        for name in NETWORK_KEYS:
+            load_state(getattr(self.nets, name), ckpt[name], path, name)
+        try:
+            set_rng_state(ckpt["rng"], self.device)
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+            raise ValueError(f"{path}: its rng entry cannot be restored ({type(e).__name__}: {e}). Delete it to "
+                             "use its .prev.pt, or train again with --overwrite.") from None
         self.step = int(ckpt["step"])
         self.meter.load_state_dict(ckpt)
         if self.is_main:
@@ -710,19 +735,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--compile", action="store_true", help="torch.compile the networks")
     ap.add_argument("--seed", type=int, default=None, help="default: the profile's seed")
     ap.add_argument("--no-progress", action="store_true")
+    add_debug_flag(ap)
     return ap.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
+    """The command line: any failure is one ``error:`` line and exit code 2 (``--debug``: the traceback);
+    a non-finite loss exits 1."""
     args = parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
         if not Path(args.photos).is_dir():
-            print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
-            return 2
+            raise ValueError(f"--photos {args.photos}: no such folder of photographs")
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     if args.steps is not None and args.steps < 1:
-        print(f"error: --steps {args.steps}: give a positive number of steps", file=sys.stderr)
-        return 2
+        raise ValueError(f"--steps {args.steps}: give a positive number of steps")
     try:
         trainer = Trainer(args.stage, args.profile, args.run_dir, device=args.device, data=args.data,
                           block=args.block, seed=args.seed, sketch_from_generator=args.sketch_from,
@@ -732,10 +759,9 @@ def main(argv=None) -> int:
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)
-    except (ValueError, OSError, RunLockedError) as e:   # bad input: one line, as evaluate prints it
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except NonFiniteLossError as e:
+        if args.debug:
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:
