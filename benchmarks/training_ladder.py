@@ -42,8 +42,9 @@ from inpaintkit import losses  # noqa: E402
 from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.config import Stage2LossWeights, get_profile  # noqa: E402
 from inpaintkit.data import demo_dataset, demo_patch_size, ensure_demo_dataset  # noqa: E402
-from inpaintkit.evaluate import TABLE1_BUCKETS, evaluate  # noqa: E402
+from inpaintkit.evaluate import evaluate  # noqa: E402
 from inpaintkit.files import atomic_write_text  # noqa: E402
+from inpaintkit.masks import TABLE1_BUCKETS  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
 from inpaintkit.networks import composite, image_generator, sketch_generator  # noqa: E402
 from inpaintkit.pipeline import Inpainter  # noqa: E402

@@ -15,7 +15,7 @@ Stage 2 needs a sketch: every variant trains and is evaluated on the **ground-tr
 worse stage 1 cannot favour one block.
 
 Variants are scored as notebook 06's Table 1 is: the same test images (evenly spaced over the split), the
-same seeded masks per bucket (:func:`inpaintkit.evaluate.table1_masks`), the output rounded to 8 bits and
+same seeded masks per bucket (:func:`inpaintkit.protocol.table1_masks`), the output rounded to 8 bits and
 PSNR / SSIM under the same protocol (:func:`inpaintkit.metrics.table1_scores`), so the two can be compared
 (``docs/evaluation.md``).
 
@@ -46,10 +46,10 @@ from torch import nn
 from . import masks as _masks
 from . import metrics as _metrics
 from .config import Profile, get_profile, resolve_device
-from .evaluate import evenly_spaced, table1_masks
 from .files import atomic_write_text
 from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
 from .networks import ImageGenerator, composite, count_parameters, image_generator
+from .protocol import evenly_spaced, table1_masks
 
 ABLATION_DIR = "ablation"
 RESULTS_JSON = "results.json"
@@ -154,9 +154,9 @@ def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu",
 def bucket_masks(n: int, size: int, buckets=EVAL_BUCKETS, seed: int = EVAL_MASK_SEED) -> dict[str, torch.Tensor]:
     """{bucket: (n, 1, size, size) float masks, 1 = known, 0 = hole}: Table 1's test masks.
 
-    Taken from :func:`inpaintkit.evaluate.table1_masks` (the seeded set notebook 06 scores on, mask i of bucket
+    Taken from :func:`inpaintkit.protocol.table1_masks` (the seeded set notebook 06 scores on, mask i of bucket
     b drawn from ``default_rng([seed, b's index in BUCKETS, i])``), image i getting mask i as in
-    :func:`inpaintkit.evaluate.make_pairs`: every variant and seed, and Table 1, see identical holes.
+    :func:`inpaintkit.protocol.make_pairs`: every variant and seed, and Table 1, see identical holes.
     """
     unknown = [b for b in buckets if b not in _masks.TABLE1_BUCKETS]
     if unknown:
@@ -170,7 +170,7 @@ def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: b
     """``n`` test images (default ``profile.eval_images``) with their ground-truth sketches, as a batch.
 
     ``dataset``: default the demo set's test split at the profile's size and sketch spec. Images are
-    taken evenly spaced over the split (:func:`inpaintkit.evaluate.evenly_spaced`, Table 1's pick).
+    taken evenly spaced over the split (:func:`inpaintkit.protocol.evenly_spaced`, Table 1's pick).
     Returns {"image": (n, 3, S, S), "sketch": (n, 1, S, S), "paths": [...]}.
     """
     if dataset is None:

@@ -28,7 +28,7 @@ Variants of our own two-stage model (:class:`ModelVariant`, built around an
 Methods are named by :class:`Method`: a member is the key that code compares and ``metrics.json`` stores
 (``Method.ORACLE_SKETCH``, ``"oracle_sketch"``); its ``label`` is what tables and plots show (``"oracle
 sketch"``, the names above; ``docs/evaluation.md`` lists both). Model variants also take batches
-(:meth:`ModelVariant.batch`, tensors (N, 3, H, W)), which is what :mod:`inpaintkit.evaluate` uses.
+(:meth:`ModelVariant.batch`, tensors (N, 3, H, W)), which is what :mod:`inpaintkit.scoring` uses.
 :func:`available_methods` returns the methods that can run here and a note for each one that cannot.
 """
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["to_numpy_image", "show_images", "layer_label", "pipeline_figure", "cfs_figure", "save_figure"]
+__all__ = ["to_numpy_image", "show_images", "layer_label", "pipeline_figure", "cfs_figure", "save_figure",
+           "sketch_overlay", "INPAINTED_STROKE_RGB"]
 
 
 def to_numpy_image(t) -> np.ndarray:
@@ -355,3 +356,22 @@ def save_figure(fig, name: str, folder, dpi: int = 110):
     with atomic_path(path, suffix=".tmp.png") as tmp:
         fig.savefig(tmp, dpi=dpi, bbox_inches="tight")
     return path
+
+
+INPAINTED_STROKE_RGB = (1.0, 0.55, 0.0)   # orange, as the paper's Fig. 4
+
+
+def sketch_overlay(sketch: np.ndarray, mask: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """The restored sketch as in the paper's Fig. 4: HxWx3 on white, known strokes black, inpainted ones orange.
+
+    sketch HxW in [0, 1] (binarised at ``threshold``); mask HxW, 1 = known, 0 = hole.
+    """
+    sketch, mask = np.asarray(sketch), np.asarray(mask)
+    if sketch.shape != mask.shape or sketch.ndim != 2:
+        raise ValueError(f"sketch {sketch.shape} and mask {mask.shape} must both be HxW.")
+    stroke = sketch >= threshold
+    out = np.ones((*sketch.shape, 3), np.float32)                     # (H, W, 3) white
+    out[stroke & (mask == 1)] = 0.0
+    out[stroke & (mask == 0)] = INPAINTED_STROKE_RGB
+    return out
+

@@ -168,6 +168,7 @@ def test_ablation_scores_as_table1_does(tmp_path):
     from PIL import Image
 
     from inpaintkit import evaluate as ev
+    from inpaintkit import protocol
     from inpaintkit.baselines import Method
     from inpaintkit.data import load_image
     from inpaintkit.hed import HED
@@ -195,7 +196,7 @@ def test_ablation_scores_as_table1_does(tmp_path):
     bm = ablation.bucket_masks(n, SMOKE.image_size)
     for b in masks.TABLE1_BUCKETS:                                              # the same mask for each image
         for j, r in enumerate(r for r in res["records"] if r["bucket"] == b):
-            assert np.array_equal(ev.load_record(res, r)[1], bm[b][j, 0].numpy().astype(np.uint8))
+            assert np.array_equal(protocol.load_record(res, r)[1], bm[b][j, 0].numpy().astype(np.uint8))
     scores = ablation.evaluate(inp.gi, batch, bm, protocol="edgeconnect")
     summary = res["summary"][Method.ORACLE_SKETCH]
     for b in masks.TABLE1_BUCKETS:

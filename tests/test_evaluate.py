@@ -10,6 +10,7 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio
 
 from inpaintkit import evaluate as ev
+from inpaintkit import protocol, scoring, table1, viz
 from inpaintkit.baselines import Method, biharmonic
 from inpaintkit.masks import BUCKETS, TABLE1_BUCKETS, hole_ratio
 from inpaintkit.pipeline import Inpainter
@@ -76,7 +77,7 @@ The CA, GLCIC, PConv and EdgeCnt columns are EdgeConnect's numbers, copied by th
 
 
 def test_table1_format_exactly():
-    assert ev.format_table1(hand_metrics()) == EXPECTED_TABLE
+    assert table1.format_table1(hand_metrics()) == EXPECTED_TABLE
 
 
 def test_published_block_matches_the_paper_text():
@@ -90,21 +91,21 @@ def test_published_block_matches_the_paper_text():
     table = text[text.index("Mask CA GLCIC PConv EdgeCnt Ours"):]
     for b in TABLE1_BUCKETS:
         for metric in ("psnr", "ssim"):
-            assert f"{metric.upper()} " + " ".join(ev.PUBLISHED[b][metric]) in table
+            assert f"{metric.upper()} " + " ".join(table1.PUBLISHED[b][metric]) in table
 
 
 def test_missing_bucket_prints_na():
     m = hand_metrics()
     del m["summary"]["ours"]["40-50"]
-    assert "| >=40% | PSNR | 27.00 | n/a |" in ev.format_table1(m)
+    assert "| >=40% | PSNR | 27.00 | n/a |" in table1.format_table1(m)
 
 
 # ---------------------------------------------------------------------------------------------- masks and pairing
 
 def test_fixed_masks_land_in_their_buckets_and_repeat(cache):
-    root = ev.ensure_test_masks(32, 3, seed=0, progress=False)
+    root = protocol.ensure_test_masks(32, 3, seed=0, progress=False)
     assert root == cache / "test_masks" / "32px_seed0"
-    masks, notes = ev.load_test_masks(root, 32, 3, progress=False)
+    masks, notes = protocol.load_test_masks(root, 32, 3, progress=False)
     assert list(masks) == list(TABLE1_BUCKETS) and notes == []
     for b, items in masks.items():
         assert len(items) == 3
@@ -113,7 +114,7 @@ def test_fixed_masks_land_in_their_buckets_and_repeat(cache):
             assert m.shape == (32, 32) and set(np.unique(m)) <= {0, 1}
             assert lo <= (m == 0).mean() < hi, (b, mask_id)      # measured here, independently of hole_ratio
     # asking for fewer reuses the same files; asking for more extends the set with the same first masks
-    again, _ = ev.load_test_masks(ev.ensure_test_masks(32, 5, progress=False), 32, 5, progress=False)
+    again, _ = protocol.load_test_masks(protocol.ensure_test_masks(32, 5, progress=False), 32, 5, progress=False)
     for b in TABLE1_BUCKETS:
         for (i1, m1), (i2, m2) in zip(masks[b], again[b][:3]):
             assert i1 == i2 and np.array_equal(m1, m2)
@@ -128,20 +129,20 @@ def test_liu_style_folder_is_bucketed_by_measured_ratio(tmp_path):
         png = np.zeros((20, 20), np.uint8)
         png.flat[: int(round(r * 400))] = 255                  # white = hole
         Image.fromarray(png).save(folder / name)
-    masks, notes = ev.load_test_masks(folder, 20, 2, progress=False)
+    masks, notes = protocol.load_test_masks(folder, 20, 2, progress=False)
     ids = {b: [i for i, _ in v] for b, v in masks.items()}
     assert ids == {"10-20": ["a.png", "f.png"], "20-30": ["b.png"], "30-40": ["c.png"], "40-50": ["d.png"]}
     assert masks["10-20"][0][1].mean() == pytest.approx(0.85)  # 1 = known
     assert len(notes) == 3 and all("reused" in n for n in notes)
     with pytest.raises(ValueError, match="no mask in bucket"):
-        ev.load_test_masks(folder, 20, 1, buckets=("50-60",), progress=False)
+        protocol.load_test_masks(folder, 20, 1, buckets=("50-60",), progress=False)
 
 
 def test_pairing_is_deterministic_and_spread():
-    assert ev.evenly_spaced(10, 4) == [0, 3, 6, 9]
-    assert ev.evenly_spaced(3, 5) == [0, 1, 2]
+    assert protocol.evenly_spaced(10, 4) == [0, 3, 6, 9]
+    assert protocol.evenly_spaced(3, 5) == [0, 1, 2]
     masks = {b: [(f"{b}/{i}", np.ones((4, 4), np.uint8)) for i in range(2)] for b in ("10-20", "20-30")}
-    pairs = ev.make_pairs([f"img{i}" for i in range(10)], masks, 3)
+    pairs = protocol.make_pairs([f"img{i}" for i in range(10)], masks, 3)
     got = [(p["bucket"], p["image"], p["mask_id"]) for p in pairs]
     assert got == [("10-20", "img0", "10-20/0"), ("10-20", "img4", "10-20/1"), ("10-20", "img9", "10-20/0"),
                    ("20-30", "img0", "20-30/0"), ("20-30", "img4", "20-30/1"), ("20-30", "img9", "20-30/0")]
@@ -178,15 +179,15 @@ def test_evaluate_on_a_places_folder(cache, tmp_path, tiny_inpainter):
     keys = ["biharmonic", "no_sketch", "emptied_sketch", "canny_sketch", "oracle_sketch", "ours"]
     assert [m for m in on_disk["methods"] if m != "telea"] == keys and list(on_disk["summary"]) == on_disk["methods"]
     assert [on_disk["method_labels"][k] for k in keys] == labels
-    assert (run / "table1.md").read_text() == ev.format_table1(res) == ev.format_table1(on_disk)
-    assert "| no sketch | emptied sketch | Canny sketch | oracle sketch | ours |" in ev.format_table1(res)
+    assert (run / "table1.md").read_text() == table1.format_table1(res) == table1.format_table1(on_disk)
+    assert "| no sketch | emptied sketch | Canny sketch | oracle sketch | ours |" in table1.format_table1(res)
     assert on_disk["summary"]["ours"]["10-20"]["psnr"]["n"] == 6 == on_disk["per_bucket"]
     assert "sketch_f1" in on_disk["summary"]["ours"]["10-20"]
     assert any("31x31" in n for n in res["notes"])           # 32 px images: SSIM window note, not a warning flood
 
     # one record recomputed independently: biharmonic on the stored pair, 8-bit, gray PSNR with scikit-image
     rec = next(r for r in res["records"] if r["method"] == "biharmonic" and r["bucket"] == "30-40")
-    image, mask = ev.load_record(res, rec)
+    image, mask = protocol.load_record(res, rec)
     assert hole_ratio(mask) == rec["hole_ratio"]
     out = np.round(biharmonic(image, mask).astype(np.float32) * 255) / 255
     want = peak_signal_noise_ratio(rgb2gray(image), rgb2gray(out.astype(np.float32)), data_range=1)
@@ -213,14 +214,14 @@ def test_unreadable_images_are_dropped_before_the_test_images_are_picked(cache, 
 
 def test_which_weights_are_scored_is_said_first(tmp_path, capsys, monkeypatch):
     typo = tmp_path / "runs" / "quik"
-    assert ev.weights_choice("auto", typo) == (
+    assert scoring.weights_choice("auto", typo) == (
         "demo", f"scoring the shipped demo weights (inpaintkit/weights/): the run dir {typo} does not exist (a typo?); "
                 "pass --weights run to insist on a run's own generators")
     typo.mkdir(parents=True)
-    assert "has no trained stage1/generator.pt" in ev.weights_choice("auto", typo)[1]
-    assert ev.weights_choice("run", typo)[0] == "run"
+    assert "has no trained stage1/generator.pt" in scoring.weights_choice("auto", typo)[1]
+    assert scoring.weights_choice("run", typo)[0] == "run"
     monkeypatch.setattr(Inpainter, "from_pretrained", classmethod(lambda cls, device="auto": "DEMO"))
-    assert ev.load_inpainter("auto", typo) == ("DEMO", "demo")
+    assert scoring.load_inpainter("auto", typo) == ("DEMO", "demo")
     assert capsys.readouterr().out.startswith("scoring the shipped demo weights")
 
 
@@ -231,11 +232,11 @@ def test_masks_are_never_stretched_and_resizing_is_noted(tmp_path):
         png = np.zeros((40, 40), np.uint8)
         png[: int(round(r * 40))] = 255                   # white = hole, whole rows: the ratio survives resizing
         Image.fromarray(png).save(folder / name)
-    masks, notes = ev.load_test_masks(folder, 20, 1, progress=False)
+    masks, notes = protocol.load_test_masks(folder, 20, 1, progress=False)
     assert "masks of 40x40 px were resized to 20x20 px (nearest neighbour)." in notes
     Image.fromarray(np.zeros((40, 60), np.uint8)).save(folder / "e.png")
     with pytest.raises(ValueError, match="e.png is 60x40 px, not square: resizing it to 20x20 would stretch"):
-        ev.load_test_masks(folder, 20, 2, progress=False)
+        protocol.load_test_masks(folder, 20, 2, progress=False)
 
 
 def test_evaluate_demo_split_rgb_protocol(cache, tmp_path, tiny_inpainter):
@@ -255,9 +256,9 @@ def test_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="protocol"):
         ev.evaluate(run_dir=tmp_path, protocol="lab", methods=["biharmonic"])
     with pytest.raises(ValueError, match="weights"):
-        ev.load_inpainter("best", tmp_path)
+        scoring.load_inpainter("best", tmp_path)
     with pytest.raises(FileNotFoundError, match="does not exist"):
-        ev.load_test_masks(tmp_path / "nope", 32, 1)
+        protocol.load_test_masks(tmp_path / "nope", 32, 1)
 
 
 def test_cli_writes_metrics_and_table(cache, tmp_path, capsys):
@@ -276,9 +277,9 @@ def test_cli_writes_metrics_and_table(cache, tmp_path, capsys):
 def test_sketch_overlay_colours():
     sketch = np.array([[1, 1, 0], [0, 1, 0]], np.float32)
     mask = np.array([[1, 0, 0], [1, 0, 1]], np.uint8)
-    out = ev.sketch_overlay(sketch, mask)
+    out = viz.sketch_overlay(sketch, mask)
     assert out.shape == (2, 3, 3)
     assert np.array_equal(out[0, 0], [0, 0, 0])                               # known stroke: black
-    assert np.allclose(out[0, 1], ev.INPAINTED_STROKE_RGB)                     # inpainted stroke: orange
-    assert np.allclose(out[1, 1], ev.INPAINTED_STROKE_RGB)
+    assert np.allclose(out[0, 1], viz.INPAINTED_STROKE_RGB)                     # inpainted stroke: orange
+    assert np.allclose(out[1, 1], viz.INPAINTED_STROKE_RGB)
     assert np.array_equal(out[0, 2], [1, 1, 1]) and np.array_equal(out[1, 0], [1, 1, 1])  # no stroke: white

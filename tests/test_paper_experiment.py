@@ -144,7 +144,7 @@ def test_trainer_and_evaluator_use_the_given_places_tree_and_masks(places, tmp_p
 
 
 def test_hole_at_border_is_measured_on_the_mask():
-    from inpaintkit.evaluate import hole_at_border
+    from inpaintkit.protocol import hole_at_border
 
     m = np.ones((8, 8), np.uint8)
     m[3:5, 3:5] = 0
@@ -154,15 +154,15 @@ def test_hole_at_border_is_measured_on_the_mask():
 
 
 def test_lpips_and_fid_are_marked_when_their_weights_are_absent(tmp_path, monkeypatch):
-    import inpaintkit.evaluate as ev
+    from inpaintkit import scoring
 
     monkeypatch.setenv("INPAINTKIT_CACHE", str(tmp_path / "cache"))
     monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path / "hub"))
-    status = ev.extra_metric_status()
+    status = scoring.extra_metric_status()
     hub = tmp_path / "hub" / "checkpoints"
     assert status["lpips"].startswith("not computed: weights absent (")
-    assert f"{ev.LPIPS_ALEXNET_FILE} not in {hub}" in status["lpips"]
-    assert status["fid"].startswith("not computed: weights absent (") and ev.FID_INCEPTION_FILE in status["fid"]
+    assert f"{scoring.LPIPS_ALEXNET_FILE} not in {hub}" in status["lpips"]
+    assert status["fid"].startswith("not computed: weights absent (") and scoring.FID_INCEPTION_FILE in status["fid"]
     res = evaluate(run_dir=tmp_path, profile="smoke", methods=["biharmonic"], per_bucket=1, progress=False)
     assert res["extra_metrics"] == status
     table = (tmp_path / "table1.md").read_text()

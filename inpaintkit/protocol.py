@@ -1,0 +1,286 @@
+"""Table 1's test protocol: which images, which masks, and how they are paired.
+
+Every test image is paired with one mask of each Table-1 bucket (10-20 %, 20-30 %, 30-40 % and 40-50 %, the
+paper's ">= 40 %"). Pairing is deterministic: ``per_bucket`` images are taken evenly spaced from the test list
+(the same images for every bucket, so the buckets differ only by their masks), image j of bucket b gets mask j
+of bucket b (both cycled when fewer exist, with a note). Masks come from a fixed, seeded set written once by
+:func:`inpaintkit.masks.write_mask_folder` into ``cache_dir()/test_masks/`` (or from a folder: ours, or Liu
+et al.'s set bucketed by each mask's measured hole ratio at the working size). The CFS ablation (notebook 03)
+takes its masks and images from here too. Running the methods on the pairs: :mod:`inpaintkit.scoring`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .config import Profile, cache_dir
+from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
+
+__all__ = ["default_mask_dir", "ensure_test_masks", "load_test_masks", "table1_masks", "resolve_data",
+           "evenly_spaced", "pick_readable", "make_pairs", "hole_at_border", "PairImages", "collate_pairs",
+           "TestSet", "test_set", "load_record"]
+
+
+def hole_at_border(mask: np.ndarray) -> bool:
+    """True if the hole reaches the image's outermost row or column (mask HxW, 1 = known, 0 = hole): Liu et
+    al.'s test set has masks with and without holes at the border, split here by this measured property."""
+    return bool((mask[0] == 0).any() or (mask[-1] == 0).any() or (mask[:, 0] == 0).any() or (mask[:, -1] == 0).any())
+
+
+
+# ---------------------------------------------------------------------------------------------- masks
+
+def default_mask_dir(size: int, seed: int = 0) -> Path:
+    """Where the fixed test masks for a working size live: ``cache_dir()/test_masks/<size>px_seed<seed>``."""
+    return cache_dir() / "test_masks" / f"{size}px_seed{seed}"
+
+
+def _our_manifest(root: Path) -> dict | None:
+    f = root / MANIFEST
+    if f.is_file():
+        m = json.loads(f.read_text())
+        if m.get("white") == "known":
+            return m
+    return None
+
+
+def ensure_test_masks(size: int, per_bucket: int, seed: int = 0, root=None, progress: bool = True) -> Path:
+    """The fixed, seeded Table-1 mask set at ``size``, with at least ``per_bucket`` masks per bucket.
+
+    Written once by :func:`inpaintkit.masks.write_mask_folder` (mask i of a bucket depends only on (seed,
+    bucket, i), so a larger set rewritten later starts with the same masks). Returns the folder.
+    """
+    root = Path(root) if root is not None else default_mask_dir(size, seed)
+    m = _our_manifest(root)
+    if (m is None or m.get("size") != size or m.get("seed") != seed or m.get("per_bucket", 0) < per_bucket
+            or not all(b in m.get("buckets", {}) for b in TABLE1_BUCKETS)):
+        write_mask_folder(root, size=size, per_bucket=per_bucket, seed=seed, buckets=TABLE1_BUCKETS, progress=progress)
+    return root
+
+
+def load_test_masks(root, size: int, per_bucket: int, buckets=TABLE1_BUCKETS,
+                    progress: bool = True) -> tuple[dict[str, list[tuple[str, np.ndarray]]], list[str]]:
+    """``({bucket: [(mask id, (size, size) uint8 mask, 1 = known)]}, notes)`` with up to ``per_bucket`` per bucket.
+
+    ``root``: our folder (``masks.json`` beside ``<bucket>/NNNNN.png``, white = known; read bucket by bucket, in
+    order) or Liu et al.'s set (white = hole; every mask is read and bucketed by its hole ratio at ``size``).
+    Every mask kept has its *measured* ratio inside its bucket; masks that leave their bucket when resized are
+    dropped, with a note. ValueError when a bucket ends up empty. Mask ids are paths relative to ``root``.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"Mask folder {root} does not exist: give Liu et al.'s irregular mask test set, "
+                                "or ours from `python data_scripts/make_test_masks.py --out DIR`.")
+    out: dict[str, list[tuple[str, np.ndarray]]] = {b: [] for b in buckets}
+    notes: list[str] = []
+    if _our_manifest(root) is not None:
+        for b in buckets:
+            if not (root / b).is_dir():
+                continue
+            masks = LiuMaskSet(root / b, size=size, invert=False)
+            dropped = 0
+            for i in range(len(masks)):
+                if len(out[b]) >= per_bucket:
+                    break
+                m = masks[i]
+                if bucket_of(hole_ratio(m)) != b:
+                    dropped += 1
+                    continue
+                out[b].append((str(masks.paths[i].relative_to(root)), m))
+            if dropped:
+                notes.append(f"{dropped} mask(s) of {b} left their bucket when resized to {size} px and were dropped.")
+    else:
+        masks = LiuMaskSet(root, size=size, invert="auto")
+        for i in tqdm(range(len(masks)), desc="bucketing masks", unit="mask", disable=not progress):
+            m = masks[i]
+            r = hole_ratio(m)
+            b = bucket_of(r) if r < BUCKETS["50-60"][1] else None
+            if b in out and len(out[b]) < per_bucket:
+                out[b].append((str(masks.paths[i].relative_to(root)), m))
+            if all(len(v) >= per_bucket for v in out.values()):
+                break
+    empty = [b for b, v in out.items() if not v]
+    if empty:
+        raise ValueError(f"Mask folder {root} has no mask in bucket(s) {empty} at {size} px; use a set that covers "
+                         f"{list(buckets)} (Liu et al.'s, or `python data_scripts/make_test_masks.py --out DIR`).")
+    for b, v in out.items():
+        if len(v) < per_bucket:
+            notes.append(f"bucket {b}: only {len(v)} mask(s) for {per_bucket} images; masks are reused in turn.")
+    resized = sorted({_png_size(root / mask_id) for v in out.values() for mask_id, _ in v} - {(size, size)})
+    if resized:      # square, or LiuMaskSet refused them; say that they were resized
+        notes.append(f"masks of {', '.join(f'{w}x{h}' for w, h in resized)} px were resized to {size}x{size} "
+                     "px (nearest neighbour).")
+    return out, notes
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(width, height) from an image file's header."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        return img.size
+
+
+# ---------------------------------------------------------------------------------------------- images
+
+def resolve_data(data, size: int, stride: int | None) -> tuple[list[Path], str]:
+    """The test image paths and a description: the demo test split (``data=None``) or a folder / flist / Places
+    root (its test split, else val) / prepare_places2.py's output folder (its test.flist)."""
+    from .data import demo_patch_size, ensure_demo_dataset, list_images, split_source
+
+    if data is None:
+        folder = ensure_demo_dataset(patch_size=demo_patch_size(size), stride=stride)
+        return list_images(folder / "test.flist"), f"demo test split ({folder / 'test.flist'})"
+    source, split = split_source(data, "test")
+    return list_images(source, split), f"{source}" + (f" (Places365 {split} split)" if split else "")
+
+
+def evenly_spaced(n: int, k: int) -> list[int]:
+    """``k`` indices spread evenly over ``range(n)`` (all of them, in order, when k >= n)."""
+    if n <= 0:
+        raise ValueError("No test images.")
+    if k >= n:
+        return list(range(n))
+    return [int(i) for i in np.linspace(0, n - 1, k).round()]
+
+
+def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dict[str, str]]:
+    """Up to ``k`` images of ``paths`` that decode at ``size``, and {path: why} of those that did not.
+
+    Starts at :func:`evenly_spaced`'s picks; an unreadable pick is replaced by the next readable image after it
+    (wrapping round), so unreadable files never shrink the test set while readable ones are left. ValueError
+    when no image can be read.
+    """
+    from .data import BadImageError, load_image
+
+    chosen: list[int] = []
+    bad: dict[str, str] = {}
+    for start in evenly_spaced(len(paths), k):
+        for j in [*range(start, len(paths)), *range(start)]:
+            if j in chosen or str(paths[j]) in bad:
+                continue
+            try:
+                load_image(paths[j], size)
+            except BadImageError as e:
+                bad[str(paths[j])] = str(e)
+                continue
+            chosen.append(j)
+            break
+    if not chosen:
+        shown = "\n".join(f"  {p}: {why}" for p, why in list(bad.items())[:5])
+        raise ValueError(f"No image could be read: all {len(paths)} failed at {size} px. First reasons:\n{shown}")
+    return [paths[j] for j in sorted(chosen)], bad
+
+
+def make_pairs(paths: list[Path], masks: dict[str, list[tuple[str, np.ndarray]]], per_bucket: int) -> list[dict]:
+    """The deterministic (bucket, image, mask) pairs, bucket by bucket: image j of a bucket gets its mask j.
+
+    The images are ``per_bucket`` evenly spaced ones of ``paths`` (the same for every bucket); images and masks
+    are taken in turn when there are fewer than ``per_bucket``.
+    """
+    images = [paths[i] for i in evenly_spaced(len(paths), per_bucket)]
+    pairs = []
+    for b, ms in masks.items():
+        for j in range(per_bucket):
+            mask_id, m = ms[j % len(ms)]
+            pairs.append({"bucket": b, "image": str(images[j % len(images)]), "mask_id": mask_id, "mask": m})
+    return pairs
+
+
+class PairImages(torch.utils.data.Dataset):
+    """Loads the image of each pair; an unreadable one comes back flagged, to be reported and skipped."""
+
+    def __init__(self, pairs, size):
+        self.pairs, self.size = pairs, size
+
+    def __len__(self):
+        return len(self.pairs)
+
+    def __getitem__(self, i):
+        from .data import BadImageError, load_image
+
+        p = self.pairs[i]
+        try:
+            rgb = load_image(p["image"], self.size)
+        except BadImageError as e:
+            return {"index": i, "error": str(e)}
+        image = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)      # (3, S, S)
+        mask = torch.from_numpy(p["mask"].astype(np.float32))[None]              # (1, S, S), 1 = known
+        return {"index": i, "image": image, "mask": mask}
+
+
+def collate_pairs(items):
+    good = [it for it in items if "error" not in it]
+    bad = [(it["index"], it["error"]) for it in items if "error" in it]
+    if not good:
+        return None, bad
+    return {"index": [it["index"] for it in good],
+            "image": torch.stack([it["image"] for it in good]),                   # (B, 3, S, S)
+            "mask": torch.stack([it["mask"] for it in good])}, bad                # (B, 1, S, S)
+
+
+# ---------------------------------------------------------------------------------------------- the test set
+
+def table1_masks(size: int, per_bucket: int, masks=None, seed: int = 0,
+                 progress: bool = True) -> tuple[Path, dict[str, list[tuple[str, np.ndarray]]], list[str]]:
+    """Table 1's test masks at ``size``: ``(folder, {bucket: [(mask id, mask HxW uint8, 1 = known)]}, notes)``.
+
+    ``masks``: None (our fixed set drawn with ``seed``, written once by :func:`ensure_test_masks`) or a folder
+    (ours or Liu et al.'s), read by :func:`load_test_masks`. Image j of a bucket gets mask ``j % len(masks)``
+    (:func:`make_pairs`). The CFS ablation takes its masks from here too (:func:`inpaintkit.ablation.bucket_masks`).
+    """
+    root = Path(masks) if masks is not None else ensure_test_masks(size, per_bucket, seed, progress=progress)
+    mask_sets, notes = load_test_masks(root, size, per_bucket, progress=progress)
+    return root, mask_sets, notes
+
+
+@dataclass
+class TestSet:
+    """The deterministic (bucket, image, mask) pairs and where they came from."""
+
+    pairs: list[dict]
+    data: str
+    mask_root: Path
+    mask_sets: dict[str, list[tuple[str, np.ndarray]]]
+    notes: list[str]
+    unreadable: dict[str, str]
+
+
+def test_set(prof: Profile, data, masks, per_bucket: int, mask_seed: int, progress: bool) -> TestSet:
+    """Test images (unreadable ones dropped before pairing) and Table 1's masks, paired by :func:`make_pairs`."""
+    size = prof.image_size
+    paths, data_desc = resolve_data(data, size, prof.demo_patch_stride)
+    mask_root, mask_sets, notes = table1_masks(size, per_bucket, masks, mask_seed, progress)
+    images, unreadable = pick_readable(paths, per_bucket, size)
+    if len(images) < per_bucket:
+        notes.append(f"only {len(images)} readable image(s) of {len(paths)} for {per_bucket} per bucket; "
+                     "images are reused in turn.")
+    return TestSet(make_pairs(images, mask_sets, per_bucket), data_desc, mask_root, mask_sets, notes, unreadable)
+
+
+
+# ---------------------------------------------------------------------------------------------- for figures
+
+def load_record(metrics: dict, record: dict) -> tuple[np.ndarray, np.ndarray]:
+    """The (image HxWx3 float32, mask HxW uint8 1 = known) that produced ``record`` of ``metrics``."""
+    from .data import load_image
+
+    size = metrics["image_size"]
+    masks, index = _mask_index(metrics["masks"]["root"], size)
+    return load_image(record["image"], size), masks[index[record["mask_id"]]]
+
+
+@functools.lru_cache(maxsize=4)
+def _mask_index(root: str, size: int) -> tuple[LiuMaskSet, dict[str, int]]:
+    """A mask folder's loader and {mask id: index}, listed once per folder (Liu's set has 12,000 files)."""
+    root = Path(root)
+    masks = LiuMaskSet(root, size=size, invert=_our_manifest(root) is None)
+    return masks, {str(p.relative_to(root)): i for i, p in enumerate(masks.paths)}
+
