@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.checkpoints import load_generator  # noqa: E402
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
@@ -121,6 +122,7 @@ def fp16_effect(info: WeightsInfo, gs, gi, profile: Profile) -> dict:
             "psnr_fp32_vs_fp16_min_db": float(psnr(out_c.clamp(0, 1), out_a.clamp(0, 1)).min())}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", default="runs/demo")
@@ -132,6 +134,7 @@ def main(argv=None) -> int:
                                                    "is copied into the metadata)")
     ap.add_argument("--work-size", type=int, default=None, help="long side the Inpainter runs the weights at "
                                                                 "(default: the training size)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     run = Path(args.run_dir)
     if args.photos:                              # the demo splits include them (inpaintkit.data.demo_photos)

@@ -102,9 +102,25 @@ def atomic_torch_save(obj, path, keep_previous: bool = False) -> None:
         kept = (f"the checkpoint already there, {display_path(path)}, is intact" if path.exists()
                 else f"no earlier {path.name} was there")
         raise CheckpointWriteError(
-            f"writing {display_path(path)} failed ({type(e).__name__}: {first}): the disk is full or a file-size "
-            f"limit was reached? Nothing was half-written: {kept}. Free some space, then continue with "
-            "--resume.") from None
+            f"writing {display_path(path)} failed ({type(e).__name__}: {first}); {_space(path.parent)}. Nothing "
+            f"was half-written: {kept}. Free some space (or raise the limit), then continue with --resume.") from None
+
+
+def _space(folder: Path) -> str:
+    """What may have stopped a write: the free space of ``folder``'s disk and the process's file-size limit."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limit = "none" if soft == resource.RLIM_INFINITY else f"{soft:,} bytes"
+    except (ImportError, OSError, ValueError):
+        limit = "unknown"
+    try:
+        st = os.statvfs(folder)
+        free = f"{st.f_bavail * st.f_frsize / 1e6:,.0f} MB"
+    except (AttributeError, OSError):
+        free = "unknown"
+    return f"is the disk full or a file-size limit reached? (free on that disk: {free}; file-size limit: {limit})"
 
 
 def read_checkpoint(path, map_location="cpu") -> dict:

@@ -41,6 +41,7 @@ from .files import (
     NotRegularFileError,
     atomic_write_text,  # re-exported: the data scripts import it from here
     check_regular_file,
+    check_utf8_name,
     display_path,
     open_regular,
 )
@@ -215,7 +216,11 @@ def read_flist(path) -> list[Path]:
 
 
 def write_flist(paths, out) -> Path:
-    """Write one absolute path per line to ``out`` atomically; return ``out``."""
+    """Write one absolute path per line to ``out`` atomically; return ``out``. A path whose name is not valid
+    UTF-8 (a flist is UTF-8 text): ValueError naming it, nothing written."""
+    paths = list(paths)
+    for p in paths:
+        check_utf8_name(p, "image")
     return atomic_write_text(out, "".join(f"{Path(p).resolve()}\n" for p in paths))
 
 

@@ -29,8 +29,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cli import add_debug_flag, command
 from .config import NO_VGG, PROFILES, default_run_dir, get_profile, repo_root
-from .files import atomic_write_text
+from .files import atomic_write_text, check_writable_dir
 
 __all__ = [
     "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
@@ -216,6 +217,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     return results
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.reproduce", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -234,9 +236,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vgg", default=None, choices=("auto", "imagenet", "hed"),
                     help="VGG of Eq. 14 (default: the profile's; full: imagenet). hed is a departure, "
                          "recorded in config.json and the report")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     import papermill as pm
 
+    check_writable_dir(args.run_dir or default_run_dir(get_profile(args.profile)), "--run-dir")   # before any notebook
     try:
         reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks,
                   data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg)

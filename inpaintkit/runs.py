@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from .checkpoints import CHECKPOINT, GENERATOR, atomic_torch_save, previous_path, read_with_fallback, stage_dir
-from .files import RunLock, atomic_path, atomic_write_text
+from .files import RunLock, atomic_path, atomic_write_text, open_regular
 
 __all__ = ["LOSSES_CSV", "CONFIG_JSON", "SAMPLES", "RunFiles", "read_losses"]
 
@@ -96,12 +96,20 @@ class RunFiles:
 
     def truncate_losses(self, step: int) -> None:
         """Keep the rows of losses.csv up to ``step``."""
-        if not self.losses.exists():
+        if not os.path.lexists(self.losses):
             return
-        with open(self.losses, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            kept = [r for r in reader if header and len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
+        if step == 0:                            # a fresh or overwritten run keeps no row, whatever the file holds
+            self.losses.unlink()
+            return
+        try:
+            with open_regular(self.losses, "losses.csv", text=True) as f:
+                reader = csv.reader(f, strict=True)
+                header = next(reader, None)
+                kept = [r for r in reader if header and len(r) == len(header) and r[0].isdigit()
+                        and int(r[0]) <= step]
+        except (ValueError, csv.Error) as e:     # binary, not UTF-8, a FIFO
+            raise ValueError(f"{self.losses} cannot be read as the run's losses ({e}). Move it away to resume "
+                             "(its rows are then lost), or start over with --overwrite.") from None
         if not kept:
             self.losses.unlink()
             return
