@@ -109,6 +109,7 @@ FIFO_SCRIPT = textwrap.dedent(r"""
             out[name] = str(e)
     m = masks.LiuMaskSet(tmp / "masks", 32)        # a FIFO named x.png among the masks: left out
     out["masks"] = len(m)
+    out["photos"] = sorted(n for n in data.demo_photos(tmp / "imgs") if n.startswith(("img", "pipe")))  # FIFO: out
     print(json.dumps(out))
 """)
 
@@ -135,10 +136,11 @@ def test_a_fifo_anywhere_is_refused_or_skipped_never_waited_on(tmp_path):
     for case in ("as_data", "as_flist", "checkpoint", "masks_json"):
         assert fifo in res[case], (case, res[case])
     assert res["masks"] == 2
+    assert res["photos"] == ["img00", "img01", "img02"]
 
 
 @pytest.mark.slow
-def test_train_cli_with_a_fifo_as_data_and_in_photos_ends_with_one_line(tmp_path):
+def test_train_cli_with_a_fifo_as_data_ends_with_one_line(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     out = _cli(tmp_path, ["-m", "inpaintkit.train", "--stage", "1", "--profile", "smoke", "--sketch", "canny",
                           "--device", "cpu", "--no-progress", "--run-dir", str(tmp_path / "run"),
