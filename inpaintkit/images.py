@@ -68,7 +68,7 @@ def decode_image(path, use, what: str = "image"):
     except MemoryError:
         raise BadImageError(f"{shown}: decoding it ran out of memory (a corrupted file, or an image too large for "
                             "this machine); check or replace the file.") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as e:   # UnidentifiedImageError is an OSError
+    except Exception as e:   # UnidentifiedImageError (an OSError), SyntaxError, EOFError, struct.error of a bad EXIF
         raise BadImageError(f"{shown}: cannot be read as an image ({type(e).__name__}: {e}).") from None
 
 

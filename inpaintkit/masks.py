@@ -307,6 +307,9 @@ class LiuMaskSet:
 
     def __init__(self, root, size: int | None = None, invert="auto"):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"Mask folder {display_path(self.root)} is not a folder: give the folder that "
+                                     "holds the mask PNGs.")
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"Mask folder {self.root} does not exist. Download Liu et al.'s irregular mask test set "
