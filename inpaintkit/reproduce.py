@@ -195,6 +195,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     extra = data_parameters(profile, data, test_data, masks, vgg)
     run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
     notebooks = find_notebooks(notebook_dir, only)
+    check_writable_dir(run_dir, "run dir")          # after the arguments are checked, before any notebook runs
     echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}"
          + "".join(f", {k}={v}" for k, v in extra.items()))
     results: list[NotebookResult] = []
@@ -240,7 +241,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     import papermill as pm
 
-    check_writable_dir(args.run_dir or default_run_dir(get_profile(args.profile)), "--run-dir")   # before any notebook
     try:
         reproduce(args.profile, args.run_dir, args.device, args.only.split(",") if args.only else None, args.notebooks,
                   data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg)
