@@ -53,6 +53,19 @@ class RunFiles:
                  LOSSES_CSV]
         return [n for n in names if os.path.lexists(self.folder / n)]
 
+    def refuse_overwrite(self, resume: bool, overwrite: bool) -> None:
+        """FileExistsError, naming them, when the folder holds trained artefacts (:meth:`trained_artefacts`) and
+        neither ``overwrite`` nor ``resume`` from a checkpoint.pt says what to do with them."""
+        found = self.trained_artefacts()
+        if not found or overwrite or (resume and self.has_checkpoint()):
+            return
+        what = f"{self.folder} holds {', '.join(found)} (a previous run)"
+        if resume:
+            raise FileExistsError(f"{what} but no checkpoint.pt to resume from. Pass overwrite=True (--overwrite) "
+                                  "to start over and replace them, or another run_dir.")
+        raise FileExistsError(f"{what}. Pass resume=True (--resume) to continue it, overwrite=True (--overwrite) to "
+                              "start over and replace them, or another run_dir.")
+
     def has_checkpoint(self) -> bool:
         return self.checkpoint.exists() or previous_path(self.checkpoint).exists()
 

@@ -209,6 +209,15 @@ def rng_state(device: torch.device) -> dict:
     return state
 
 
+def _restore_rng(ckpt: dict, path, device: torch.device) -> None:
+    """:func:`set_rng_state` of checkpoint ``ckpt``'s ``rng``; a damaged entry: one ValueError line naming ``path``."""
+    try:
+        set_rng_state(ckpt["rng"], device)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise ValueError(f"{path}: its rng entry cannot be restored ({type(e).__name__}: {e}). Delete it to use "
+                         "its .prev.pt, or train again with --overwrite.") from None
+
+
 def set_rng_state(state: dict, device: torch.device) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
@@ -562,17 +571,8 @@ class Trainer:
         if self.is_main:
             check_writable_dir(self.stage_dir, "run folder")   # a file, read-only: refused before any work
             self.files.lock().acquire().release()        # refused now if another process writes this stage
-        found = self.files.trained_artefacts()
-        has_ckpt = self.files.has_checkpoint()
-        if found and not overwrite and not (resume and has_ckpt):
-            what = f"{', '.join(found)} (a previous run)"
-            if resume:
-                raise FileExistsError(f"{self.stage_dir} holds {what} but no checkpoint.pt to resume from. Pass "
-                                      "overwrite=True (--overwrite) to start over and replace them, or another "
-                                      "run_dir.")
-            raise FileExistsError(f"{self.stage_dir} holds {what}. Pass resume=True (--resume) to continue it, "
-                                  "overwrite=True (--overwrite) to start over and replace them, or another run_dir.")
-        if resume and has_ckpt:   # an unusable checkpoint.pt (corrupt, an entry missing, a wrong shape): its .prev.pt
+        self.files.refuse_overwrite(resume, overwrite)
+        if resume and self.files.has_checkpoint():       # an unusable checkpoint.pt: its .prev.pt, with a warning
             self.files.read_checkpoint(map_location=self.device, use=self.load_state_dict)
         elif resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
@@ -678,11 +678,7 @@ class Trainer:
         check_resumable(ckpt, path, self.stage, self.profile, self.block, self.world_size if self.is_main else None)
         for name in NETWORK_KEYS:
             load_state(getattr(self.nets, name), ckpt[name], path, name)
-        try:
-            set_rng_state(ckpt["rng"], self.device)
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
-            raise ValueError(f"{path}: its rng entry cannot be restored ({type(e).__name__}: {e}). Delete it to "
-                             "use its .prev.pt, or train again with --overwrite.") from None
+        _restore_rng(ckpt, path, self.device)
         self.step = int(ckpt["step"])
         self.meter.load_state_dict(ckpt)
         if self.is_main:
