@@ -30,8 +30,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cli import add_debug_flag, command
 from .config import NO_VGG, PROFILES, default_run_dir, get_profile, repo_root
-from .files import atomic_write_text
+from .files import atomic_write_text, check_writable_dir
 
 __all__ = [
     "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
@@ -198,6 +199,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     extra = data_parameters(profile, data, test_data, masks, vgg, test_masks)
     run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
     notebooks = find_notebooks(notebook_dir, only)
+    check_writable_dir(run_dir, "run dir")          # after the arguments are checked, before any notebook runs
     echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}"
          + "".join(f", {k}={v}" for k, v in extra.items()))
     results: list[NotebookResult] = []
@@ -220,6 +222,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     return results
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.reproduce", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vgg", default=None, choices=("auto", "imagenet", "hed"),
                     help="VGG of Eq. 14 (default: the profile's; full: imagenet). hed is a departure, "
                          "recorded in config.json and the report")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     import papermill as pm
 

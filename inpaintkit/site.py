@@ -20,6 +20,7 @@ import re
 import sys
 from pathlib import Path
 
+from .cli import add_debug_flag, command
 from .config import default_run_dir
 from .files import atomic_write_text
 
@@ -119,11 +120,13 @@ def build_site(run_dir: str | Path | None = None, out_dir: str | Path | None = N
     return index
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--run-dir", default=None, help="run directory of `make reproduce` (default runs/quick)")
     ap.add_argument("--out", default=None, help="where the site goes (default <run-dir>/html)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     try:
         index = build_site(args.run_dir, args.out)

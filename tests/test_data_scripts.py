@@ -42,9 +42,9 @@ def test_make_flist_folder_shuffle_limit(tmp_path, capsys):
     expected = [lines[i] for i in np.random.default_rng(1).permutation(5)[:3]]
     assert sh == expected
     assert "wrote 3 paths" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "missing"), str(tmp_path / "x.flist")])
-    assert "does not exist" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing"), str(tmp_path / "x.flist")]) == 2       # one error line, exit 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "does not exist" in err
 
 
 def test_make_flist_as_a_real_command_on_places(tmp_path):

@@ -512,7 +512,7 @@ def test_cli_input_errors_are_one_line_and_exit_2(tmp_path):
              (["--photos", str(tmp_path / "no_photos")], "--photos"),
              (["--data", str(tmp_path / "blob.bin")], "is not a text .flist"),
              (["--data", str(photo)], "too few for one batch"),             # one image: read, then refused clearly
-             (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "checkpoint.pt exists"),
+             (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "holds checkpoint.pt (a previous run)"),
              (["--data", str(photo), "--run-dir", str(tmp_path / "run"), "--resume"],
               "checkpoint.pt cannot be read as an inpaintkit checkpoint: it is truncated, empty or not one")]
     for extra, message in cases:
