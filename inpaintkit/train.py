@@ -558,6 +558,16 @@ def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dic
     return ckpt["generator"], ckpt.get("discriminator"), f"{path} (step {int(ckpt['step'])})"
 
 
+def _start_joint(trainer: "Trainer") -> None:
+    """Load the trainer's Gs (and Ds, where stage 1 kept one) from where the joint stage starts (joint_start)."""
+    gen, disc, trainer.init_from = joint_start(trainer.init_from, trainer.run_dir, trainer.profile, trainer.device)
+    trainer.generator.load_state_dict(gen)
+    if disc is not None:
+        trainer.discriminator.load_state_dict(disc)
+    if trainer.is_main:
+        print(f"joint stage: Gs{' and Ds' * (disc is not None)} start from {trainer.init_from}", flush=True)
+
+
 @contextlib.contextmanager
 def _deterministic_on_cpu(device: torch.device):
     """Deterministic algorithms while the block runs on the CPU (the exact-resume tests compare numbers)."""
@@ -755,12 +765,7 @@ class Trainer:
         if resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
         if self.stage == "joint":
-            gen, disc, self.init_from = joint_start(self.init_from, self.run_dir, self.profile, self.device)
-            self.generator.load_state_dict(gen)
-            if disc is not None:
-                self.discriminator.load_state_dict(disc)
-            if self.is_main:
-                print(f"joint stage: Gs{' and Ds' * (disc is not None)} start from {self.init_from}", flush=True)
+            _start_joint(self)
 
     # -- the loop -------------------------------------------------------------------------------
 
