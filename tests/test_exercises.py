@@ -318,3 +318,22 @@ def test_after_the_checks_the_students_function_trains_a_network(name, fn):
     calls = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "practice.train_" in c.source
              and f"({fn}," in c.source]
     assert len(calls) == 1 and calls[0] > last_check, f"{name}: no cell trains with the student's {fn}"
+
+
+@pytest.mark.parametrize("path", sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebook_ends_with_a_recap_and_marked_exercises_with_solutions(path):
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    tail = "\n".join(c.source for c in nb.cells[-3:] if c.cell_type == "markdown")
+    assert "## Recap" in tail and "You can now" in tail
+    assert len(re.findall(r"★+ \(\d+ min", tail)) >= 3                  # difficulty and time per exercise
+    files = re.findall(r"notebooks/solutions/([\w.]+)", tail)
+    assert files and all((NB_DIR / "solutions" / f).is_file() for f in files), files
+
+
+def test_the_overview_solutions_run(capsys):
+    import runpy
+
+    runpy.run_path(str(NB_DIR / "solutions" / "00_overview_solutions.py"), run_name="__main__")
+    assert "exercise 4" in capsys.readouterr().out
