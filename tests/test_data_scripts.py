@@ -146,3 +146,21 @@ def test_export_states_each_target_with_its_value_and_whether_it_is_met():
     assert t["true sketch - emptied sketch PSNR at 20-30 % >= 0.5 dB"] == {"value": 0.55, "met": True}
     assert t["Gs exact F1 in the hole >= 0.3"] == {"value": 0.29, "met": False}
     assert script("export_demo_weights").issue_targets({}) == {}
+
+
+def test_ablation_without_prefill_writes_a_small_json_notebook_03_reads(tmp_path, capsys):
+    from inpaintkit import ablation
+
+    mod = script("ablation_without_prefill")
+    out = tmp_path / "ablation.json"
+    args = ["--profile", "smoke", "--run-dir", str(tmp_path / "run"), "--steps", "1", "--seeds", "0", "1",
+            "--kinds", "conv", "cfs", "--eval-images", "4", "--out", str(out)]
+    assert mod.main(args) == 0
+    shipped = json.loads(out.read_text())
+    assert shipped["prefill"] is False and shipped["steps"] == 1 and shipped["seeds"] == [0, 1]
+    assert shipped["command"].endswith(" ".join(args)) and out.stat().st_size < 50_000
+    assert [(v["kind"], v["seed"]) for v in shipped["variants"]] == [("conv", 0), ("conv", 1), ("cfs", 0), ("cfs", 1)]
+    # the notebook recomputes the verdicts from the shipped rows: they must be what the script printed
+    printed = capsys.readouterr().out
+    for line in ablation.verdicts(shipped["rows"]) + [ablation.best_block(shipped["rows"])]:
+        assert line in printed
