@@ -14,7 +14,8 @@ fixed inputs; these runs show it working inside Gs, Gi or a GAN step.
 | :func:`train_gi_with_style` | 05 | ``style`` (with the student's Gram matrix) as Eq. 14's style term of Gi's loss |
 
 The batch (:func:`practice_batch`) is built here, without the data set's HED sketches: scikit-image's photos,
-Canny sketches and seeded irregular masks, so a run costs seconds. Conventions: mask 1 = known, 0 = hole.
+Canny sketches and seeded irregular masks, so a run costs seconds; ``device`` puts the two runs where the notebook
+runs (float64 on a GPU too). Conventions: mask 1 = known, 0 = hole.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ __all__ = [
 PRACTICE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
 
 
-def practice_batch(size: int, n: int = 2, seed: int = 0, dtype=torch.float64) -> dict:
+def practice_batch(size: int, n: int = 2, seed: int = 0, dtype=torch.float64, device="cpu") -> dict:
     """``n`` crops of scikit-image's photos at ``size`` px: image (N, 3, S, S), gray (N, 1, S, S), a Canny
     sketch (N, 1, S, S) and an irregular mask (N, 1, S, S), 1 = known, with 10-30 % hole; in [0, 1].
 
@@ -57,7 +58,7 @@ def practice_batch(size: int, n: int = 2, seed: int = 0, dtype=torch.float64) ->
         grays.append(gray[None])
         sketches.append(feature.canny(gray, sigma=1.5).astype(np.float32)[None])
         masks.append(irregular_mask(size, size, hole_range=(0.1, 0.3), rng=rng).astype(np.float32)[None])
-    as_t = lambda a: torch.from_numpy(np.stack(a)).to(dtype)  # noqa: E731
+    as_t = lambda a: torch.from_numpy(np.stack(a)).to(device=device, dtype=dtype)  # noqa: E731
     return {"image": as_t(images), "gray": as_t(grays), "sketch": as_t(sketches), "mask": as_t(masks)}
 
 
@@ -111,18 +112,18 @@ def _fit(net: nn.Module, loss_fn, steps: int, lr: float) -> list[float]:
     return losses
 
 
-def _twice(build, patch, loss_fn, steps: int, lr: float, seed: int) -> dict:
+def _twice(build, patch, loss_fn, steps: int, lr: float, seed: int, device="cpu") -> dict:
     """Train ``build()`` twice from the same seed: once patched with the student's code, once as it is."""
     torch.manual_seed(seed)
-    yours = build().double()
+    yours = build().double().to(device)
     torch.manual_seed(seed)
-    library = build().double()
+    library = build().double().to(device)
     n = patch(yours)
     return {"yours": _fit(yours, loss_fn, steps, lr), "library": _fit(library, loss_fn, steps, lr), "patched": n}
 
 
 def train_gs_with(partial_conv2d, size: int = 64, width: int = 16, steps: int = 40, lr: float = 1e-3,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, device="cpu") -> dict:
     """Gs (``sketch_generator(width)``) with ``partial_conv2d`` in its non-dilated layers, trained ``steps``
     Adam steps on :func:`practice_batch` to draw the Canny sketch inside the hole, beside the library's Gs.
     The loss is a class-balanced BCE on the hole (edge pixels weighted by the share of non-edge ones, as
@@ -131,7 +132,7 @@ def train_gs_with(partial_conv2d, size: int = 64, width: int = 16, steps: int = 
     "patched": layers}``."""
     from .networks import sketch_generator
 
-    b = practice_batch(size, seed=seed)
+    b = practice_batch(size, seed=seed, device=device)
     hole, target = 1 - b["mask"], b["sketch"]
     pos = (target * hole).sum() / hole.sum()                                 # edge share in the hole
     weight = torch.where(target > 0.5, 1 - pos, pos) * hole                  # (N, 1, S, S)
@@ -142,16 +143,16 @@ def train_gs_with(partial_conv2d, size: int = 64, width: int = 16, steps: int = 
         return (weight * bce).sum() / hole.sum()
 
     return _twice(lambda: sketch_generator(width), lambda gs: use_student_partial_conv(gs, partial_conv2d),
-                  loss_fn, steps, lr, seed)
+                  loss_fn, steps, lr, seed, device)
 
 
 def train_gi_with(cfs_forward, size: int = 64, width: int = 16, steps: int = 40, lr: float = 1e-3,
-                  seed: int = 0) -> dict:
+                  seed: int = 0, device="cpu") -> dict:
     """Gi (``image_generator(width)``, CFS blocks) with ``cfs_forward`` in every CFS block, trained ``steps``
     Adam steps to paint the hole of :func:`practice_batch` (L1 on the hole), beside the library's Gi."""
     from .networks import image_generator
 
-    b = practice_batch(size, seed=seed)
+    b = practice_batch(size, seed=seed, device=device)
     hole = 1 - b["mask"]
 
     def loss_fn(gi):
@@ -159,11 +160,11 @@ def train_gi_with(cfs_forward, size: int = 64, width: int = 16, steps: int = 40,
         return (hole * (pred - b["image"]).abs()).sum() / (3 * hole.sum())
 
     return _twice(lambda: image_generator(width), lambda gi: use_student_cfs(gi, cfs_forward),
-                  loss_fn, steps, lr, seed)
+                  loss_fn, steps, lr, seed, device)
 
 
 def train_stage1_with(gan_step, size: int = 64, width: int = 16, steps: int = 40, lr: float = 1e-3,
-                      seed: int = 0, weights=None) -> dict:
+                      seed: int = 0, weights=None, device="cpu") -> dict:
     """Stage 1's GAN (Gs, Ds at ``width``) trained ``steps`` steps with the student's ``gan_step`` (and so
     with the student's hinge and feature-matching losses), beside :func:`~inpaintkit.exercises.reference_gan_step`
     with the library's losses. Returns ``{"yours": {"g": [...], "d": [...]}, "library": {...}}``."""
@@ -171,12 +172,12 @@ def train_stage1_with(gan_step, size: int = 64, width: int = 16, steps: int = 40
     from .exercises import reference_gan_step
     from .networks import sketch_discriminator, sketch_generator
 
-    b = practice_batch(size, seed=seed)
+    b = practice_batch(size, seed=seed, device=device)
     weights = weights or Stage1LossWeights()
     runs = {}
     for who, step in (("yours", gan_step), ("library", reference_gan_step)):
         torch.manual_seed(seed)
-        gs, ds = sketch_generator(width).double(), sketch_discriminator(width).double()
+        gs, ds = sketch_generator(width).double().to(device), sketch_discriminator(width).double().to(device)
         g_opt = torch.optim.Adam(gs.parameters(), lr=lr, betas=(0.0, 0.9))
         d_opt = torch.optim.Adam(ds.parameters(), lr=lr * 0.1, betas=(0.0, 0.9))
         g_losses, d_losses = [], []
@@ -205,16 +206,16 @@ class _RandomFeatures(nn.Module):
 
 
 def train_gi_with_style(style, size: int = 64, width: int = 16, steps: int = 40, lr: float = 1e-3,
-                        seed: int = 0, style_weight: float = 50.0, features=None) -> dict:
+                        seed: int = 0, style_weight: float = 50.0, features=None, device="cpu") -> dict:
     """Gi trained ``steps`` Adam steps with L1 + ``style_weight`` x the student's ``style(feats(pred),
     feats(target))`` (Eq. 14's style term; ``features``: a callable image -> list of feature maps, default
     two frozen random convolutions), beside the same with the library's ``style_loss``."""
     from .losses import style_loss
     from .networks import image_generator
 
-    b = practice_batch(size, seed=seed)
+    b = practice_batch(size, seed=seed, device=device)
     hole = 1 - b["mask"]
-    feats = features or _RandomFeatures().double()
+    feats = features or _RandomFeatures().double().to(device)
     runs = {}
     for who, fn in (("yours", style), ("library", style_loss)):
         def loss_fn(gi, fn=fn):
@@ -224,7 +225,7 @@ def train_gi_with_style(style, size: int = 64, width: int = 16, steps: int = 40,
             return l1 + style_weight * fn(feats(comp), feats(b["image"]))
 
         torch.manual_seed(seed)
-        runs[who] = _fit(image_generator(width).double(), loss_fn, steps, lr)
+        runs[who] = _fit(image_generator(width).double().to(device), loss_fn, steps, lr)
     return runs
 
 
