@@ -36,7 +36,7 @@ from .files import atomic_write_text, check_writable_dir
 
 __all__ = [
     "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
-    "experiment_lines", "data_parameters", "reproduce", "main",
+    "experiment_lines", "data_parameters", "kernel_manager_class", "reproduce", "main",
 ]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
@@ -88,6 +88,37 @@ def cell_durations(executed_notebook: str | Path, top: int = 3) -> list[tuple[in
     return sorted(rows, key=lambda r: -r[1])[:top]
 
 
+def kernel_manager_class():
+    """The kernel manager papermill runs each notebook with: jupyter_client's, minus two lines of noise.
+
+    * jupyter_client sends the kernel a SIGINT before every shutdown, meant for a kernel still busy; the
+      notebook's last cell has finished by then, and ipykernel logs the interrupt as ``[IPKernelApp] ERROR |
+      KeyboardInterrupt caught in kernel`` although nothing failed. Here the shutdown goes without it (the
+      shutdown request, then SIGTERM / SIGKILL after ``shutdown_wait_time``, still stop a hung kernel). An
+      interrupt on a cell timeout is untouched.
+    * ipykernel warns ``Kernel is running over TCP without encryption`` for a kernel on TCP ports. On POSIX
+      the kernel talks over IPC (Unix sockets beside its connection file, in Jupyter's runtime folder), which
+      nothing else on the machine can listen to, so the warning no longer applies; Windows stays on TCP.
+
+    A failing cell is still reported by papermill (``PapermillExecutionError``), and a kernel that dies by
+    nbclient (``DeadKernelError``): neither went through these log lines.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class CourseKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc" if os.name == "posix" else "tcp"
+
+        async def _async_interrupt_kernel(self):
+            if self.shutting_down:          # set by shutdown_kernel before it interrupts
+                return
+            await super()._async_interrupt_kernel()
+
+    return CourseKernelManager
+
+
 def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
                  extra_parameters: dict | None = None, log_output: bool = False) -> NotebookResult:
     """Execute one notebook with papermill; raises ``PapermillExecutionError`` on a failing cell."""
@@ -102,6 +133,7 @@ def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
     pm.execute_notebook(
         str(path), str(out), parameters=params, cwd=str(path.parent),
         kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output,
+        kernel_manager_class=kernel_manager_class(),
     )
     return NotebookResult(path.name, "ok", time.perf_counter() - t0, str(out), cell_durations(out))
 

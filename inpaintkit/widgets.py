@@ -32,6 +32,7 @@ elongated gives a message inside the widget, not a traceback. The canvas is at w
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import logging
@@ -207,7 +208,18 @@ class InpaintWidget:
         self._show_image()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.controls.ui._repr_mimebundle_(**kwargs)
+        """The widget for JupyterLab, plus a PNG of the canvas as it is now: a front end without a widget
+        manager (a static page, ``make html``, GitHub's viewer) shows that still instead of nothing."""
+        still = base64.b64encode(png_bytes(self.view())).decode("ascii")
+        return {**self.controls.ui._repr_mimebundle_(**kwargs), "image/png": still}
+
+    def view(self) -> np.ndarray:
+        """What the canvas shows now, uint8 (H, W, 3): the image with the hole in red, or in sketch mode the
+        sketch (white) with the hole on dark blue."""
+        s = self.state
+        if s.mode == "sketch":
+            return render_sketch_view(s.sketch, s.sketch_mask)
+        return render_mask_view(s.image, s.mask)
 
     # ------------------------------------------------------------------ state, mirrored by the controls
     @property
@@ -322,11 +334,7 @@ class InpaintWidget:
         self._redraw()
 
     def _redraw(self, box: tuple[slice, slice] | None = None) -> None:
-        s = self.state
-        if s.mode == "sketch":
-            self.controls.draw(render_sketch_view(s.sketch, s.sketch_mask), box)
-        else:
-            self.controls.draw(render_mask_view(s.image, s.mask), box)
+        self.controls.draw(self.view(), box)
 
     # ------------------------------------------------------------------ UI callbacks
     def _ui(self, action) -> None:
