@@ -68,3 +68,16 @@ def test_stops_at_the_first_failing_notebook_and_names_the_cell(notebooks, tmp_p
     assert main(["--profile", "smoke", "--run-dir", str(run_dir), "--notebooks", str(notebooks)]) == 1
     out = capsys.readouterr()
     assert "01_first.ipynb" in out.out and "FAILED" in out.out and "cell 2" in out.out
+
+
+def test_a_kernel_that_dies_is_reported_as_a_failed_notebook(notebooks, tmp_path):
+    from inpaintkit.reproduce import DEAD_KERNEL
+
+    _nb(notebooks / "01_first.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)   # as the OOM killer does")
+    run_dir = tmp_path / "run"
+    lines = []
+    with pytest.raises(DEAD_KERNEL):
+        reproduce("smoke", run_dir, "cpu", notebook_dir=notebooks, echo=lines.append)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [(nb["name"], nb["status"]) for nb in report["notebooks"]] == [("01_first.ipynb", "failed")]
+    assert "kernel died" in report["notebooks"][0]["error"] and "FAILED" in lines[-1]
