@@ -32,7 +32,9 @@ short of them is resumed. Functions: :func:`count_flops`, :func:`run_ablation`, 
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import json
 import statistics
 import time
@@ -149,6 +151,8 @@ def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu",
         g = image_generator(p.gi_channels, block=kind).to(dev)
         timer = benchmark.Timer("g(*inputs).mean().backward()", globals={"g": g, "inputs": inputs})
         out[kind] = timer.blocked_autorange(min_run_time=min_run_time).median
+        del g, timer
+        _release_memory()
     return out
 
 
@@ -258,6 +262,17 @@ def ablation_data(profile: Profile, data=None, test_data=None, device="auto", pr
 
 
 # ---------------------------------------------------------------------------------------------- training
+
+def _release_memory() -> None:
+    """Hand the memory of a finished training back to the system before the next one: collect its cycles, and ask
+    glibc to return freed heap pages (it keeps them otherwise, and a kernel training the full-width variants in
+    turn on the CPU grew past 10 GB and was killed in the rehearsal)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):       # not glibc: nothing to ask
+        pass
+
 
 def _median_step_seconds(rows: list[dict]) -> float | None:
     vals = [r["seconds_per_step"] for r in rows if "seconds_per_step" in r]
@@ -411,6 +426,7 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             else:
                 record = _train_variant(kind, seed, vdir, p, steps, shared, protocol, dev, progress)
             variants.append(record | {"retrained": done is None})
+            _release_memory()
 
     variants.sort(key=lambda v: (kinds.index(v["kind"]), seeds.index(v["seed"])))
     results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),

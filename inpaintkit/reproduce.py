@@ -36,10 +36,22 @@ from .files import atomic_write_text, check_writable_dir
 
 __all__ = [
     "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
-    "experiment_lines", "data_parameters", "kernel_manager_class", "reproduce", "main",
+    "experiment_lines", "data_parameters", "kernel_manager_class", "reproduce", "main", "DEAD_KERNEL",
 ]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def _dead_kernel_error() -> type:
+    """nbclient's DeadKernelError (papermill's executor raises it when the kernel process is gone)."""
+    try:
+        from nbclient.exceptions import DeadKernelError
+    except ImportError:                # nbclient comes with papermill; without it nothing runs anyway
+        return RuntimeError
+    return DeadKernelError
+
+
+DEAD_KERNEL = _dead_kernel_error()
 
 
 @dataclass
@@ -247,6 +259,14 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
             echo(f"  the executed copy up to the failing cell is {out}")
             write_report(run_dir, profile, results)
             raise
+        except DEAD_KERNEL as e:       # no cell to name: the kernel process itself is gone (killed, out of memory)
+            out = run_dir / "notebooks" / nb.name
+            err = (f"{type(e).__name__}: the notebook's kernel died (killed from outside, most often by the system "
+                   "running out of memory); the executed copy shows the cell it was running")
+            results.append(NotebookResult(nb.name, "failed", time.perf_counter() - t0, str(out), error=err))
+            echo(f"  {nb.name:<34} FAILED after {results[-1].seconds:7.1f} s  {err}")
+            write_report(run_dir, profile, results)
+            raise
         results.append(res)
         echo(f"  {nb.name:<34} ok     {res.seconds:7.1f} s")
     report = write_report(run_dir, profile, results)
@@ -285,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                   data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg, test_masks=args.test_masks)
     except pm.PapermillExecutionError as e:
         print(e, file=sys.stderr)          # papermill's message names the cell and shows its traceback
+        return 1
+    except DEAD_KERNEL as e:
+        print(f"error: a notebook's kernel died ({type(e).__name__}): see report.md in the run directory",
+              file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -103,3 +103,17 @@ def test_kernel_manager_skips_the_interrupt_only_at_shutdown():
     finally:
         base._async_interrupt_kernel = orig
     assert sent == [False]
+
+
+def test_a_kernel_that_dies_is_reported_as_a_failed_notebook(notebooks, tmp_path):
+    from inpaintkit.reproduce import DEAD_KERNEL
+
+    _nb(notebooks / "01_first.ipynb",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)   # as the OOM killer does")
+    run_dir = tmp_path / "run"
+    lines = []
+    with pytest.raises(DEAD_KERNEL):
+        reproduce("smoke", run_dir, "cpu", notebook_dir=notebooks, echo=lines.append)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [(nb["name"], nb["status"]) for nb in report["notebooks"]] == [("01_first.ipynb", "failed")]
+    assert "kernel died" in report["notebooks"][0]["error"] and "FAILED" in lines[-1]
