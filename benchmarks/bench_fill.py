@@ -27,6 +27,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.baselines import Method  # noqa: E402
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.data import demo_patch_size, ensure_demo_dataset  # noqa: E402
 from inpaintkit.evaluate import evaluate  # noqa: E402
@@ -57,6 +58,7 @@ def time_fill(size: int, repeats: int = 5) -> float:
     return statistics.median(times[1:])
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="val", choices=("val", "test"))
@@ -72,6 +74,7 @@ def main(argv=None) -> int:
     ap.add_argument("--thin", action=argparse.BooleanOptionalAction, default=None,
                     help="thin the true sketch to 1 px (default as the shipped weights)")
     ap.add_argument("--json", default=None)
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.known_conducts is not None:      # every smooth_fill call in this process, Gi's included

@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.masks import irregular_mask  # noqa: E402
 from inpaintkit.metrics import rgb_to_gray  # noqa: E402
@@ -83,6 +84,7 @@ def build_inpainter(fresh: bool, profile: str, device: str) -> tuple[Inpainter, 
             f"fresh networks, {profile} widths")
 
 
+@command
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", type=int, default=256, help="square image side, px")
@@ -92,6 +94,7 @@ def main(argv=None):
     ap.add_argument("--fresh", action="store_true", help="time fresh networks instead of the demo weights")
     ap.add_argument("--profile", default="full", help="widths for --fresh (full = the paper's 64)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
 

@@ -22,6 +22,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.checkpoints import load_generator  # noqa: E402
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.data import demo_dataset  # noqa: E402
 from inpaintkit.metrics import sketch_scores  # noqa: E402
@@ -50,6 +51,7 @@ def score_split(gs, split: str, size: int, n: int, threshold: float, photos) -> 
     return out
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run-dir", default=None, help="score this run's stage-1 generator (default: the shipped Gs)")
@@ -60,6 +62,7 @@ def main(argv=None) -> int:
     ap.add_argument("--photos", default=None, help="extra photographs (default $INPAINTKIT_PHOTOS)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", default=None)
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.run_dir:

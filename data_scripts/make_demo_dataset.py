@@ -17,15 +17,21 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone, too
 
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.data import DEMO_PATCH_SIZE, DEMO_SPLITS, ensure_demo_dataset, read_flist  # noqa: E402
+from inpaintkit.files import check_writable_dir  # noqa: E402
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, default=None, help="parent folder (default: the inpaintkit cache)")
     ap.add_argument("--patch-size", type=int, default=DEMO_PATCH_SIZE, help="crop size in px (default 128)")
     ap.add_argument("--stride", type=int, default=None, help="grid stride in px (default patch size / 4)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
+    if args.root is not None:
+        check_writable_dir(args.root, "--root")
     if args.patch_size < 1 or (args.stride is not None and args.stride < 1):
         ap.error("--patch-size and --stride must be positive")
     folder = ensure_demo_dataset(args.root, args.patch_size, args.stride)

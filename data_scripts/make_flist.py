@@ -18,9 +18,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 import numpy as np  # noqa: E402
 
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.data import list_images, write_flist  # noqa: E402
+from inpaintkit.files import NotRegularFileError, check_utf8_name, check_writable_dir  # noqa: E402
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("source", type=Path, help="image folder, .flist, or Places365 root (with --split)")
@@ -29,13 +32,22 @@ def main(argv=None) -> int:
     ap.add_argument("--shuffle", action="store_true", help="shuffle the list (seeded)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit", type=int, default=None, help="keep at most N paths")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     if args.limit is not None and args.limit < 1:
         ap.error("--limit must be >= 1")
-    try:
-        paths = list_images(args.source, args.split)
-    except (FileNotFoundError, ValueError) as e:
-        ap.error(str(e))
+    check_writable_dir(args.out.parent or Path("."), "folder of the .flist")   # before the walk
+    paths, skipped = [], []
+    for p in list_images(args.source, args.split):
+        try:
+            check_utf8_name(p, "image")
+            paths.append(p)
+        except NotRegularFileError as e:                 # named and left out; the rest is listed
+            skipped.append(str(e))
+    for why in skipped:
+        print(f"skipped: {why}", file=sys.stderr)
+    if not paths:
+        raise ValueError(f"{args.source}: no image with a usable name ({len(skipped)} skipped).")
     if args.shuffle:
         paths = [paths[i] for i in np.random.default_rng(args.seed).permutation(len(paths))]
     if args.limit is not None:

@@ -18,9 +18,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain clone, too
 
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
+from inpaintkit.files import check_writable_dir  # noqa: E402
 from inpaintkit.masks import BUCKETS, write_mask_folder  # noqa: E402
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
@@ -28,7 +31,9 @@ def main(argv=None) -> int:
     ap.add_argument("--per-bucket", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--buckets", nargs="+", choices=list(BUCKETS), default=list(BUCKETS))
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
+    check_writable_dir(args.out, "--out")                  # before any mask is drawn
     try:
         out = write_mask_folder(args.out, args.size, args.per_bucket, args.seed, args.buckets)
     except ValueError as e:

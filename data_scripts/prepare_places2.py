@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a plain
 
 import numpy as np  # noqa: E402
 
+from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import PROFILES, cache_dir, get_profile  # noqa: E402
 from inpaintkit.data import (  # noqa: E402
     PLACES_IMAGE_DIRS,
@@ -46,6 +47,7 @@ from inpaintkit.data import (  # noqa: E402
     places_split,
     write_flist,
 )
+from inpaintkit.files import check_writable_dir  # noqa: E402
 
 
 def _subset(paths: list, n: int | None, rng: np.random.Generator) -> list:
@@ -78,6 +80,7 @@ def make_splits(root: Path, test_split: str = "auto", val_size: int = 2000, subs
     return splits, test_split
 
 
+@command
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--root", type=Path, required=True, help="the Places365-Standard download")
@@ -95,12 +98,14 @@ def main(argv=None) -> int:
     ap.add_argument("--test-split", choices=("auto", "test", "val"), default="auto")
     ap.add_argument("--val-size", type=int, default=2000, help="with --test-split val: images kept for val")
     ap.add_argument("--seed", type=int, default=0)
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     if not is_places_root(args.root):
         ap.error(f"{args.root} does not look like a Places365 download (no data_256/, val_256/, ... nor "
                  "places365_*.txt). Unpack the archives from places2.csail.mit.edu there.")
     if args.subset is not None and args.subset < 1:
         ap.error("--subset must be >= 1")
+    check_writable_dir(args.out, "--out")                  # before hours of sketches, not after
     profile = get_profile(args.profile)
     size = profile.image_size if args.size is None else args.size
     if size != profile.image_size:

@@ -10,7 +10,7 @@ Modules, one per concept of the paper (import what you need; nothing heavy is im
   trains), train (the loop);
 * using a model: pipeline (Inpainter), baselines, evaluate (Table 1), ablation (notebook 03), drawing and
   widgets (the interactive widget);
-* the course: departures, teaching, exercises, viz, reproduce, site.
+* the course: departures, teaching, exercises, practice (the student's code trained), viz, reproduce, site.
 
 `pipeline`, `drawing` and `widgets` never import training code; `tests/test_house.py` checks the direction.
 """

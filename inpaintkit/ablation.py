@@ -32,7 +32,9 @@ short of them is resumed. Functions: :func:`count_flops`, :func:`run_ablation`, 
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 import json
 import statistics
 import time
@@ -55,6 +57,9 @@ ABLATION_DIR = "ablation"
 RESULTS_JSON = "results.json"
 METRICS_JSON = "metrics.json"
 REFERENCE = "cfs"                          # the paper's block: every difference is taken to it
+# The smallest difference worth a word: the precision Table 1 reports (PSNR to 0.01 dB, SSIM to 0.001). Below it,
+# or within the seed spread, two blocks are "no different", even when every seed gives the same score (spread 0).
+RESOLUTION = {"psnr": 0.01, "ssim": 0.001}
 EVAL_BUCKETS = _masks.TABLE1_BUCKETS       # Table 1's four hole-ratio buckets
 EVAL_MASK_SEED = 0                         # Table 1's test-mask seed (evaluate's mask_seed): the same holes
 SKETCH_NOTE = "ground-truth sketch (S_comp = S_gt) in training and evaluation"
@@ -65,7 +70,7 @@ __all__ = ["run_ablation", "ablation_data", "evaluate", "eval_batch", "bucket_ma
            "variant_costs", "generator_timings", "variant_dir", "load_results", "cached_results", "loss_curves",
            "summarise", "summary_table", "verdicts", "cfs_layers", "gate_maps", "gate_hole_contrast",
            "ABLATION_DIR", "RESULTS_JSON", "METRICS_JSON", "REFERENCE", "EVAL_BUCKETS", "EVAL_MASK_SEED",
-           "SKETCH_NOTE", "SCORING"]
+           "SKETCH_NOTE", "SCORING", "RESOLUTION", "best_block"]
 
 
 def variant_dir(run_dir, kind: str, seed: int) -> Path:
@@ -146,6 +151,8 @@ def generator_timings(profile: Profile | str, kinds=BLOCK_KINDS, device="cpu",
         g = image_generator(p.gi_channels, block=kind).to(dev)
         timer = benchmark.Timer("g(*inputs).mean().backward()", globals={"g": g, "inputs": inputs})
         out[kind] = timer.blocked_autorange(min_run_time=min_run_time).median
+        del g, timer
+        _release_memory()
     return out
 
 
@@ -255,6 +262,17 @@ def ablation_data(profile: Profile, data=None, test_data=None, device="auto", pr
 
 
 # ---------------------------------------------------------------------------------------------- training
+
+def _release_memory() -> None:
+    """Hand the memory of a finished training back to the system before the next one: collect its cycles, and ask
+    glibc to return freed heap pages (it keeps them otherwise, and a kernel training the full-width variants in
+    turn on the CPU grew past 10 GB and was killed in the rehearsal)."""
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):       # not glibc: nothing to ask
+        pass
+
 
 def _median_step_seconds(rows: list[dict]) -> float | None:
     vals = [r["seconds_per_step"] for r in rows if "seconds_per_step" in r]
@@ -408,6 +426,7 @@ def run_ablation(profile: Profile | str, run_dir, kinds=BLOCK_KINDS, seeds=None,
             else:
                 record = _train_variant(kind, seed, vdir, p, steps, shared, protocol, dev, progress)
             variants.append(record | {"retrained": done is None})
+            _release_memory()
 
     variants.sort(key=lambda v: (kinds.index(v["kind"]), seeds.index(v["seed"])))
     results = {"profile": p.name, "steps": steps, "seeds": list(seeds), "kinds": list(kinds),
@@ -492,9 +511,10 @@ def summarise(results: dict, metrics=("psnr", "ssim"), reference: str = REFERENC
     Row: {"kind", "n_seeds", "params", "flops_per_image", "seconds_per_step" (mean over seeds),
     "<metric>_<bucket>": {"mean", "std", "min", "max", "n", "diff", "noise", "within_noise"}} with
     buckets from ``results["buckets"]`` plus "all". ``diff`` = mean - the reference's mean; ``noise`` =
-    the larger of the two seed standard deviations; ``within_noise`` = |diff| < noise. All three are
-    None for the reference itself, and ``noise`` / ``within_noise`` are None with a single seed (the
-    seed noise is then unknown).
+    the larger of the two seed standard deviations; ``within_noise`` = |diff| <= max(noise, the metric's
+    :data:`RESOLUTION`), so a difference of 0.001 dB between runs whose seeds all agree is no difference.
+    All three are None for the reference itself, and ``noise`` / ``within_noise`` are None with a single
+    seed (the seed noise is then unknown).
     """
     by_kind: dict = {}
     for v in results["variants"]:
@@ -521,7 +541,9 @@ def summarise(results: dict, metrics=("psnr", "ssim"), reference: str = REFERENC
             cell["diff"] = cell["mean"] - rc["mean"]
             stds = [s for s in (cell["std"], rc["std"]) if s is not None]
             cell["noise"] = max(stds) if len(stds) == 2 else None
-            cell["within_noise"] = None if cell["noise"] is None else bool(abs(cell["diff"]) < cell["noise"])
+            floor = RESOLUTION.get(key.split("_", 1)[0], 0.0)
+            cell["within_noise"] = (None if cell["noise"] is None
+                                    else bool(abs(cell["diff"]) <= max(cell["noise"], floor)))
     return rows
 
 
@@ -567,14 +589,38 @@ def verdicts(rows: list[dict], metric: str = "psnr", bucket: str = "all", refere
         side = "above" if c["diff"] > 0 else "below"
         head = (f"{r['kind']}: {metric.upper()} ({bucket}) {c['mean']:.4g}{unit}, {abs(c['diff']):.3g}{unit} "
                 f"{side} {reference}")
+        floor = RESOLUTION.get(metric, 0.0)
         if c["within_noise"] is None:
             out.append(head + f" over {c['n']} seed(s): seed noise unknown (needs >= 2 seeds), no verdict.")
         elif c["within_noise"]:
-            out.append(head + f": within seed noise (seed std up to {c['noise']:.3g}{unit}).")
+            spread = (f"every seed gives the same score, and {floor:g}{unit} is the smallest difference reported"
+                      if c["noise"] < 1e-9 else f"the seed spread is up to {c['noise']:.3g}{unit}")
+            out.append(f"{r['kind']}: no difference from {reference} on {metric.upper()} ({bucket}): "
+                       f"{abs(c['diff']):.3g}{unit} {side}, within the seed noise ({spread}).")
         else:
             out.append(head + f": larger than the seed noise ({c['noise']:.3g}{unit}), "
                               f"{'better' if c['diff'] > 0 else 'worse'} than {reference} here.")
     return out
+
+
+def best_block(rows: list[dict], metric: str = "psnr", bucket: str = "all") -> str:
+    """One sentence: the block with the highest mean, or that none is ahead when the best mean's lead over the
+    runner-up is within the larger of their seed spreads (or the metric's :data:`RESOLUTION`)."""
+    unit = " dB" if metric == "psnr" else ""
+    ranked = sorted(rows, key=lambda r: -r[f"{metric}_{bucket}"]["mean"])
+    if len(ranked) < 2:
+        return f"Only {ranked[0]['kind'] if ranked else 'no block'} was run: nothing to rank."
+    a, b = ranked[0][f"{metric}_{bucket}"], ranked[1][f"{metric}_{bucket}"]
+    lead = a["mean"] - b["mean"]
+    stds = [s for s in (a["std"], b["std"]) if s is not None]
+    if len(stds) < 2:
+        return (f"Highest mean {metric.upper()}: {ranked[0]['kind']}, {lead:.3g}{unit} ahead of "
+                f"{ranked[1]['kind']}; one seed, so the seed noise is unknown: no verdict.")
+    if lead <= max(max(stds), RESOLUTION.get(metric, 0.0)):
+        return (f"No block is ahead on {metric.upper()} ({bucket}): the best mean ({ranked[0]['kind']}) leads "
+                f"{ranked[1]['kind']} by {lead:.3g}{unit}, within the seed noise ({max(stds):.3g}{unit}).")
+    return (f"Highest mean {metric.upper()} ({bucket}): {ranked[0]['kind']}, {lead:.3g}{unit} ahead of "
+            f"{ranked[1]['kind']}, more than the seed noise ({max(stds):.3g}{unit}).")
 
 
 # ---------------------------------------------------------------------------------------------- gates

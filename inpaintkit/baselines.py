@@ -10,7 +10,11 @@ The result is composited: known pixels come back unchanged, only the hole is fil
 Classical references (no learning):
 
 * ``"biharmonic"`` -- scikit-image's :func:`~skimage.restoration.inpaint_biharmonic` (``channel_axis=-1``):
-  smooth interpolation of the hole from its border. Strong on small holes in smooth regions.
+  smooth interpolation of the hole from its border. Strong on small holes in smooth regions. Run on images of
+  at most :data:`BIHARMONIC_MAX_PIXELS` (512 x 512) only: its sparse direct solve (SuperLU) grows
+  super-linearly with the hole (1024 x 1024 with a 40-50 % hole: 39 s and 2.3 GB) and has been seen to die by
+  SIGSEGV at 1024 px, which no Python code can catch; a larger image is refused with a ValueError, and
+  :func:`available_methods` leaves it out at such a size with a note.
 * ``"Telea"`` -- OpenCV's fast-marching method (``cv2.inpaint(..., cv2.INPAINT_TELEA)``), only where
   ``cv2`` imports (``pip install "inpaintkit[baselines]"``); otherwise it is skipped with a note.
 
@@ -47,7 +51,7 @@ import torch
 __all__ = ["Method", "METHOD_LABELS", "MODEL_VARIANTS", "METHOD_ORDER", "GT_SKETCH_VARIANTS", "BASELINES",
            "variant_note",
            "MethodFn", "ModelVariant", "available_methods", "biharmonic", "telea", "classical_methods",
-           "OPENCV_HINT", "TELEA_RADIUS"]
+           "OPENCV_HINT", "TELEA_RADIUS", "BIHARMONIC_MAX_PIXELS"]
 
 MethodFn = Callable[[np.ndarray, np.ndarray], np.ndarray]      # method(image, mask) -> composited image
 
@@ -97,6 +101,7 @@ METHOD_LABELS = {
 
 OPENCV_HINT = 'OpenCV is not installed: `pip install "inpaintkit[baselines]"` (opencv-python-headless) adds it'
 TELEA_RADIUS = 3  # cv2.inpaint's inpaintRadius in pixels; the value OpenCV's own samples use
+BIHARMONIC_MAX_PIXELS = 512 * 512   # the largest image the biharmonic baseline is run on (see the docstring)
 
 
 # ---------------------------------------------------------------------------------------------- inputs
@@ -127,9 +132,26 @@ def biharmonic(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     img, known = _check_pair(image, mask)
     if known.all():
         return img.copy()
+    _check_biharmonic_size(*img.shape[:2])
     out = inpaint_biharmonic(img, ~known, channel_axis=-1)   # skimage's mask: True = to be filled
     out = np.clip(out, 0.0, 1.0)
     return np.where(known[..., None], img, out)
+
+
+def _biharmonic_too_large(height: int, width: int) -> str | None:
+    """Why the biharmonic baseline is not run on a ``height`` x ``width`` image, or None when it is."""
+    if height * width <= BIHARMONIC_MAX_PIXELS:
+        return None
+    side = int(BIHARMONIC_MAX_PIXELS ** 0.5)
+    return (f"biharmonic runs on at most {side}x{side} px (inpaintkit.baselines.BIHARMONIC_MAX_PIXELS), not "
+            f"{width}x{height}: scikit-image's sparse solver grows super-linearly with the hole and can crash "
+            "the process (SIGSEGV) beyond it. Use a smaller image size, or leave biharmonic out.")
+
+
+def _check_biharmonic_size(height: int, width: int) -> None:
+    why = _biharmonic_too_large(height, width)
+    if why is not None:
+        raise ValueError(why)
 
 
 def _cv2():
@@ -274,21 +296,30 @@ class ModelVariant:
         return np.where(known[..., None], img, out)
 
 
-def available_methods(inpainter=None, names=None) -> tuple[dict[Method, Callable], dict[Method, str]]:
+def available_methods(inpainter=None, names=None, image_size: int | None = None
+                      ) -> tuple[dict[Method, Callable], dict[Method, str]]:
     """``(methods, skipped)``: Method -> callable for what can run here, in METHOD_ORDER; Method -> note for the rest.
 
     ``inpainter``: an :class:`~inpaintkit.pipeline.Inpainter`; without one, the model variants are skipped.
     ``names``: the methods wanted, members, keys or labels (default: all of METHOD_ORDER); an unknown name is a
-    ValueError.
+    ValueError. ``image_size``: the square size the methods will run at; over :data:`BIHARMONIC_MAX_PIXELS`
+    biharmonic is skipped with a note when it came with the default list, and refused (ValueError, before any
+    work) when it was asked for by name.
     """
+    asked = names is not None
     names = set(METHOD_ORDER if names is None else (Method.parse(n) for n in names))     # ValueError if unknown
+    too_large = _biharmonic_too_large(image_size, image_size) if image_size else None
+    if too_large and asked and Method.BIHARMONIC in names:
+        raise ValueError(too_large)
     methods: dict[Method, Callable] = {}
     skipped: dict[Method, str] = {}
     classical = classical_methods()
     for name in METHOD_ORDER:
         if name not in names:
             continue
-        if name in classical:
+        if name == Method.BIHARMONIC and too_large:
+            fn, note = None, too_large
+        elif name in classical:
             fn, note = classical[name]
         elif inpainter is None:
             fn, note = None, "no model given (pass an Inpainter)"

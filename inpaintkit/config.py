@@ -131,6 +131,8 @@ class Profile:
     # CFS ablation (notebook 03)
     ablation_steps: int = 100
     ablation_seeds: tuple[int, ...] = (0,)
+    # the student's functions trained for real after each fill-in (notebooks 02-05, inpaintkit.practice)
+    practice_steps: int = 20
     # sketch binarisation: HED probability >= threshold, then (sketch_thin) thinned to one-pixel lines (notebook 01
     # shows why the small CPU profiles thin; demo, full and gpu keep HED's lines as they come)
     sketch_threshold: float = 0.5
@@ -226,7 +228,7 @@ _PROFILES = {
         gs_channels=8, gi_channels=8, d_channels=8,
         batch_size=4, stage1_steps=6, stage2_steps=6,
         log_every=2, sample_every=3, checkpoint_every=3,
-        eval_images=4, ablation_steps=4, ablation_seeds=(0,),
+        eval_images=4, ablation_steps=4, ablation_seeds=(0,), practice_steps=3,
         skips=True, prefill=True, joint_steps=4,
     ),
     "quick": Profile(

@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -38,9 +39,16 @@ from skimage.color import rgb2gray
 
 from . import masks as _masks
 from .config import cache_dir
-from .files import atomic_write_text  # re-exported: the data scripts import it from here
-from .images import as_float_rgb, pil_to_rgb
-from .limits import MAX_PIXELS, ImageSizeError, check_image_size
+from .files import (
+    NotRegularFileError,
+    atomic_write_text,  # re-exported: the data scripts import it from here
+    check_regular_file,
+    check_utf8_name,
+    display_path,
+    open_regular,
+)
+from .images import BadImageError, as_float_rgb, decode_image, pil_to_rgb
+from .limits import MAX_TEXT_BYTES
 from .sketches import SketchSpec
 
 __all__ = [
@@ -89,10 +97,6 @@ DEMO_SCALES = (2, 3, 4)  # each photograph's short side is resized to these mult
 DEMO_PATCH_SIZE = 128   # crops are 128 px (or the working size when that is larger), then resized
 
 
-class BadImageError(ValueError):
-    """An image that cannot be used: unreadable, truncated, not an image, or smaller than the working size."""
-
-
 # --------------------------------------------------------------------------------------------- one image
 
 def open_image(path, size: int | None = None) -> Image.Image:
@@ -106,26 +110,13 @@ def open_image(path, size: int | None = None) -> Image.Image:
     at a reduced scale (Pillow's ``Image.draft``: 1/2, 1/4 or 1/8, both sides still >= ``size``).
     Conversions as described in :func:`load_image`.
     """
-    path = Path(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our lower limit is checked below
-            with Image.open(path) as img:
-                check_image_size(*img.size, what=str(path))
-                if size is not None and img.format == "JPEG":
-                    img.draft(img.mode, (size, size))   # DCT-domain downscale while decoding
-                img.load()                      # decode now: truncated files fail here
-                img = ImageOps.exif_transpose(img)
-                return pil_to_rgb(img)
-    except FileNotFoundError:
-        raise BadImageError(f"{path}: no such file.") from None
-    except ImageSizeError as e:
-        raise BadImageError(str(e)) from None
-    except Image.DecompressionBombError as e:
-        raise BadImageError(f"{path}: refused by Pillow's decompression-bomb guard ({e}); the kit decodes at "
-                            f"most {MAX_PIXELS / 1e6:.0f} Mpx (inpaintkit.limits.MAX_PIXELS).") from None
-    except (OSError, ValueError, SyntaxError) as e:   # UnidentifiedImageError is an OSError
-        raise BadImageError(f"{path}: cannot be read as an image ({type(e).__name__}: {e}).") from None
+    def use(img: Image.Image) -> Image.Image:
+        if size is not None and img.format == "JPEG":
+            img.draft(img.mode, (size, size))   # DCT-domain downscale while decoding
+        img.load()                              # decode now: truncated files fail here
+        return pil_to_rgb(ImageOps.exif_transpose(img))
+
+    return decode_image(path, use)
 
 
 def load_image(path, size: int | None = None) -> np.ndarray:
@@ -192,7 +183,7 @@ def places_split(root, split: str) -> list[Path]:
     for d in (root, root / "filelist_places365-standard"):
         flist = d / PLACES_FILE_LISTS[split]
         if flist.is_file():
-            with open(flist) as f:
+            with open_regular(flist, "Places365 file list", MAX_TEXT_BYTES, text=True) as f:
                 names = [line.split()[0].lstrip("/") for line in f if line.strip()]
             return [image_dir / n for n in names]
     return _walk_images(image_dir)
@@ -208,25 +199,31 @@ def _walk_images(folder: Path) -> list[Path]:
 
 def read_flist(path) -> list[Path]:
     """An EdgeConnect-style ``.flist``: one image path per line; blank lines and ``#`` comments ignored;
-    relative paths are resolved against the flist's own folder."""
+    relative paths are resolved against the flist's own folder. A regular text file of at most
+    :data:`~inpaintkit.limits.MAX_TEXT_BYTES` (a FIFO or device is refused, never read)."""
     path = Path(path)
     base = path.resolve().parent
     out = []
     try:
-        with open(path, encoding="utf-8") as f:
+        with open_regular(path, ".flist", MAX_TEXT_BYTES, text=True) as f:
             for line in f:
                 line = line.strip()
                 if line and not line.startswith("#"):
                     p = Path(line).expanduser()
                     out.append(p if p.is_absolute() else base / p)
     except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a text .flist (one image path per line): it holds binary data. Give "
+        raise ValueError(f"{display_path(path)} is not a text .flist (one UTF-8 image path per line): it holds "
+                         "binary data. Give "
                          "an image folder, a .flist or a Places365 root.") from None
     return out
 
 
 def write_flist(paths, out) -> Path:
-    """Write one absolute path per line to ``out`` atomically; return ``out``."""
+    """Write one absolute path per line to ``out`` atomically; return ``out``. A path whose name is not valid
+    UTF-8 (a flist is UTF-8 text): ValueError naming it, nothing written."""
+    paths = list(paths)
+    for p in paths:
+        check_utf8_name(p, "image")
     return atomic_write_text(out, "".join(f"{Path(p).resolve()}\n" for p in paths))
 
 
@@ -284,6 +281,8 @@ def list_images(source, split: str | None = None) -> list[Path]:
             f"Image source {source} does not exist. Give an image folder, a .flist file (one path per line) "
             "or a Places365 root; or use the demo set (inpaintkit.data.demo_dataset)."
         )
+    if not source.is_dir():
+        check_regular_file(source, "image source")      # a FIFO or device: refused, never opened
     if source.is_file() and source.suffix.lower() in IMAGE_EXTENSIONS:
         paths = [source]
     elif source.is_file():
@@ -367,11 +366,12 @@ class InpaintingDataset(torch.utils.data.Dataset):
             self.skipped.extend(_verify_images(paths, self.size, progress))
             bad = {p for p, _ in self.skipped}
             if self.skipped:
-                msg = "\n".join(f"  {p}: {why}" for p, why in self.skipped)
+                msg = "\n".join(f"  {display_path(p)}: {why}" for p, why in self.skipped)
                 print(f"Skipped {len(self.skipped)} unusable image(s):\n{msg}", flush=True)
         self.paths = [p for p in paths if str(p) not in bad]
         if not self.paths:
-            raise ValueError(f"No usable image in {source}: all {len(paths)} were skipped (see .skipped).")
+            where = "the list" if isinstance(source, (list, tuple)) else display_path(source)
+            raise ValueError(f"No usable image in {where}: all {len(paths)} were skipped (see .skipped).")
         self._rng_key = None
         self._rng = None
         self._hed = None
@@ -469,29 +469,59 @@ def _verify_images(paths, size: int, progress: bool) -> list[tuple[str, str]]:
 
 # --------------------------------------------------------------------------------------------- demo set
 
-def demo_photos(photos=None) -> dict[str, np.ndarray]:
+class _Photos(Mapping):
+    """Name -> photograph (uint8 (H, W, 3)), each decoded when it is looked up and not kept: iterating over
+    ``items()`` holds one photograph at a time, however many the folder has."""
+
+    def __init__(self, loaders: dict):
+        self._loaders = loaders
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self._loaders[name]()
+
+    def __iter__(self):
+        return iter(self._loaders)
+
+    def __len__(self) -> int:
+        return len(self._loaders)
+
+
+def _photo_uint8(path: Path) -> np.ndarray:
+    """One extra photograph as uint8 (H, W, 3): the same values as ``round(load_image(path) * 255)`` at 3 bytes
+    a pixel (not 12), through the guards of :func:`open_image` (<= MAX_PIXELS, a regular file)."""
+    img = open_image(path)
+    if img.mode == "RGB":
+        return np.asarray(img)
+    return (as_float_rgb(img) * 255).round().astype(np.uint8)
+
+
+def demo_photos(photos=None) -> Mapping[str, np.ndarray]:
     """The demo photographs as uint8 (H, W, 3): every natural colour photograph bundled with the kit's own
     dependencies (scikit-image's six, matplotlib's ``grace_hopper``; no download), plus every image in the
     folder ``photos`` (named by file stem; e.g. ``data_scripts/fetch_wallpaper_photos.py``'s collection).
 
-    Left out of the dependencies' images: scikit-image's ``hubble_deep_field`` and ``retina`` (scientific
-    imaging), ``ihc`` (microscopy), textures, colour wheels and grayscale images; matplotlib's rendered icon.
+    A read-only mapping that decodes a photograph when it is looked up and keeps none: memory is one
+    photograph at a time, not the whole folder (building the demo set from four 49-Mpx JPEGs peaks at +0.73 GB
+    over the import, whatever their number; keeping them all took +1.5 GB for four, +2.5 GB for five).
+    Left out of the dependencies' images: scikit-image's ``hubble_deep_field``
+    and ``retina`` (scientific imaging), ``ihc`` (microscopy), textures, colour wheels and grayscale images;
+    matplotlib's rendered icon.
     """
     import matplotlib
     from skimage import data
 
-    left, right, _ = data.stereo_motorcycle()
     hopper = Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"
-    out = {
-        "astronaut": data.astronaut(), "coffee": data.coffee(), "chelsea": data.chelsea(),
-        "rocket": data.rocket(), "motorcycle_left": left, "motorcycle_right": right,
-        "grace_hopper": np.asarray(Image.open(hopper).convert("RGB")),
+    loaders = {
+        "astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
+        "motorcycle_left": lambda: data.stereo_motorcycle()[0], "motorcycle_right": lambda: data.stereo_motorcycle()[1],
+        "grace_hopper": lambda: np.asarray(Image.open(hopper).convert("RGB")),
     }
     for path in _extra_photo_paths(photos):
-        if path.stem in out:
-            raise ValueError(f"{path}: a demo photograph is already called {path.stem!r}; rename the file.")
-        out[path.stem] = (load_image(path) * 255).round().astype(np.uint8)
-    return out
+        if path.stem in loaders:
+            raise ValueError(f"{display_path(path)}: a demo photograph is already called {path.stem!r}; rename the "
+                             "file.")
+        loaders[path.stem] = lambda path=path: _photo_uint8(path)
+    return _Photos(loaders)
 
 
 def _extra_photo_paths(photos) -> list[Path]:
@@ -503,7 +533,18 @@ def _extra_photo_paths(photos) -> list[Path]:
     if not folder.is_dir():
         raise ValueError(f"photos={str(folder)!r} is not a folder of photographs. Give a folder of .jpg/.png files "
                          "(e.g. `python data_scripts/fetch_wallpaper_photos.py --out data/photos`).")
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    paths, skipped = [], []
+    for p in sorted(folder.iterdir()):
+        if p.suffix.lower() not in IMAGE_EXTENSIONS or p.name.startswith("."):
+            continue
+        try:
+            check_regular_file(p, "photograph")
+            paths.append(p)
+        except (NotRegularFileError, OSError) as e:       # a FIFO, a folder, a non-UTF-8 name, a dangling link
+            skipped.append(str(e))
+    if skipped:
+        warnings.warn(f"--photos {display_path(folder)}: skipped {len(skipped)} entr(ies): {' '.join(skipped)}",
+                      stacklevel=3)
     if not paths:
         raise ValueError(f"{folder} holds no image ({', '.join(IMAGE_EXTENSIONS)}).")
     return paths

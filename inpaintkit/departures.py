@@ -2,20 +2,25 @@
 
 The rows are read from the live code, not written down twice: the profile's fields, the loss weights of
 Eq. 11 / 14 (:class:`~inpaintkit.config.Stage1LossWeights`, :class:`~inpaintkit.config.Stage2LossWeights`
-defaults), ``CFSBlock``'s gate bias (measured on a freshly built block), the residual blocks' layers, what
-``losses.l1_loss`` computes on a known mask, and the VGG the perceptual / style losses use.
+defaults), ``CFSBlock``'s gate bias (measured on a freshly built block), Gi's output layer and the residual
+blocks' layers (a small generator of the profile's kind, built), what ``losses.l1_loss`` computes on a known
+mask, the VGG the perceptual / style losses use, and what the stage-2 object of the profile does with the
+sketch (S_comp while Gi trains, Gs's output before Gi) and with the style term (called on a stand-in VGG).
 docs/paper_reading.md explains each reading; notebooks 00 and 03-05 print :func:`departures_table`.
 """
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from .config import EDGECONNECT_STAGE2, KIT_STAGE2, Profile, Stage1LossWeights, Stage2LossWeights, get_profile
-from .layers import CFSBlock, DilatedResBlock
-from .losses import IMAGENET_VGG19_FILE, l1_loss
+from .layers import CFSBlock, DilatedResBlock, PartialConv2d
+from .losses import IMAGENET_VGG19_FILE, VGGFeatures, l1_loss
+from .networks import image_generator, sketch_generator
 
 __all__ = ["Departure", "DEPARTURE_TOPICS", "PAPER_IMAGE_SIZE", "PAPER_BATCH_SIZE", "PAPER_WIDTH",
            "departures", "departures_table"]
@@ -113,7 +118,38 @@ def _network_rows(p: Profile) -> list[Departure]:
             f"first layer {'with' if se1 else 'without'} SE, second {'with' if se2 else 'without'}",
             "the second layer of a residual block has no activation; the kit puts SE after an activated "
             "layer only, as Eq. 5-8 chain it (the paper does not describe its residual blocks)"))
-    return rows
+    acts = [bool(b.activation) for b in (res.block1, res.block2)]
+    if not all(acts):
+        rows.append(Departure(
+            "activation in the residual blocks (Gs, Gi)", "LeakyReLU in each layer except the output layer (3.1)",
+            "y = x + B2(B1(x)): " + ", ".join(f"B{i + 1} {'LeakyReLU(0.2)' if a else 'no activation'}"
+                                              for i, a in enumerate(acts)),
+            "the paper does not describe its dilated residual blocks; EdgeConnect's (which it follows) leave the "
+            "second layer linear so that the block adds a signed correction to x"))
+    return rows + _gi_output_rows(p)
+
+
+@functools.lru_cache(maxsize=None)
+def _small_generators(skips: bool, prefill: bool):
+    """(Gs, Gi) of a profile's kind at width 4 (the width changes no layer's kind), built once per kind."""
+    return sketch_generator(4, skips=skips), image_generator(4, skips=skips, prefill=prefill)
+
+
+def _gi_output_rows(p: Profile) -> list[Departure]:
+    """Gi's output layer, read from a small Gi of the profile's kind (the width does not change the kind)."""
+    out = _small_generators(p.skips, p.prefill)[1].decoder[-1]
+    layer = getattr(out, "layer", getattr(out, "conv", out))
+    if isinstance(layer, CFSBlock):
+        return []
+    kind = ("plain convolution" if isinstance(layer, nn.Conv2d) and not isinstance(layer, PartialConv2d)
+            else type(layer).__name__)
+    act = "LeakyReLU" if out.activation else "no activation"
+    then = "added to the smooth fill (prefill)" if p.prefill else "then (tanh + 1) / 2"
+    return [Departure(
+        "Gi's output layer", "a CFS block like every layer of Gi (3.1: 'a new generator built by CFS Blocks')",
+        f"{kind} (no gates, no SE), {act}, {then}",
+        "an output gate and squeeze-excitation on 3 channels would only rescale the colours; EdgeConnect's "
+        "output layer is a plain convolution too (networks.Generator)")]
 
 
 def _stage1_rows(p: Profile) -> list[Departure]:
@@ -164,6 +200,7 @@ def _stage2_rows(p: Profile, vgg_source: str | None) -> list[Departure]:
             "L1 term of Eq. 14", "L_l1 (normalisation not given)",
             f"mean |I_pred - I| / hole ratio (x{l1:g} at a 25 % hole)",
             "EdgeConnect's convention: a small hole weighs as much as a large one"))
+    rows += _sketch_for_gi_rows(p) + _style_rows(p)
     vgg = _vgg_in_use(p, vgg_source)
     if p.stage2_loss.uses_vgg and vgg.startswith("vgg19-random"):
         rows.append(Departure(
@@ -178,6 +215,94 @@ def _stage2_rows(p: Profile, vgg_source: str | None) -> list[Departure]:
             "ImageNet VGG19 weights are a download; where they cannot be had, HED's VGG16 (itself fine-tuned "
             "from ImageNet) serves and the run says so in config.json"))
     return rows
+
+
+class _ConstantGs(nn.Module):
+    """A stand-in Gs that predicts ``value`` everywhere (to see what stage 2 does with Gs's output)."""
+
+    def __init__(self, value: float):
+        super().__init__()
+        self.value = value
+
+    def forward(self, gray, sketch, mask):
+        return torch.full_like(sketch, self.value)
+
+
+def _batch(n: int = 16) -> dict:
+    mask = torch.ones(1, 1, n, n)
+    mask[..., : n // 2, :] = 0                                          # the top half is the hole
+    return {"image": torch.rand(1, 3, n, n, generator=torch.Generator().manual_seed(0)),
+            "gray": torch.zeros(1, 1, n, n), "sketch": torch.zeros(1, 1, n, n), "mask": mask}
+
+
+def _sketch_for_gi_rows(p: Profile) -> list[Departure]:
+    """What the profile's stage-2 object gives Gi as S_comp while it trains, and Gs's output in it."""
+    from .stages import make_stage
+
+    b = _batch()
+    rows = []
+    if make_stage(2, p).composite_sketch(b) is b["sketch"]:
+        rows.append(Departure(
+            "S_comp while Gi trains (stage 2)", "S_comp = S_pred (1 - M) + S_gt M, Gs's prediction in the hole "
+            "(Section 3.3)", "S_gt: the true sketch everywhere (trained Gs: Trainer(2, ..., sketch_from_generator="
+            "stage-1 run), --sketch-from)",
+            "EdgeConnect trains its inpainting model on true edges; Gi learns to follow whatever sketch it is "
+            "given (which lets a user edit the sketch), and at test time Gs's sketch takes its place"))
+    spec = p.sketch_spec()
+    where = [name for name, s_pred in (("in training on a Gs's sketch", _s_pred_in_training(p, b)),
+                                       ("in the Inpainter", _s_pred_in_inpainter(p, b)))
+             if not torch.equal(s_pred, torch.full_like(s_pred, 0.75))]          # Gs said 0.75 everywhere
+    if where:
+        rows.append(Departure(
+            "Gs's output before Gi", "S_pred as Gs gives it (a sigmoid map; Eq. 9-10)",
+            f"binarised at {spec.threshold:g}" + (" and thinned to 1 px" if spec.thin else "") + " (the training "
+            "sketches' form), " + " and ".join(where),
+            "Gi is trained on binary sketches S_gt: a soft map would be a train/test mismatch "
+            "(docs/training_recipe.md, rung e)"))
+    return rows
+
+
+def _s_pred_in_training(p: Profile, b: dict) -> torch.Tensor:
+    """Gs's prediction in the hole as the profile's stage-2 object hands it to Gi (Gs says 0.75 everywhere)."""
+    from .stages import make_stage
+
+    s_comp = make_stage(2, p, sketch_from_generator=_ConstantGs(0.75)).composite_sketch(b)
+    return s_comp[b["mask"].expand_as(s_comp) < 1]
+
+
+def _s_pred_in_inpainter(p: Profile, b: dict) -> torch.Tensor:
+    """Gs's prediction as :class:`~inpaintkit.pipeline.Inpainter` hands it to Gi (Gs says 0.75 everywhere)."""
+    from .pipeline import Inpainter
+
+    gs, gi = _small_generators(p.skips, p.prefill)
+    inp = Inpainter(gs, gi, p.sketch_spec(), device="cpu")
+    inp.gs = _ConstantGs(0.75)
+    inp.gi = lambda image, sketch, mask: image                     # Gi's output is not looked at: skip its cost
+    _, _, s_pred = inp._run_at(b["image"], b["sketch"], b["mask"], stage1=True)
+    return s_pred
+
+
+def _style_rows(p: Profile) -> list[Departure]:
+    """Eq. 14's style term as the profile's stage-2 object calls it: does it see the known region?"""
+    from .stages import make_stage
+
+    if not p.stage2_loss.style:
+        return []
+    torch.manual_seed(0)
+    body = nn.Sequential(nn.Conv2d(3, 4, kernel_size=3, padding=1), nn.ReLU())
+    vgg = VGGFeatures.from_backbone(body, lambda x: x, [1], [1], "stand-in")
+    b = _batch()
+    pred = b["image"].clone()
+    pred[..., -2:, :] = 1 - pred[..., -2:, :]                           # differs from I_gt in the known region only
+    logits, feats = torch.zeros(1, 1, 1, 1), [torch.zeros(1, 1, 1, 1)]
+    _, terms = make_stage(2, p, vgg=vgg).generator_loss(pred, b, logits, feats, feats)
+    if float(terms["style"]) == 0:
+        return []
+    return [Departure(
+        "Eq. 14's style term", "L_style (region not given; Johnson et al. [7], whom it cites: whole images)",
+        "the whole images I_pred and I_gt (style_on_hole=False)",
+        "Johnson et al.'s style loss compares whole images; EdgeConnect's hole-only variant "
+        "(style_on_hole=True) costs two more VGG passes per step")]
 
 
 def _training_rows(p: Profile) -> list[Departure]:

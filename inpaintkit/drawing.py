@@ -113,6 +113,13 @@ def scale_back(result: np.ndarray, mask: np.ndarray, original: np.ndarray) -> np
     return np.where(known[..., None], original, big)
 
 
+def _upscale_bool(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (h, w) bool array at (W, H) = ``size`` by nearest neighbour (as :func:`scale_back` upscales a mask)."""
+    if a.shape[::-1] == tuple(size):
+        return a
+    return np.asarray(Image.fromarray(a.astype(np.uint8) * 255).resize(size, Image.NEAREST)) > 127
+
+
 def masked_input(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """The image with its hole (mask == 0) painted white: what the networks are given."""
     out = image.copy()
@@ -171,8 +178,8 @@ class DrawingState:
     Attributes: :attr:`original` (uint8 (H0, W0, 3) as given), :attr:`image` (working-size uint8 (H, W, 3)),
     :attr:`mask` ((H, W) uint8, 1 = known, 0 = hole), :attr:`sketch` (the repaired sketch being edited, (H, W)
     float32 in [0, 1], after a run; None before), :attr:`sketch_mask` (the mask it was made for),
-    :attr:`result` (the last InpaintResult), :attr:`eraser`; properties :attr:`mode`, :attr:`brush`,
-    :attr:`full_result`.
+    :attr:`result` (the last InpaintResult), :attr:`result_mask` (the hole it filled), :attr:`eraser`;
+    properties :attr:`mode`, :attr:`brush`, :attr:`stale`, :attr:`full_result`.
     """
 
     def __init__(self, inpainter, image=EXAMPLES[0], max_side: int | None = None):
@@ -236,7 +243,7 @@ class DrawingState:
         self.mask = np.ones(work.shape[:2], np.uint8)
         self._full_sketch = None          # the image's sketch: made on the first run, reused for every mask
         self._undo.clear()
-        self.result = self.sketch = self._sketch_stage1 = self.sketch_mask = None
+        self.result = self.sketch = self._sketch_stage1 = self.sketch_mask = self.result_mask = None
         self.mode = "mask"
 
     @property
@@ -316,18 +323,41 @@ class DrawingState:
         self.sketch = np.clip(np.asarray(res.sketch, np.float32), 0, 1).copy()
         self._sketch_stage1 = self.sketch.copy()        # what "clear" in sketch mode goes back to
         self.sketch_mask = self.mask.copy()
+        self.result_mask = self.mask.copy()
         return res
 
     def complete(self):
         """Stage 2 alone on the (edited) repaired sketch: ``inpainter.complete(image, sketch, mask)``."""
         self.check_complete()
         self.result = self.inpainter.complete(self.image, self.sketch.copy(), self.mask.copy())
+        self.result_mask = self.mask.copy()
         return self.result
 
     @property
+    def stale(self) -> bool:
+        """True when the hole was changed (strokes, eraser, undo, clear) since the last result was made: the
+        result no longer fills the hole as it is; run again."""
+        return self.result is not None and not np.array_equal(self.mask, self.result_mask)
+
+    @property
     def full_result(self) -> np.ndarray | None:
-        """The last result at the original image's size (uint8 (H0, W0, 3)); None before a run."""
+        """The last result at the original image's size (uint8 (H0, W0, 3)); None before a run.
+
+        Pasted with the hole the result filled (:attr:`result_mask`), so the original keeps its full resolution
+        everywhere else. When the hole changed since (:attr:`stale`), the result is not passed off as filling
+        it: pixels painted into the hole since are shown as hole (:data:`HOLE_FILL`, never filled, not the
+        working-size copy of the original, blurred by upscaling), and pixels given back by the eraser show the
+        original.
+        """
         if self.result is None:
             return None
-        return scale_back(as_uint8_rgb(self.result.image), self.mask, self.original)
+        full = scale_back(as_uint8_rgb(self.result.image), self.result_mask, self.original)
+        if not self.stale:
+            return full
+        H, W = self.original.shape[:2]
+        hole_now = _upscale_bool(self.mask == 0, (W, H))
+        hole_then = _upscale_bool(self.result_mask == 0, (W, H))
+        full = np.where((hole_then & ~hole_now)[..., None], self.original, full)      # erased back: original
+        full[hole_now & ~hole_then] = HOLE_FILL                                     # new hole: not filled yet
+        return full
 

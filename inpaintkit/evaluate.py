@@ -34,16 +34,20 @@ import numpy as np
 import torch
 
 from .baselines import METHOD_ORDER, MODEL_VARIANTS, Method, available_methods
+from .cli import add_debug_flag, command
 from .config import Profile, default_run_dir, get_profile
-from .files import atomic_write_text
+from .files import atomic_write_text, check_writable_dir
+from .limits import INPAINT_MAX_PIXELS
 from .masks import TABLE1_BUCKETS
 from .metrics import PROTOCOLS, aggregate_by_bucket
 from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
 from .table1 import format_table1
 
-__all__ = ["evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed", "paired_differences",
-           "main"]
+__all__ = ["OUTPUTS", "evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed",
+           "paired_differences", "main"]
+
+OUTPUTS = ("metrics.json", "table1.md")        # what evaluate writes into the run dir
 
 # The sketch ladder of notebooks 05-06: the same fill and Gi handed ever better sketches
 LADDER = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH, Method.OURS, Method.ORACLE_SKETCH)
@@ -68,8 +72,22 @@ def _check_request(prof: Profile, data, weights: str, protocol: str, per_bucket:
     per_bucket = int(per_bucket if per_bucket is not None else prof.eval_images)
     if per_bucket < 1:
         raise ValueError(f"per_bucket must be >= 1, got {per_bucket}.")
+    if prof.image_size ** 2 > INPAINT_MAX_PIXELS:      # what Inpainter would refuse image by image, said up front
+        side = int(INPAINT_MAX_PIXELS ** 0.5)
+        raise ValueError(f"image size {prof.image_size} px is over the {side}x{side} px our generators run at "
+                         f"(inpaintkit.limits.INPAINT_MAX_PIXELS); give --image-size {side} or less.")
     return weights, per_bucket
 
+
+
+def _check_outputs(out_dir: Path) -> None:
+    """Create ``out_dir`` and prove it writable, and refuse a folder sitting where metrics.json or table1.md go:
+    before the scoring starts, so that no result is lost at the end."""
+    check_writable_dir(out_dir, "run dir (where metrics.json and table1.md go)")
+    for name in OUTPUTS:
+        if (out_dir / name).is_dir():
+            raise IsADirectoryError(f"{out_dir / name} is a folder; evaluate writes a file there. Move it away, "
+                                    "or give another --run-dir.")
 
 
 def _summaries(records: list[dict]) -> tuple[dict, dict]:
@@ -105,7 +123,9 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
     if inpainter is None and wanted & set(MODEL_VARIANTS):
         inpainter, source = load_inpainter(weights, run_dir, device)
     clock.add("load model")
-    runnable, skipped_methods = available_methods(inpainter, methods)
+    if write:                 # after the weights are chosen (a missing run dir is named there), before any scoring
+        _check_outputs(out_dir)
+    runnable, skipped_methods = available_methods(inpainter, methods, prof.image_size)
     if not runnable:
         raise ValueError(f"No method can run: {skipped_methods}.")
     clock.lap()
@@ -154,7 +174,6 @@ def evaluate(inpainter=None, *, run_dir=None, data=None, masks=None, methods=Non
         "records": records,
     }
     if write:
-        out_dir.mkdir(parents=True, exist_ok=True)
         _atomic_write(out_dir / "metrics.json", json.dumps(result, indent=1, default=_json_default))
         _atomic_write(out_dir / "table1.md", format_table1(result))
     return result
@@ -251,7 +270,9 @@ def _choose_correction(args, profile: Profile) -> int:
     return 0
 
 
+@command
 def main(argv=None) -> int:
+    """The command line: any failure is one ``error:`` line and exit code 2 (``--debug``: the traceback)."""
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.evaluate", description=__doc__.split("\n\n")[0])
     ap.add_argument("--run-dir", required=True,
                     help="where metrics.json and table1.md go (and trained stages for --weights run)")
@@ -277,24 +298,20 @@ def main(argv=None) -> int:
     ap.add_argument("--choose-correction", action="store_true",
                     help="instead of Table 1: score Gi's correction against its own fill on the val split (the demo "
                          "set's, or --data) and write the choice into RUN_DIR/serving.json (Inpainter.from_run)")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
         if not Path(args.photos).is_dir():
-            print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
-            return 2
+            raise ValueError(f"--photos {args.photos}: no such folder of photographs")
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
-    try:
-        profile = get_profile(args.profile)
-        if args.image_size is not None:
-            profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
-        if args.choose_correction:
-            return _choose_correction(args, profile)
-        res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
-                       protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
-                       weights=args.weights, device=args.device, batch_size=args.batch_size)
-    except (ValueError, FileNotFoundError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    profile = get_profile(args.profile)
+    if args.image_size is not None:
+        profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
+    if args.choose_correction:
+        return _choose_correction(args, profile)
+    res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
+                   protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
+                   weights=args.weights, device=args.device, batch_size=args.batch_size)
     print(format_table1(res))
     for note in res["notes"]:                  # masks resized, images reused, ...: said, not only stored
         print(f"note: {note}")

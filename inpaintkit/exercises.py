@@ -22,6 +22,16 @@ inside torch. An unanswered gap says so.
 | :func:`check_hinge`, :func:`check_feature_matching` | 04 | Eq. 12 (both sides) and Eq. 13 |
 | :func:`check_gan_step` | 04 | one D and one G step: D frozen for G, the fake detached for D |
 | :func:`check_gram`, :func:`check_style` | 05 | the Gram matrix and the style loss of Eq. 14 |
+
+Each check also runs at the paper's shapes where they differ from the fixed example (``check_partial_conv``:
+Gs's first layer, 5x5, stride 2, padding 2). Where no known mistake matches, the last message says *where* the
+answer goes wrong (which part of Eq. 3-8, which window), never the answer itself. After the checks, each
+notebook trains a network with the student's function (:mod:`inpaintkit.practice`).
+
+For an instructor: the solution cells carry nbgrader's "autograded answer" metadata and the check cells its
+locked "autograder tests" metadata (one point per check call); nbgrader's ``### BEGIN/END SOLUTION`` markers are
+the ones :func:`make_student` strips, so ``nbgrader generate_assignment`` and ``nbgrader autograde`` work on the
+answered notebooks as they are.
 """
 
 from __future__ import annotations
@@ -142,7 +152,9 @@ def check_partial_conv(fn) -> None:
         _fail(f"new_mask is wrong at {wrong} positions. Eq. 2: m' = 1 where the window holds at least one known "
               "pixel (sum(m) > 0), else 0: convolve the mask with a k x k kernel of ones and compare with 0.")
     if _close(out, ref_out):
-        return _passed("partial_conv2d matches Eq. 1-2 (inpaintkit.layers.PartialConv2d) on fixed inputs.")
+        _check_pconv_paper_shapes(fn)
+        return _passed("partial_conv2d matches Eq. 1-2 (inpaintkit.layers.PartialConv2d) on fixed inputs, at "
+                       "stride 1 with 3x3 windows and at Gs's first layer (5x5, stride 2, padding 2).")
     ones = torch.ones(1, 1, 3, 3, dtype=x.dtype)
     known = F.conv2d(mask, ones, padding=1)
     taps = F.conv2d(torch.ones_like(mask), ones, padding=1)
@@ -163,8 +175,49 @@ def check_partial_conv(fn) -> None:
     if bool((diff * full).amax() > 1e-5):
         _fail("Wrong even where the window is fully known (scale 1): check the convolution itself, W^T (x * m) "
               "with the layer's stride and padding (F.conv2d(x * mask, weight, None, stride, padding)).")
-    _fail("Right where the window is fully known, wrong next to the hole: the scale must be Kx*Ky / sum(m) over "
-          "each window, with sum(m) the convolution of the mask with a k x k kernel of ones.")
+    _fail("Right where the window is fully known, wrong next to the hole: print your scale for one window that "
+          "touches the hole and work it out by hand, as in section 2 (Eq. 1's Kx*Ky / sum(m)).")
+
+
+def _check_pconv_paper_shapes(fn) -> None:
+    """Gs's first layer: a 5x5 kernel, stride 2, padding 2, on a 12x12 input (the paper's shapes)."""
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(2, 3, 12, 12, generator=g, dtype=torch.float64) + 0.5
+    mask = torch.ones(2, 1, 12, 12, dtype=torch.float64)
+    mask[0, :, 2:10, 3:11] = 0
+    mask[1, :, :5, 6:] = 0
+    weight = torch.randn(4, 3, 5, 5, generator=g, dtype=torch.float64)
+    bias = torch.randn(4, generator=g, dtype=torch.float64)
+    ref_out, ref_mask = reference_partial_conv(x, mask, weight, bias, stride=2, padding=2)
+    layer = "Right with the defaults (3x3, stride 1, padding 1), wrong at Gs's first layer (5x5, stride 2, padding 2)"
+    try:
+        res = _call(fn, "partial_conv2d", x, mask, weight, bias, 2, 2)
+    except ExerciseError as e:
+        if "must match the size" not in str(e):
+            raise
+        _fail(f"{layer}: two of your tensors have different sizes there. The mask's window is 3x3 where the weight "
+              "is 5x5, or one convolution lacks the stride or padding: the window is the weight's, weight.shape[2:].")
+    if not isinstance(res, (tuple, list)) or len(res) != 2:
+        _fail("partial_conv2d must return two tensors, (out, new_mask), also with stride=2, padding=2.")
+    out, new_mask = res
+    for name, got, want in (("out", out, ref_out), ("new_mask", new_mask, ref_mask)):
+        if not isinstance(got, torch.Tensor):
+            _fail(f"{layer}: {name} is a {type(got).__name__}, not a tensor.")
+        if tuple(got.shape) != tuple(want.shape):
+            side = got.shape[-1]
+            if side == 12 + 2 - 5 + 1 or side == 12 + 2 - 3 + 1:             # stride 1, padding 1 (5x5 or 3x3)
+                why = "the stride and padding arguments are not used"
+            elif side == (12 + 4 - 3) // 2 + 1:                              # stride 2, padding 2, a 3x3 window
+                why = "the window is 3x3 where the weight is 5x5: take its size from weight.shape[2:]"
+            else:
+                why = "use the stride and padding arguments, and the weight's own window size, in every convolution"
+            _fail(f"{layer}: {name} has shape {tuple(got.shape)}, expected {tuple(want.shape)}: {why}.")
+    if not _close(new_mask, ref_mask):
+        _fail(f"{layer}: new_mask is wrong. Its window must be the weight's (5x5 here), moved with the same stride "
+              "and padding as the features' convolution.")
+    if not _close(out, ref_out):
+        _fail(f"{layer}: out is wrong although new_mask is right. Look for a number that only holds for 3x3 "
+              "windows or stride 1 (a 9, a fixed kernel) in how you compute the scale.")
 
 
 # ---- Eq. 3-8: the CFS block (notebook 03) ---------------------------------------------------------------
@@ -203,9 +256,39 @@ def check_cfs_block(fn) -> None:
     for hint, value in wrong.items():
         if _close(out, value):
             _fail(f"cfs_forward differs from CFSBlock: {hint}.")
-    _fail("cfs_forward differs from CFSBlock. Go through Eq. 3-8 in order: g = sigmoid(conv_g(x)); "
-          "G = sigmoid(conv_G(x)); f = G * LeakyReLU_0.2(conv_f(g * x)); s = sigmoid(fc2(relu(fc1(mean_hw(f))))); "
-          "o = f * s per channel. Print each intermediate's shape.")
+    _fail(f"cfs_forward differs from CFSBlock; {_cfs_where(fn, block, x)}")
+
+
+def _cfs_where(fn, block, x) -> str:
+    """Which part of Eq. 3-8 a wrong cfs_forward gets wrong, said without the answer: open one part at a time
+    (weights 0, bias +30: sigmoid = 1, the part passes its input through); the part whose opening makes the two
+    agree is where the mistake is."""
+    parts = {"the input gate g (Eq. 3)": block.conv_g, "the output gate G (Eq. 4)": block.conv_G,
+             "squeeze-excitation s (Eq. 6-8)": block.se.fc2}
+    saved = {name: (c.weight.detach().clone(), c.bias.detach().clone()) for name, c in parts.items()}
+
+    def set_open(names):
+        with torch.no_grad():
+            for name, c in parts.items():
+                w, b = saved[name]
+                c.weight.copy_(w * 0 if name in names else w)
+                c.bias.copy_(torch.full_like(b, 30.0) if name in names else b)
+
+    def agrees(names) -> bool:
+        set_open(names)
+        with torch.no_grad():
+            return _close(_call(fn, "cfs_forward", block, x), block(x))
+    try:
+        if not agrees(set(parts)):
+            return ("it differs even with every gate and SE fully open, where Eq. 5 leaves phi(conv_f(x)): "
+                    "check conv_f's input and the activation (LeakyReLU, slope 0.2).")
+        for name in parts:
+            if agrees({name}):
+                return (f"it agrees once {name} is switched off (fully open), so the mistake is there: check what "
+                        "that part is computed from, its non-linearities, and how it is applied.")
+        return "more than one part of Eq. 3-8 differs: go through the equations one by one, printing each shape."
+    finally:
+        set_open(set())
 
 
 # ---- Eq. 12-13: hinge and feature matching (notebook 04) ------------------------------------------------
@@ -340,6 +423,17 @@ def _gan_setup():
     return gs, ds, g_opt, d_opt, gray, sketch, mask, Stage1LossWeights()
 
 
+def _record_steps(**optimisers) -> list[str]:
+    """Wrap each optimiser's ``step`` so that the returned list records the order in which they stepped."""
+    order: list[str] = []
+    for name, opt in optimisers.items():
+        def step(*args, _step=opt.step, _name=name, **kwargs):
+            order.append(_name)
+            return _step(*args, **kwargs)
+        opt.step = step
+    return order
+
+
 def check_gan_step(fn) -> None:
     """``fn(gs, ds, g_opt, d_opt, gray, sketch, mask, weights) -> (g_loss, d_loss)``: one step of stage 1's
     GAN with Eq. 11 (``weights``: Stage1LossWeights), checked on two tiny networks against
@@ -351,9 +445,22 @@ def check_gan_step(fn) -> None:
     gs, ds = mine[0], mine[1]
     before = copy.deepcopy(gs.state_dict())
     ds.calls.clear()
-    res = _call(fn, "gan_step", *mine)
+    order = _record_steps(g=mine[2], d=mine[3])
+    try:
+        res = _call(fn, "gan_step", *mine)
+    except ExerciseError as e:
+        if "no gradient to follow" in str(e) and not any(grad_in for grad_in, _ in ds.calls):
+            _fail("G's loss has no gradient: the fake D scores in G's step is detached (or S_pred was computed "
+                  "without gradient). Detach the fake only for D's own loss; G learns through D's score of it.")
+        raise
     if not isinstance(res, (tuple, list)) or len(res) != 2:
         _fail("gan_step must return (g_loss, d_loss).")
+    if order[:1] == ["d"]:
+        _fail("D's step comes before G's. The kit's Trainer takes G's step first, then D's: with D first, G is "
+              "scored by a D that has already moved, and both networks end with other weights than the reference.")
+    for who in ("g", "d"):
+        if order.count(who) != 1:
+            _fail(f"{who.upper()}'s optimiser stepped {order.count(who)} times; one step each: {who}_opt.step() once.")
     if not all(p.requires_grad for p in ds.parameters()):
         _fail("D is still frozen after the step: set ds.requires_grad_(True) again once G's loss is computed, "
               "or D never learns in the next step.")

@@ -47,7 +47,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import HED_WEIGHTS_SHA256, cache_dir
-from .files import atomic_path
+from .files import NotRegularFileError, atomic_path, open_regular
+from .limits import MAX_CHECKPOINT_BYTES
 
 __all__ = [
     "HED", "load_hed", "fetch_hed_weights", "weights_path", "convert_h5", "keras_kernel_to_torch",
@@ -274,7 +275,10 @@ def _load_state(path: Path, verify: bool) -> dict[str, torch.Tensor]:
     if not path.exists():
         raise FileNotFoundError(f"HED weights not found at {path}.\n{HOW_TO_FETCH}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with open_regular(path, "HED weights", MAX_CHECKPOINT_BYTES) as f:     # a FIFO: refused, never waited on
+            state = torch.load(f, map_location="cpu", weights_only=True)
+    except NotRegularFileError:
+        raise
     except Exception as e:  # a truncated or foreign file: torch raises many different types here
         raise ValueError(f"HED weights at {path} cannot be read ({type(e).__name__}: {e}).\n{HOW_TO_FETCH}") from e
     if not isinstance(state, dict):

@@ -15,16 +15,61 @@ copy is made).
 * :func:`as_uint8_rgb`: uint8 (H, W, 3) -- what the widget shows and draws on.
 * :func:`as_rgb`: (H, W, 3) in the input's own dtype (uint8 stays uint8, float stays float) -- what the
   pipeline pastes its result into, so that a caller gets back the type it gave.
+* :func:`decode_image`: the guard every image *file* goes through (images, masks, photographs): a regular
+  file of at most :data:`~inpaintkit.limits.MAX_FILE_BYTES` (:func:`inpaintkit.files.open_regular`), its
+  header's size checked before a pixel is decoded, and every failure -- FIFO, bomb, truncation, a corrupted
+  chunk, MemoryError -- one :class:`BadImageError` naming the file.
 """
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from PIL import Image
 
-from inpaintkit.limits import MAX_PIXELS, check_image_size
+from inpaintkit.files import NotRegularFileError, display_path, open_regular
+from inpaintkit.limits import MAX_FILE_BYTES, MAX_PIXELS, ImageSizeError, check_image_size
 
-__all__ = ["as_float_rgb", "as_rgb", "as_uint8_rgb", "pil_to_rgb"]
+__all__ = ["BadImageError", "decode_image", "as_float_rgb", "as_rgb", "as_uint8_rgb", "pil_to_rgb"]
+
+
+class BadImageError(ValueError):
+    """An image that cannot be used: unreadable, truncated, not an image, not a regular file, over the limits,
+    or smaller than the working size."""
+
+
+def decode_image(path, use, what: str = "image"):
+    """``use(img)`` on the Pillow image of file ``path``, opened through the kit's guards; returns its result.
+
+    ``path`` must be a regular file (a FIFO, device or folder is refused without blocking) of at most
+    :data:`~inpaintkit.limits.MAX_FILE_BYTES` whose name is valid UTF-8; the header's size is checked with
+    :func:`~inpaintkit.limits.check_image_size` before ``use`` decodes a pixel; Pillow's decompression-bomb
+    guard, a truncated or corrupted file (e.g. a chunk length of 4 GB), and a MemoryError while decoding all
+    become one :class:`BadImageError` naming the file. Memory: what ``use`` decodes, at most
+    :data:`~inpaintkit.limits.MAX_PIXELS` pixels (Pillow streams the file; it is never read whole).
+    """
+    shown = display_path(path)
+    try:
+        with open_regular(path, what, max_bytes=MAX_FILE_BYTES) as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)   # our lower limit is checked below
+            with Image.open(f) as img:
+                check_image_size(*img.size, what=shown)
+                return use(img)
+    except BadImageError:
+        raise
+    except FileNotFoundError:
+        raise BadImageError(f"{shown}: no such file.") from None
+    except (ImageSizeError, NotRegularFileError) as e:
+        raise BadImageError(str(e)) from None
+    except Image.DecompressionBombError as e:
+        raise BadImageError(f"{shown}: refused by Pillow's decompression-bomb guard ({e}); the kit decodes at "
+                            f"most {MAX_PIXELS / 1e6:.0f} Mpx (inpaintkit.limits.MAX_PIXELS).") from None
+    except MemoryError:
+        raise BadImageError(f"{shown}: decoding it ran out of memory (a corrupted file, or an image too large for "
+                            "this machine); check or replace the file.") from None
+    except Exception as e:   # UnidentifiedImageError (an OSError), SyntaxError, EOFError, struct.error of a bad EXIF
+        raise BadImageError(f"{shown}: cannot be read as an image ({type(e).__name__}: {e}).") from None
 
 
 def pil_to_rgb(img: Image.Image) -> Image.Image:

@@ -15,15 +15,24 @@ why is listed in ``docs/bad_input.md``.
 * :data:`MAX_ASPECT`: the longest side may be at most 64 times the shortest (a 1 x 200 strip is not a photo,
   and upscaled to HED's working size it used to take gigabytes).
 * An empty image (a side of 0 px) is refused.
+* :data:`MAX_FILE_BYTES`, :data:`MAX_TEXT_BYTES`, :data:`MAX_CHECKPOINT_BYTES`: the largest image file, text
+  file (``.flist``, ``masks.json``) and checkpoint / weights file the kit opens
+  (:func:`inpaintkit.files.open_regular` refuses a larger one before reading it). An image file is streamed,
+  never held whole; a flist is read line by line (its paths are held: ~100 bytes each, 180 MB for Places2's
+  1.8 M); a checkpoint is read whole by ``torch.load``, so its bound is a memory bound.
 """
 
 from __future__ import annotations
 
-__all__ = ["MAX_PIXELS", "INPAINT_MAX_PIXELS", "MAX_ASPECT", "ImageSizeError", "check_image_size"]
+__all__ = ["MAX_PIXELS", "INPAINT_MAX_PIXELS", "MAX_ASPECT", "MAX_FILE_BYTES", "MAX_TEXT_BYTES",
+           "MAX_CHECKPOINT_BYTES", "ImageSizeError", "check_image_size"]
 
 MAX_PIXELS = 50_000_000          # pixels of an image file the kit decodes at all
 INPAINT_MAX_PIXELS = 2048 * 2048  # pixels of one image the generators run on (Inpainter)
 MAX_ASPECT = 64                  # long side / short side
+MAX_FILE_BYTES = 1 << 30         # bytes of an image file (a 50 Mpx 16-bit RGBA TIFF is 400 MB)
+MAX_TEXT_BYTES = 1 << 30         # bytes of a .flist or masks.json (Places2's 1.8 M paths: ~180 MB)
+MAX_CHECKPOINT_BYTES = 4 << 30   # bytes of a checkpoint or weights file (the full profile's: ~0.3 GB)
 
 
 class ImageSizeError(ValueError):

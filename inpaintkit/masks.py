@@ -20,8 +20,19 @@ Masks on disk
   hole**, i.e. ``png / 255`` is M directly, in ``OUT/<bucket>/00000.png`` beside a
   ``masks.json`` manifest that records this convention and every ratio.
 
-:class:`LiuMaskSet` reads either (``invert="auto"`` picks ours when the folder has our manifest,
-Liu's otherwise); :func:`load_mask_folder` is the short name evaluation uses.
+**The rule for a folder without metadata.** :class:`LiuMaskSet` reads either: with ``invert="auto"`` a
+``masks.json`` in the folder (or its parent) decides -- ``"white": "known"`` (ours) or ``"white": "hole"``
+(Liu's; a one-line ``{"white": "hole"}`` file is enough) -- and **without one, Liu's convention (white =
+hole)** is used. Since both sets hold masks of 0-60 % holes, a folder read so whose median hole ratio (of up to
+:data:`INVERSION_SAMPLE` masks spread over it) is above :data:`INVERTED_MEDIAN` looks inverted -- e.g. our own
+masks copied without their ``masks.json``: 12-18 % holes read as 82-88 % -- and is **refused**, naming the
+ratio and the fix (a ``masks.json`` saying which colour is the hole, or ``invert=`` explicitly).
+:func:`load_mask_folder` is the short name evaluation uses.
+
+Files: every mask goes through :func:`inpaintkit.images.decode_image` (a regular file, the header's size
+checked before decoding, a decompression bomb or a corrupted file one error naming it). Entries that are not
+regular files (a FIFO, a folder named ``x.png``) or whose names are not valid UTF-8 are left out when the
+folder is listed, with a warning naming them. Memory: one mask at a time (at most ``MAX_PIXELS`` bytes).
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .files import atomic_path
+from .files import NotRegularFileError, atomic_path, check_regular_file, display_path, open_regular
+from .images import BadImageError, decode_image
+from .limits import MAX_TEXT_BYTES
 
 if TYPE_CHECKING:
     import torch
@@ -42,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUCKETS", "TABLE1_BUCKETS", "STROKE_WIDTH", "STROKE_VERTICES", "STROKE_LENGTH", "STROKE_MAX_TURN",
     "MAX_SEGMENTS", "MANIFEST", "hole_ratio", "bucket_of", "irregular_mask", "mask_to_tensor", "LiuMaskSet",
-    "load_mask_folder", "write_mask_folder",
+    "load_mask_folder", "write_mask_folder", "INVERSION_SAMPLE", "INVERTED_MEDIAN",
 ]
 
 # Half-open [lo, hi) hole-ratio ranges, as in Liu et al.'s test set.
@@ -65,6 +78,8 @@ STROKE_MAX_TURN = 2.0            # max change of direction between segments, rad
 MAX_SEGMENTS = 4000              # bound on the generate-and-measure loop (see irregular_mask)
 
 MANIFEST = "masks.json"          # written by make_test_masks.py; marks white = known
+INVERSION_SAMPLE = 64            # masks read to tell an inverted folder without metadata
+INVERTED_MEDIAN = 0.5            # their median hole ratio above this: the folder's colours look inverted
 
 
 # ----------------------------------------------------------------------------- ratios, buckets
@@ -244,17 +259,37 @@ def mask_to_tensor(mask: np.ndarray) -> torch.Tensor:
 
 def _read_binary_png(path: Path, size: int | None) -> np.ndarray:
     """A mask PNG as bool "white" (H, W); nearest-neighbour resize to (size, size) keeps it binary."""
+    def use(img):
+        if size is not None and img.size != (size, size) and img.width != img.height:
+            raise BadImageError(f"Mask file {display_path(path)} is {img.width}x{img.height} px, not square: "
+                                f"resizing it to {size}x{size} would stretch its holes. Crop it square first, or "
+                                "remove it.")
+        img = img.convert("L")
+        if size is not None and img.size != (size, size):
+            img = img.resize((size, size), Image.NEAREST)
+        return np.asarray(img) > 127
+
     try:
-        with Image.open(path) as img:
-            if size is not None and img.size != (size, size) and img.width != img.height:
-                raise ValueError(f"Mask file {path} is {img.width}x{img.height} px, not square: resizing it to "
-                                 f"{size}x{size} would stretch its holes. Crop it square first, or remove it.")
-            img = img.convert("L")
-            if size is not None and img.size != (size, size):
-                img = img.resize((size, size), Image.NEAREST)
-            return np.asarray(img) > 127
-    except OSError as e:  # PIL.UnidentifiedImageError is an OSError
-        raise ValueError(f"Mask file {path} cannot be read as an image ({e}); remove or replace it.") from None
+        return decode_image(path, use, what="mask file")
+    except BadImageError as e:
+        raise BadImageError(f"{e} Remove or replace the mask file.") from None
+
+
+def _regular_pngs(root: Path) -> list[Path]:
+    """The ``*.png`` files below ``root``, sorted; FIFOs, folders and non-UTF-8 names left out with a warning."""
+    import warnings
+
+    paths, left_out = [], []
+    for p in sorted(root.rglob("*.png")):
+        try:
+            check_regular_file(p, "mask file")
+            paths.append(p)
+        except (NotRegularFileError, OSError) as e:
+            left_out.append(str(e))
+    if left_out:
+        warnings.warn(f"Mask folder {display_path(root)}: left out {len(left_out)} entr(ies): {' '.join(left_out)}",
+                      stacklevel=3)
+    return paths
 
 
 class LiuMaskSet:
@@ -264,38 +299,75 @@ class LiuMaskSet:
     ``size``: resize each mask to (size, size) with nearest-neighbour (keeps it binary); None keeps
     the file's size. A non-square mask is never stretched to a square: reading it raises ValueError.
     ``invert``: True if white (255) is the **hole** in the files (Liu's test set, converted here to
-    1 = known); False if white is **known** (ours); ``"auto"``: False when the folder (or its parent) holds
-    our ``masks.json`` manifest, else True (Liu's convention).
+    1 = known); False if white is **known** (ours); ``"auto"``: as a ``masks.json`` in the folder (or its
+    parent) says, else True (Liu's convention) -- and then a folder whose masks look inverted is refused
+    (see the module docstring, "The rule for a folder without metadata"). ``convention`` says which rule
+    decided.
     """
 
     def __init__(self, root, size: int | None = None, invert="auto"):
         self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"Mask folder {display_path(self.root)} is not a folder: give the folder that "
+                                     "holds the mask PNGs.")
         if not self.root.is_dir():
             raise FileNotFoundError(
                 f"Mask folder {self.root} does not exist. Download Liu et al.'s irregular mask test set "
                 "(mask.zip from the PartialConv project page) and unpack it there, or write ours with "
                 "`python data_scripts/make_test_masks.py --out DIR`."
             )
-        self.paths = sorted(self.root.rglob("*.png"))
+        self.paths = _regular_pngs(self.root)
         if not self.paths:
-            raise FileNotFoundError(f"Mask folder {self.root} holds no .png files.")
+            raise FileNotFoundError(f"Mask folder {display_path(self.root)} holds no .png files.")
         if size is not None:
             _check_size(size, size)
         self.size = size
         self.manifest = self._find_manifest()
-        if invert == "auto":
-            invert = not (self.manifest and self.manifest.get("white") == "known")
+        self._ratios: list[float] | None = None
+        if invert == "auto" and self.manifest is not None:
+            invert, self.convention = self.manifest["white"] == "hole", f"{MANIFEST}: white = {self.manifest['white']}"
+        elif invert == "auto":
+            invert, self.convention = True, f"no {MANIFEST}: Liu et al.'s rule, white = hole"
+        else:
+            self.convention = f"invert={invert!r} given"
         if not isinstance(invert, bool):
             raise ValueError(f"invert must be True, False or 'auto', got {invert!r}.")
         self.invert = invert
-        self._ratios: list[float] | None = None
+        if self.convention.startswith("no "):
+            self._refuse_if_inverted()
 
     def _find_manifest(self) -> dict | None:
+        """The folder's (or its parent's) ``masks.json``; ValueError when it is unreadable or says neither
+        ``"white": "known"`` nor ``"white": "hole"``."""
         for d in (self.root, self.root.parent):
             f = d / MANIFEST
-            if f.is_file():
-                return json.loads(f.read_text())
+            if not f.exists():
+                continue
+            try:
+                with open_regular(f, "mask manifest", MAX_TEXT_BYTES, text=True) as fh:
+                    m = json.load(fh)
+            except (ValueError, OSError) as e:       # JSONDecodeError, UnicodeDecodeError, a FIFO
+                raise ValueError(f"{display_path(f)} cannot be read as a mask manifest ({e}). Fix it, or replace "
+                                 'it by {"white": "known"} or {"white": "hole"}.') from None
+            if not isinstance(m, dict) or m.get("white") not in ("known", "hole"):
+                raise ValueError(f'{display_path(f)} does not say which colour is the hole: give it "white": '
+                                 '"known" (our masks) or "white": "hole" (Liu et al.\'s).')
+            return m
         return None
+
+    def _refuse_if_inverted(self) -> None:
+        """ValueError when the median hole ratio of up to INVERSION_SAMPLE masks spread over the folder, read by
+        the rule for a folder without metadata, is above INVERTED_MEDIAN (its colours look inverted)."""
+        n, k = len(self), min(len(self), INVERSION_SAMPLE)
+        picks = sorted({round(i * (n - 1) / max(k - 1, 1)) for i in range(k)})
+        median = float(np.median([self.ratio(i) for i in picks]))
+        if median > INVERTED_MEDIAN:
+            raise ValueError(
+                f"Mask folder {display_path(self.root)} has no {MANIFEST}, so it is read by Liu et al.'s rule "
+                f"(white = hole); read so, the median hole ratio of {len(picks)} of its masks is {median:.0%}, over "
+                f"{INVERTED_MEDIAN:.0%}: its colours look inverted (white = known, as the kit's own masks). Add "
+                f'a {MANIFEST} holding {{"white": "known"}} to the folder (or {{"white": "hole"}} if its holes '
+                "really are that large).")
 
     def __len__(self) -> int:
         return len(self.paths)

@@ -41,10 +41,10 @@ import torch.nn.functional as F
 
 from .checkpoints import generator_files, load_generator, read_generator_file, stage_dir
 from .config import Profile, resolve_device
-from .files import atomic_path, atomic_write_text
+from .files import atomic_path, atomic_write_text, open_regular
 from .fill import smooth_fill
 from .images import as_float_rgb, as_rgb
-from .limits import INPAINT_MAX_PIXELS, check_image_size
+from .limits import INPAINT_MAX_PIXELS, MAX_CHECKPOINT_BYTES, MAX_TEXT_BYTES, check_image_size
 from .metrics import rgb_to_gray
 from .networks import (
     DOWNSAMPLE,
@@ -93,7 +93,7 @@ class InpaintResult:
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file's bytes (hex)."""
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_regular(path, "weights file", MAX_CHECKPOINT_BYTES) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
@@ -143,7 +143,8 @@ class WeightsInfo:
             raise FileNotFoundError(
                 f"No demo weights metadata at {path}. The package ships it as inpaintkit/weights/{DEMO_WEIGHTS_JSON}; "
                 "reinstall inpaintkit, or train your own weights and use Inpainter.from_run(run_dir).")
-        d = json.loads(path.read_text())
+        with open_regular(path, "weights metadata", MAX_TEXT_BYTES, text=True) as f:
+            d = json.load(f)
         d.pop("root", None)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known}, root=str(path.parent))
@@ -181,7 +182,8 @@ class WeightsInfo:
         gs = sketch_generator(prof.gs_channels, skips=prof.skips)
         gi = image_generator(prof.gi_channels, block=self.block, skips=prof.skips, prefill=prof.prefill)
         for net, stage in ((gs, "gs"), (gi, "gi")):
-            state = torch.load(self.path(stage), map_location="cpu", weights_only=True)
+            with open_regular(self.path(stage), "weights file", MAX_CHECKPOINT_BYTES) as f:
+                state = torch.load(f, map_location="cpu", weights_only=True)
             net.load_state_dict({k: v.float() for k, v in state.items()})
         return gs, gi
 

@@ -21,6 +21,9 @@ import torch
 from tqdm.auto import tqdm
 
 from .config import Profile, cache_dir
+from .files import display_path, open_regular
+from .images import decode_image
+from .limits import MAX_TEXT_BYTES
 from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hole_ratio, write_mask_folder
 
 __all__ = ["default_mask_dir", "ensure_test_masks", "scan_test_masks", "load_test_masks", "read_mask", "table1_masks",
@@ -44,10 +47,15 @@ def default_mask_dir(size: int, seed: int = 0) -> Path:
 
 
 def _our_manifest(root: Path) -> dict | None:
+    """``root``'s masks.json when it marks our convention (white = known); a FIFO or a broken file: ValueError."""
     f = root / MANIFEST
-    if f.is_file():
-        m = json.loads(f.read_text())
-        if m.get("white") == "known":
+    if f.exists():
+        try:
+            with open_regular(f, "mask manifest", MAX_TEXT_BYTES, text=True) as fh:
+                m = json.load(fh)
+        except (ValueError, OSError) as e:
+            raise ValueError(f"{display_path(f)} cannot be read as a mask manifest ({e}). Fix or remove it.") from None
+        if isinstance(m, dict) and m.get("white") == "known":
             return m
     return None
 
@@ -156,10 +164,7 @@ def read_mask(root, mask_id: str, size: int) -> np.ndarray:
 
 def _png_size(path: Path) -> tuple[int, int]:
     """(width, height) from an image file's header."""
-    from PIL import Image
-
-    with Image.open(path) as img:
-        return img.size
+    return decode_image(path, lambda img: img.size, what="mask file")
 
 
 # ---------------------------------------------------------------------------------------------- images

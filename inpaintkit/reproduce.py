@@ -30,15 +30,28 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .cli import add_debug_flag, command
 from .config import NO_VGG, PROFILES, default_run_dir, get_profile, repo_root
-from .files import atomic_write_text
+from .files import atomic_write_text, check_writable_dir
 
 __all__ = [
     "NOTEBOOK_PATTERN", "NotebookResult", "find_notebooks", "cell_durations", "run_notebook", "write_report",
-    "experiment_lines", "data_parameters", "reproduce", "main",
+    "experiment_lines", "data_parameters", "kernel_manager_class", "reproduce", "main", "DEAD_KERNEL",
 ]
 
 NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_.+\.ipynb$")
+
+
+def _dead_kernel_error() -> type:
+    """nbclient's DeadKernelError (papermill's executor raises it when the kernel process is gone)."""
+    try:
+        from nbclient.exceptions import DeadKernelError
+    except ImportError:                # nbclient comes with papermill; without it nothing runs anyway
+        return RuntimeError
+    return DeadKernelError
+
+
+DEAD_KERNEL = _dead_kernel_error()
 
 
 @dataclass
@@ -87,6 +100,37 @@ def cell_durations(executed_notebook: str | Path, top: int = 3) -> list[tuple[in
     return sorted(rows, key=lambda r: -r[1])[:top]
 
 
+def kernel_manager_class():
+    """The kernel manager papermill runs each notebook with: jupyter_client's, minus two lines of noise.
+
+    * jupyter_client sends the kernel a SIGINT before every shutdown, meant for a kernel still busy; the
+      notebook's last cell has finished by then, and ipykernel logs the interrupt as ``[IPKernelApp] ERROR |
+      KeyboardInterrupt caught in kernel`` although nothing failed. Here the shutdown goes without it (the
+      shutdown request, then SIGTERM / SIGKILL after ``shutdown_wait_time``, still stop a hung kernel). An
+      interrupt on a cell timeout is untouched.
+    * ipykernel warns ``Kernel is running over TCP without encryption`` for a kernel on TCP ports. On POSIX
+      the kernel talks over IPC (Unix sockets beside its connection file, in Jupyter's runtime folder), which
+      nothing else on the machine can listen to, so the warning no longer applies; Windows stays on TCP.
+
+    A failing cell is still reported by papermill (``PapermillExecutionError``), and a kernel that dies by
+    nbclient (``DeadKernelError``): neither went through these log lines.
+    """
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    class CourseKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _transport_default(self):
+            return "ipc" if os.name == "posix" else "tcp"
+
+        async def _async_interrupt_kernel(self):
+            if self.shutting_down:          # set by shutdown_kernel before it interrupts
+                return
+            await super()._async_interrupt_kernel()
+
+    return CourseKernelManager
+
+
 def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
                  extra_parameters: dict | None = None, log_output: bool = False) -> NotebookResult:
     """Execute one notebook with papermill; raises ``PapermillExecutionError`` on a failing cell."""
@@ -101,6 +145,7 @@ def run_notebook(path: Path, run_dir: Path, profile: str, device: str = "auto",
     pm.execute_notebook(
         str(path), str(out), parameters=params, cwd=str(path.parent),
         kernel_name="python3", progress_bar=sys.stderr.isatty(), log_output=log_output,
+        kernel_manager_class=kernel_manager_class(),
     )
     return NotebookResult(path.name, "ok", time.perf_counter() - t0, str(out), cell_durations(out))
 
@@ -198,6 +243,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     extra = data_parameters(profile, data, test_data, masks, vgg, test_masks)
     run_dir = Path(run_dir).resolve() if run_dir else default_run_dir(profile)
     notebooks = find_notebooks(notebook_dir, only)
+    check_writable_dir(run_dir, "run dir")          # after the arguments are checked, before any notebook runs
     echo(f"inpaintkit: {len(notebooks)} notebook(s), profile={profile}, device={device}, run dir {run_dir}"
          + "".join(f", {k}={v}" for k, v in extra.items()))
     results: list[NotebookResult] = []
@@ -213,6 +259,14 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
             echo(f"  the executed copy up to the failing cell is {out}")
             write_report(run_dir, profile, results)
             raise
+        except DEAD_KERNEL as e:       # no cell to name: the kernel process itself is gone (killed, out of memory)
+            out = run_dir / "notebooks" / nb.name
+            err = (f"{type(e).__name__}: the notebook's kernel died (killed from outside, most often by the system "
+                   "running out of memory); the executed copy shows the cell it was running")
+            results.append(NotebookResult(nb.name, "failed", time.perf_counter() - t0, str(out), error=err))
+            echo(f"  {nb.name:<34} FAILED after {results[-1].seconds:7.1f} s  {err}")
+            write_report(run_dir, profile, results)
+            raise
         results.append(res)
         echo(f"  {nb.name:<34} ok     {res.seconds:7.1f} s")
     report = write_report(run_dir, profile, results)
@@ -220,6 +274,7 @@ def reproduce(profile: str = "quick", run_dir: str | Path | None = None, device:
     return results
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m inpaintkit.reproduce", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -241,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vgg", default=None, choices=("auto", "imagenet", "hed"),
                     help="VGG of Eq. 14 (default: the profile's; full: imagenet). hed is a departure, "
                          "recorded in config.json and the report")
+    add_debug_flag(ap)
     args = ap.parse_args(argv)
     import papermill as pm
 
@@ -249,6 +305,10 @@ def main(argv: list[str] | None = None) -> int:
                   data=args.data, test_data=args.test_data, masks=args.masks, vgg=args.vgg, test_masks=args.test_masks)
     except pm.PapermillExecutionError as e:
         print(e, file=sys.stderr)          # papermill's message names the cell and shows its traceback
+        return 1
+    except DEAD_KERNEL as e:
+        print(f"error: a notebook's kernel died ({type(e).__name__}): see report.md in the run directory",
+              file=sys.stderr)
         return 1
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import torch
 
 from .checkpoints import CHECKPOINT, GENERATOR, atomic_torch_save, previous_path, read_with_fallback, stage_dir
-from .files import RunLock, atomic_path, atomic_write_text
+from .files import RunLock, atomic_path, atomic_write_text, open_regular
 
 __all__ = ["LOSSES_CSV", "CONFIG_JSON", "SKETCH_CACHE_JSON", "SAMPLES", "RunFiles", "read_losses"]
 
@@ -48,13 +49,35 @@ class RunFiles:
         """The folder's lock (not yet acquired): ``with files.lock(): ...``."""
         return RunLock(self.folder)
 
+    def trained_artefacts(self) -> list[str]:
+        """The names of the files in the folder a training run leaves (checkpoint.pt, generator.pt, their
+        .prev.pt, losses.csv): what a fresh run must not write over without ``--overwrite``."""
+        names = [CHECKPOINT, GENERATOR, previous_path(self.checkpoint).name, previous_path(self.generator).name,
+                 LOSSES_CSV]
+        return [n for n in names if os.path.lexists(self.folder / n)]
+
+    def refuse_overwrite(self, resume: bool, overwrite: bool) -> None:
+        """FileExistsError, naming them, when the folder holds trained artefacts (:meth:`trained_artefacts`) and
+        neither ``overwrite`` nor ``resume`` from a checkpoint.pt says what to do with them."""
+        found = self.trained_artefacts()
+        if not found or overwrite or (resume and self.has_checkpoint()):
+            return
+        what = f"{self.folder} holds {', '.join(found)} (a previous run)"
+        if resume:
+            raise FileExistsError(f"{what} but no checkpoint.pt to resume from. Pass overwrite=True (--overwrite) "
+                                  "to start over and replace them, or another run_dir.")
+        raise FileExistsError(f"{what}. Pass resume=True (--resume) to continue it, overwrite=True (--overwrite) to "
+                              "start over and replace them, or another run_dir.")
+
     def has_checkpoint(self) -> bool:
         return self.checkpoint.exists() or previous_path(self.checkpoint).exists()
 
-    def read_checkpoint(self, map_location="cpu") -> tuple[dict, Path]:
+    def read_checkpoint(self, map_location="cpu", use=None) -> tuple[dict, Path]:
         """(contents, path read) of checkpoint.pt, else checkpoint.prev.pt with a warning; a resumed run
-        then keeps each checkpoint it replaces as the previous one."""
-        ckpt, path = read_with_fallback(self.checkpoint, map_location=map_location)
+        then keeps each checkpoint it replaces as the previous one. ``use(ckpt, path)`` (e.g. loading it into
+        the networks) may raise ValueError: that file is then unusable and the previous one is tried
+        (:func:`~inpaintkit.checkpoints.read_with_fallback`)."""
+        ckpt, path = read_with_fallback(self.checkpoint, map_location=map_location, use=use)
         self._keep_previous = True
         return ckpt, path
 
@@ -94,12 +117,20 @@ class RunFiles:
 
     def truncate_losses(self, step: int) -> None:
         """Keep the rows of losses.csv up to ``step``."""
-        if not self.losses.exists():
+        if not os.path.lexists(self.losses):
             return
-        with open(self.losses, newline="") as f:
-            reader = csv.reader(f)
-            header = next(reader, None)
-            kept = [r for r in reader if header and len(r) == len(header) and r[0].isdigit() and int(r[0]) <= step]
+        if step == 0:                            # a fresh or overwritten run keeps no row, whatever the file holds
+            self.losses.unlink()
+            return
+        try:
+            with open_regular(self.losses, "losses.csv", text=True) as f:
+                reader = csv.reader(f, strict=True)
+                header = next(reader, None)
+                kept = [r for r in reader if header and len(r) == len(header) and r[0].isdigit()
+                        and int(r[0]) <= step]
+        except (ValueError, csv.Error) as e:     # binary, not UTF-8, a FIFO
+            raise ValueError(f"{self.losses} cannot be read as the run's losses ({e}). Move it away to resume "
+                             "(its rows are then lost), or start over with --overwrite.") from None
         if not kept:
             self.losses.unlink()
             return

@@ -38,7 +38,7 @@ from skimage.morphology import thin as skimage_thin
 from tqdm.auto import tqdm
 
 from .config import CANNY_SIGMA, SketchSpec, resolve_device
-from .files import atomic_path, atomic_write_bytes
+from .files import atomic_path, atomic_write_bytes, check_utf8_name, display_path
 from .hed import HED, load_hed
 from .images import as_float_rgb
 from .limits import INPAINT_MAX_PIXELS, check_image_size
@@ -182,6 +182,7 @@ class SketchCache:
 
     def path_for(self, image_path: str | os.PathLike, size: int | tuple[int, int]) -> Path:
         """The PNG that holds (or will hold) this image's sketch; raises FileNotFoundError if the image is gone."""
+        check_utf8_name(image_path, "image")
         p = Path(image_path).resolve()
         st = p.stat()
         ident = f"{p}\n{st.st_mtime_ns}\n{st.st_size}\n{_size_str(size)}"
@@ -271,8 +272,8 @@ def extract_sketches(image_paths: Sequence[str | os.PathLike], spec: SketchSpec,
     for p in image_paths:
         try:
             target = cache.path_for(p, size)
-        except OSError as e:
-            report.skipped.append((str(p), f"{type(e).__name__}: {e}"))
+        except (OSError, ValueError) as e:              # a missing file; a name that is not valid UTF-8
+            report.skipped.append((str(p), str(e)))
             continue
         if target.exists():
             report.cached += 1
@@ -314,7 +315,7 @@ def extract_sketches(image_paths: Sequence[str | os.PathLike], spec: SketchSpec,
             f.result()
     bar.close()
     if report.skipped:
-        msg = "\n".join(f"  {p}: {why}" for p, why in report.skipped)
+        msg = "\n".join(f"  {display_path(p)}: {why}" for p, why in report.skipped)
         log.info("Skipped %d image(s):\n%s", len(report.skipped), msg)
         print(f"Skipped {len(report.skipped)} unreadable image(s):\n{msg}", flush=True)
     return report

@@ -70,9 +70,12 @@ from .checkpoints import (
     build_generator,
     check_stage,
     load_generator,
+    load_state,
     read_with_fallback,
+    require_entries,
     stage_dir,
 )
+from .cli import add_debug_flag, command
 from .config import PROFILES, Profile, cache_dir, get_profile, resolve_device
 from .data import (
     InpaintingDataset,
@@ -84,7 +87,8 @@ from .data import (
     prepared_sketch_root,
     split_source,
 )
-from .files import RunLockedError
+from .files import check_writable_dir
+from .hed import load_hed
 from .masks import mask_to_tensor
 from .runs import RunFiles, read_losses
 from .sketches import SketchCache, SketchSpec, cache_counts, count_sketches, extract_sketches
@@ -101,6 +105,7 @@ __all__ = ["Trainer", "Networks", "Processes", "LossMeter", "SketchCounter", "No
 SAMPLE_COUNT = 6          # columns of the sample grid (fewer if the data set is smaller)
 ITEM_KEYS = ("image", "gray", "sketch", "mask")
 NETWORK_KEYS = ("generator", "discriminator", "g_optimizer", "d_optimizer")   # their state dicts in checkpoint.pt
+RESUME_ENTRIES = ("stage", "step", "profile", "block", "rng", *NETWORK_KEYS, "log_acc", "log_count", "log_columns")
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -141,9 +146,10 @@ def build_dataset(data, profile: Profile, sketch: str = "hed", seed: int = 0, de
 
 
 def shard_sketches(data, profile: Profile, sketch: str, procs: "Processes", progress: bool = True) -> int:
-    """Under torchrun, before the data set is built: every process sketches its share (every
-    ``world_size``-th) of the training images missing from the cache, then all meet at one barrier, which waits
-    only for the difference between the shares, never for a whole pass on one rank while the others time out.
+    """Under torchrun, before the data set is built: every process lists the training images missing from the
+    cache (a barrier: all see the same list), sketches its share (every ``world_size``-th; HED's weights fetched
+    by rank 0 first), then all meet at one barrier, which waits only for the difference between the shares,
+    never for a whole pass on one rank while the others time out.
     Returns the number this process computed. Nothing to do for one process, a Dataset or a missing path (the
     data set's own pass, or its error, follows). Cheaper still: prepare the sketches beforehand with
     ``data_scripts/prepare_places2.py --profile NAME``; then nothing is missing."""
@@ -166,13 +172,20 @@ def shard_sketches(data, profile: Profile, sketch: str, procs: "Processes", prog
                 missing.append(p)
         except OSError:                                          # a vanished image: the data set reports it
             pass
+    procs.barrier()                         # every rank has listed the same missing images before one is written
+    if not missing:
+        return 0
     mine = missing[procs.rank::procs.world_size]
-    if procs.is_main and missing:
+    if procs.is_main:
         print(f"sketches: {len(missing)} images not in {cache.dir}; each of {procs.world_size} processes "
               f"computes ~{len(mine)} (prepare_places2.py --profile {profile.name} does it beforehand)", flush=True)
+    hed = None
+    if spec.method == "hed":
+        with procs.rank0_first():                                # rank 0 fetches HED's weights once
+            hed = load_hed(device=procs.device)
     computed = 0
     if mine:
-        computed = extract_sketches(mine, spec, cache, size, load_fn=load_image, device=procs.device,
+        computed = extract_sketches(mine, spec, cache, size, load_fn=load_image, device=procs.device, hed=hed,
                                     progress=progress and procs.is_main).computed
     procs.barrier()
     return computed
@@ -265,6 +278,15 @@ def rng_state(device: torch.device) -> dict:
     if device.type == "cuda":
         state["cuda"] = torch.cuda.get_rng_state(device)
     return state
+
+
+def _restore_rng(ckpt: dict, path, device: torch.device) -> None:
+    """:func:`set_rng_state` of checkpoint ``ckpt``'s ``rng``; a damaged entry: one ValueError line naming ``path``."""
+    try:
+        set_rng_state(ckpt["rng"], device)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as e:
+        raise ValueError(f"{path}: its rng entry cannot be restored ({type(e).__name__}: {e}). Delete it to use "
+                         "its .prev.pt, or train again with --overwrite.") from None
 
 
 def set_rng_state(state: dict, device: torch.device) -> None:
@@ -536,6 +558,16 @@ def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dic
     return ckpt["generator"], ckpt.get("discriminator"), f"{path} (step {int(ckpt['step'])})"
 
 
+def _start_joint(trainer: "Trainer") -> None:
+    """Load the trainer's Gs (and Ds, where stage 1 kept one) from where the joint stage starts (joint_start)."""
+    gen, disc, trainer.init_from = joint_start(trainer.init_from, trainer.run_dir, trainer.profile, trainer.device)
+    trainer.generator.load_state_dict(gen)
+    if disc is not None:
+        trainer.discriminator.load_state_dict(disc)
+    if trainer.is_main:
+        print(f"joint stage: Gs{' and Ds' * (disc is not None)} start from {trainer.init_from}", flush=True)
+
+
 @contextlib.contextmanager
 def _deterministic_on_cpu(device: torch.device):
     """Deterministic algorithms while the block runs on the CPU (the exact-resume tests compare numbers)."""
@@ -721,25 +753,19 @@ class Trainer:
             self.files.prepare(self.step, self.config())
 
     def _open(self, resume: bool, overwrite: bool) -> None:
-        """Refuse a folder another process writes, or a previous run unless resumed or overwritten."""
+        """Refuse a folder another process writes; refuse a folder holding any trained artefact
+        (:meth:`~inpaintkit.runs.RunFiles.trained_artefacts`) unless resumed from its checkpoint or overwritten."""
         if self.is_main:
+            check_writable_dir(self.stage_dir, "run folder")   # a file, read-only: refused before any work
             self.files.lock().acquire().release()        # refused now if another process writes this stage
-        has_ckpt = self.files.has_checkpoint()
-        if has_ckpt and not resume and not overwrite:
-            raise FileExistsError(f"{self.files.checkpoint} exists (a previous run). Pass resume=True (--resume) to "
-                                  "continue it, overwrite=True (--overwrite) to start over, or another run_dir.")
-        if resume and has_ckpt:
-            self.load_state_dict(*self.files.read_checkpoint(map_location=self.device))
+        self.files.refuse_overwrite(resume, overwrite)
+        if resume and self.files.has_checkpoint():       # an unusable checkpoint.pt: its .prev.pt, with a warning
+            self.files.read_checkpoint(map_location=self.device, use=self.load_state_dict)
             return
         if resume and self.is_main:
             print(f"resume: no checkpoint in {self.stage_dir}, starting at step 0", flush=True)
         if self.stage == "joint":
-            gen, disc, self.init_from = joint_start(self.init_from, self.run_dir, self.profile, self.device)
-            self.generator.load_state_dict(gen)
-            if disc is not None:
-                self.discriminator.load_state_dict(disc)
-            if self.is_main:
-                print(f"joint stage: Gs{' and Ds' * (disc is not None)} start from {self.init_from}", flush=True)
+            _start_joint(self)
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -842,9 +868,11 @@ class Trainer:
 
     def load_state_dict(self, ckpt: dict, path: Path | str = "checkpoint") -> None:
         """Continue the run of checkpoint ``ckpt`` (read from ``path``; :func:`check_resumable`)."""
+        require_entries(ckpt, RESUME_ENTRIES, path)
         check_resumable(ckpt, path, self.stage, self.profile, self.block, self.world_size if self.is_main else None)
-        self.nets.load_state_dict(ckpt)
-        set_rng_state(ckpt["rng"], self.device)
+        for name in NETWORK_KEYS:
+            load_state(getattr(self.nets, name), ckpt[name], path, name)
+        _restore_rng(ckpt, path, self.device)
         self.step = int(ckpt["step"])
         self.meter.load_state_dict(ckpt)
         if self.is_main:
@@ -920,19 +948,21 @@ def parse_args(argv=None) -> argparse.Namespace:
                          f"${DIST_TIMEOUT_ENV}, else {DIST_TIMEOUT_S:.0f})")
     ap.add_argument("--seed", type=int, default=None, help="default: the profile's seed")
     ap.add_argument("--no-progress", action="store_true")
+    add_debug_flag(ap)
     return ap.parse_args(argv)
 
 
+@command
 def main(argv=None) -> int:
+    """The command line: any failure is one ``error:`` line and exit code 2 (``--debug``: the traceback);
+    a non-finite loss exits 1."""
     args = parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
         if not Path(args.photos).is_dir():
-            print(f"error: --photos {args.photos}: no such folder of photographs", file=sys.stderr)
-            return 2
+            raise ValueError(f"--photos {args.photos}: no such folder of photographs")
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     if args.steps is not None and args.steps < 1:
-        print(f"error: --steps {args.steps}: give a positive number of steps", file=sys.stderr)
-        return 2
+        raise ValueError(f"--steps {args.steps}: give a positive number of steps")
     try:
         trainer = Trainer(args.stage, args.profile, args.run_dir, device=args.device, data=args.data,
                           block=args.block, seed=args.seed, sketch_from_generator=args.sketch_from,
@@ -943,10 +973,9 @@ def main(argv=None) -> int:
         trainer.fit()
         if trainer.is_main:
             print(f"stage {args.stage}: {trainer.step} steps done; {trainer.stage_dir / GENERATOR}", flush=True)
-    except (ValueError, OSError, RunLockedError) as e:   # bad input: one line, as evaluate prints it
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except NonFiniteLossError as e:
+        if args.debug:
+            raise
         print(f"error: {e}", file=sys.stderr)
         return 1
     finally:

@@ -142,39 +142,44 @@ def _draw_pipeline_rows(rows, image_size, title, skips):
              ("Stage 2: image generator Gi (Eq. 10)", "#d9ead3",
               f"[I*M, S_comp, M]\n(N, 5, {image_size}, {image_size})")]
     n = max(len(r) for r in rows)
-    fig, ax = plt.subplots(figsize=(max(11, 0.85 * (n + 3)), 6.4))
+    fig, ax = plt.subplots(figsize=(max(11, 0.85 * (n + 3)), 8.2))
     ax.set_xlim(-2.6, n + 0.4)
-    ax.set_ylim(-1.3, 5.6)
+    ax.set_ylim(-2.05, 6.2)
     ax.axis("off")
     for r, (layers, (label, color, inp), skip) in enumerate(zip(rows, heads, skips)):
-        y = 3.7 - 3.3 * r
+        y = 4.3 - 3.9 * r
         cmax = max(s[1] for _, s, _, _ in layers)
-        ax.text(-2.5, y + 1.25, label + ("  (with U-Net skips)" if skip else ""), fontsize=11, weight="bold")
-        ax.text(-2.5, y, "input\n" + inp, fontsize=7.5, va="center")
+        ax.text(-2.5, y + 1.3, label + ("  (with U-Net skips)" if skip else ""), fontsize=14, weight="bold",
+                zorder=3, bbox=dict(fc="white", ec="none", pad=1))   # above the orange S_comp line
+        ax.text(-2.5, y, "input\n" + inp, fontsize=10.5, va="center")
         ax.annotate("", (-0.05, y), (-0.75, y), arrowprops=dict(arrowstyle="->", lw=0.8))
         for i, (name, shape, kind, up) in enumerate(layers):
             h = 0.8 + 0.6 * shape[1] / cmax                       # box height ~ channels
             ax.add_patch(FancyBboxPatch((i, y - h / 2), 0.72, h, boxstyle="round,pad=0.02", fc=color, ec="0.3"))
-            ax.text(i + 0.36, y, kind, ha="center", va="center", fontsize=6, rotation=90)
-            ax.text(i + 0.36, y + h / 2 + 0.08, name, ha="center", va="bottom", fontsize=6, rotation=45)
-            ax.text(i + 0.36, y - h / 2 - 0.1, f"{shape[1]}\n{shape[2]}x{shape[3]}", ha="center", va="top", fontsize=6)
+            ax.text(i + 0.36, y, kind, ha="center", va="center", fontsize=10, rotation=90)
+            ax.text(i + 0.36, y + h / 2 + 0.08, name, ha="center", va="bottom", fontsize=9.5, rotation=45)
+            ax.text(i + 0.36, y - h / 2 - 0.1, f"{shape[1]}\n{shape[2]}x{shape[3]}", ha="center", va="top",
+                    fontsize=9.5)
             if i:
                 ax.annotate("", (i - 0.02, y), (i - 0.26, y), arrowprops=dict(arrowstyle="->", lw=0.7))
             if up:
-                ax.text(i - 0.14, y + 0.12, "x2", ha="center", fontsize=5.5, color="tab:blue")
+                ax.text(i - 0.14, y + 0.12, "x2", ha="center", fontsize=9, color="tab:blue")
         if skip:   # encoder k's output (or the input) joins decoder (5 - k)
             enc = [i for i, layer in enumerate(layers) if layer[0].startswith("encoder")]
             dec = [i for i, layer in enumerate(layers) if layer[0].startswith("decoder")]
             sources = [-0.4] + [e + 0.36 for e in enc[:-1]]
             for src, dst in zip(reversed(sources), [d + 0.36 for d in dec]):
-                ax.annotate("", (dst, y - 0.95), (src, y - 0.95), arrowprops=dict(
+                ax.annotate("", (dst, y - 1.35), (src, y - 1.35), arrowprops=dict(
                     arrowstyle="->", lw=0.6, color="tab:purple", connectionstyle="arc3,rad=0.12"))
-    last1 = len(rows[0]) - 1 + 0.36
-    ax.annotate("", (-1.6, 1.0), (last1, 2.55), arrowprops=dict(arrowstyle="->", lw=1.0, color="tab:orange",
-                                                                connectionstyle="arc3,rad=-0.08"))
-    ax.text(last1, 2.05, "S_pred -> S_comp = S_pred*(1-M) + S*M", fontsize=8, color="tab:orange", ha="right")
-    ax.text(len(rows[1]) - 0.6, -1.25, "I_pred -> result I_pred*(1-M) + I*M", fontsize=8, ha="right")
-    ax.text(-2.5, -1.25, "box height ~ channels; under each box: channels, H x W", fontsize=7, color="0.4")
+    # Gs's output joins Gi's input: down from Gs's last box, left along the gap between the rows (clear of both
+    # rows' labels), down onto Gi's input arrow
+    last1, gap = len(rows[0]) - 1 + 0.36, 2.2
+    ax.plot([last1, last1, -0.4], [3.3, gap, gap], color="tab:orange", lw=1.2)
+    ax.annotate("", (-0.4, 0.5), (-0.4, gap), arrowprops=dict(arrowstyle="->", lw=1.2, color="tab:orange"))
+    ax.text(last1 - 0.2, gap + 0.06, "S_pred -> S_comp = S_pred*(1-M) + S*M", fontsize=11, color="tab:orange",
+            ha="right", va="bottom")
+    ax.text(len(rows[1]) - 0.6, -1.95, "I_pred -> result I_pred*(1-M) + I*M", fontsize=11, ha="right")
+    ax.text(-2.5, -1.95, "box height ~ channels; under each box: channels, H x W", fontsize=10, color="0.4")
     if title:
         ax.set_title(title)
     fig.tight_layout()

@@ -32,6 +32,7 @@ elongated gives a message inside the widget, not a traceback. The canvas is at w
 
 from __future__ import annotations
 
+import base64
 import html
 import io
 import logging
@@ -180,7 +181,9 @@ class InpaintWidget:
     mask = _state_attr("mask", "The hole M, (H, W) uint8: 1 = known, 0 = hole.")
     sketch = _state_attr("sketch", "The repaired sketch being edited, (H, W) float in [0, 1]; None before a run.")
     result = _state_attr("result", "The last InpaintResult; None before a run.")
-    full_result = _state_attr("full_result", "The last result at the original's size, uint8; None before a run.")
+    full_result = _state_attr("full_result", "The last result at the original's size, uint8; None before a run; "
+                                             "strokes painted since show as hole (see stale).")
+    stale = _state_attr("stale", "True when the hole changed since the last result was made: run again.")
     inpainter = _state_attr("inpainter", "What runs the stages (an Inpainter or a stand-in).")
     max_side = _state_attr("max_side", "The working size: long side of the image the networks see, px.")
 
@@ -205,7 +208,18 @@ class InpaintWidget:
         self._show_image()
 
     def _repr_mimebundle_(self, **kwargs):
-        return self.controls.ui._repr_mimebundle_(**kwargs)
+        """The widget for JupyterLab, plus a PNG of the canvas as it is now: a front end without a widget
+        manager (a static page, ``make html``, GitHub's viewer) shows that still instead of nothing."""
+        still = base64.b64encode(png_bytes(self.view())).decode("ascii")
+        return {**self.controls.ui._repr_mimebundle_(**kwargs), "image/png": still}
+
+    def view(self) -> np.ndarray:
+        """What the canvas shows now, uint8 (H, W, 3): the image with the hole in red, or in sketch mode the
+        sketch (white) with the hole on dark blue."""
+        s = self.state
+        if s.mode == "sketch":
+            return render_sketch_view(s.sketch, s.sketch_mask)
+        return render_mask_view(s.image, s.mask)
 
     # ------------------------------------------------------------------ state, mirrored by the controls
     @property
@@ -320,11 +334,7 @@ class InpaintWidget:
         self._redraw()
 
     def _redraw(self, box: tuple[slice, slice] | None = None) -> None:
-        s = self.state
-        if s.mode == "sketch":
-            self.controls.draw(render_sketch_view(s.sketch, s.sketch_mask), box)
-        else:
-            self.controls.draw(render_mask_view(s.image, s.mask), box)
+        self.controls.draw(self.view(), box)
 
     # ------------------------------------------------------------------ UI callbacks
     def _ui(self, action) -> None:

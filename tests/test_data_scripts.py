@@ -42,9 +42,9 @@ def test_make_flist_folder_shuffle_limit(tmp_path, capsys):
     expected = [lines[i] for i in np.random.default_rng(1).permutation(5)[:3]]
     assert sh == expected
     assert "wrote 3 paths" in capsys.readouterr().out
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "missing"), str(tmp_path / "x.flist")])
-    assert "does not exist" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing"), str(tmp_path / "x.flist")]) == 2       # one error line, exit 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "does not exist" in err
 
 
 def test_make_flist_as_a_real_command_on_places(tmp_path):
@@ -227,3 +227,23 @@ def test_unpack_writes_the_shipped_weights_as_a_runs_generators(tmp_path):
         assert all(torch.equal(v, loaded[k]) for k, v in net.state_dict().items())
     with pytest.raises(FileExistsError, match="new run folder"):
         mod.unpack_shipped(tmp_path / "run", info)
+
+
+
+
+def test_ablation_without_prefill_writes_a_small_json_notebook_03_reads(tmp_path, capsys):
+    from inpaintkit import ablation
+
+    mod = script("ablation_without_prefill")
+    out = tmp_path / "ablation.json"
+    args = ["--profile", "smoke", "--run-dir", str(tmp_path / "run"), "--steps", "1", "--seeds", "0", "1",
+            "--kinds", "conv", "cfs", "--eval-images", "4", "--out", str(out)]
+    assert mod.main(args) == 0
+    shipped = json.loads(out.read_text())
+    assert shipped["prefill"] is False and shipped["steps"] == 1 and shipped["seeds"] == [0, 1]
+    assert shipped["command"].endswith(" ".join(args)) and out.stat().st_size < 50_000
+    assert [(v["kind"], v["seed"]) for v in shipped["variants"]] == [("conv", 0), ("conv", 1), ("cfs", 0), ("cfs", 1)]
+    # the notebook recomputes the verdicts from the shipped rows: they must be what the script printed
+    printed = capsys.readouterr().out
+    for line in ablation.verdicts(shipped["rows"]) + [ablation.best_block(shipped["rows"])]:
+        assert line in printed

@@ -287,6 +287,30 @@ def test_large_images_are_shrunk_and_the_result_scaled_back():
     assert inner_big.sum() > 1000 and np.abs(full[inner_big].astype(int) - mean).max() <= 1   # the upscaled fill
 
 
+def test_full_result_after_new_strokes_shows_them_as_hole_not_blurred():
+    big = photo(300, 600, seed=2)
+    s = DrawingState(MeanFill(), image=big, max_side=64)
+    s.draw_stroke([(10, 10), (20, 10)], radius=3)
+    s.run()
+    ran = s.full_result.copy()
+    assert not s.stale
+    s.draw_stroke([(45, 22), (55, 22)], radius=3)                 # a new stroke on pixels that were known
+    assert s.stale
+    new_big = np.asarray(Image.fromarray(((s.mask == 0) & (s.result_mask == 1)).astype(np.uint8) * 255)
+                         .resize((600, 300), Image.NEAREST)) > 127
+    full = s.full_result
+    assert new_big.sum() > 500
+    assert (full[new_big] == drawing.HOLE_FILL).all()              # never filled: shown as hole, not the blurred copy
+    np.testing.assert_array_equal(full[~new_big], ran[~new_big])   # everything else: the last result as it was
+    s.undo()
+    assert not s.stale and np.array_equal(s.full_result, ran)
+    s.eraser = True                                                # giving the first hole back: the original there
+    s.draw_stroke([(10, 10), (20, 10)], radius=4)
+    old_big = np.asarray(Image.fromarray((s.result_mask == 0).astype(np.uint8) * 255)
+                         .resize((600, 300), Image.NEAREST)) > 127
+    np.testing.assert_array_equal(s.full_result[old_big], big[old_big])
+
+
 def test_small_images_are_never_upscaled():
     small = photo(24, 40)
     assert fit_image(small, 256) is small

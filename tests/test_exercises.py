@@ -205,3 +205,135 @@ def test_gram_and_style_hints():
         ex.check_gram(gram_hw)
     with pytest.raises(ExerciseError, match="perceptual loss"):
         ex.check_style(lambda a, b: sum(F.l1_loss(x, y) for x, y in zip(a, b)))
+
+
+# ---- known-wrong answers named in issue 23: each gets the message that points at its mistake -------------
+
+def pconv_hardcoded(stride_padding=True, kernel3=False):
+    """A partial conv right at the defaults: it hard-codes stride 1 / padding 1, or a 3x3 mask window."""
+    def fn(x, mask, weight, bias, stride=1, padding=1):
+        if stride_padding:
+            stride, padding = 1, 1
+        k = (3, 3) if kernel3 else weight.shape[2:]
+        ones = torch.ones(1, 1, *k, dtype=x.dtype)
+        taps = F.conv2d(torch.ones_like(mask), ones, None, stride, padding)
+        known = F.conv2d(mask, ones, None, stride, padding)
+        new = (known > 0).to(x.dtype)
+        out = F.conv2d(x * mask, weight, None, stride, padding) * taps / known.clamp(min=1) * new
+        return out + bias.view(1, -1, 1, 1) * new, new
+    return fn
+
+
+def test_partial_conv_is_checked_at_the_papers_shapes():
+    with pytest.raises(ExerciseError, match="5x5, stride 2, padding 2.*stride and padding arguments are not used"):
+        ex.check_partial_conv(pconv_hardcoded())
+    with pytest.raises(ExerciseError, match="window is 3x3 where the weight is 5x5"):
+        ex.check_partial_conv(pconv_hardcoded(stride_padding=False, kernel3=True))
+    ex.check_partial_conv(pconv_hardcoded(stride_padding=False))          # the right answer passes both cases
+
+
+def cfs_wrong(part):
+    def fn(block, x):
+        g = torch.sigmoid(block.conv_g(x))
+        G = torch.tanh(block.conv_G(x)) if part == "G" else torch.sigmoid(block.conv_G(x))
+        f = G * F.leaky_relu(block.conv_f(g * x), 0.1 if part == "phi" else 0.2)
+        z = f.mean((2, 3))
+        s = torch.sigmoid(block.se.fc2(block.se.fc1(z) if part == "se" else F.relu(block.se.fc1(z))))
+        return f * s[:, :, None, None]
+    return fn
+
+
+@pytest.mark.parametrize("part, where", [
+    ("G", "output gate G"), ("se", "squeeze-excitation"), ("phi", "the activation"),
+])
+def test_cfs_fallback_says_where_without_printing_the_solution(part, where):
+    with pytest.raises(ExerciseError, match=where) as info:
+        ex.check_cfs_block(cfs_wrong(part))
+    msg = str(info.value)
+    assert "sigmoid(fc2(relu(" not in msg and "f * s" not in msg and "G * LeakyReLU" not in msg
+
+
+def gan_step_variant(d_first=False, detach_for_g=False):
+    from inpaintkit.losses import feature_matching_loss, hinge_d_loss, hinge_g_loss
+
+    def fn(gs, ds, g_opt, d_opt, gray, sketch, mask, w):
+        s = gs(gray, sketch, mask)
+        real, fake = torch.cat([sketch, gray], 1), torch.cat([s, gray], 1)
+
+        def d_step():
+            d_loss = hinge_d_loss(ds(real)[0], ds(fake.detach())[0])
+            d_opt.zero_grad()
+            d_loss.backward()
+            d_opt.step()
+            return d_loss
+
+        d_loss = d_step() if d_first else None
+        ds.requires_grad_(False)
+        fl, ff = ds(fake.detach() if detach_for_g else fake)
+        _, rf = ds(real)
+        g_loss = w.adversarial * hinge_g_loss(fl) + w.feature_matching * feature_matching_loss(rf, ff)
+        ds.requires_grad_(True)
+        g_opt.zero_grad()
+        g_loss.backward()
+        g_opt.step()
+        d_loss = d_loss if d_first else d_step()
+        return g_loss.detach(), d_loss.detach()
+    return fn
+
+
+def test_gan_step_messages_name_the_real_mistake():
+    with pytest.raises(ExerciseError, match="D's step comes before G's"):
+        ex.check_gan_step(gan_step_variant(d_first=True))
+    with pytest.raises(ExerciseError, match="fake D scores in G's step is detached"):
+        ex.check_gan_step(gan_step_variant(detach_for_g=True))
+    ex.check_gan_step(gan_step_variant())
+
+
+@pytest.mark.parametrize("name", ex.EXERCISE_NOTEBOOKS)
+def test_nbgrader_metadata_lets_an_instructor_autograde(name):
+    """Solution cells are nbgrader 'autograded answer' cells, check cells locked 'autograder tests' with points;
+    grade ids unique. nbgrader's own markers (### BEGIN/END SOLUTION) are the ones make student strips."""
+    nb = answered(name)
+    ids = []
+    for i in ex.exercise_cells(nb):
+        sol, check = nb.cells[i].metadata["nbgrader"], nb.cells[i + 1].metadata["nbgrader"]
+        assert sol["solution"] is True and sol["grade"] is False and sol["locked"] is False
+        assert check["grade"] is True and check["solution"] is False and check["locked"] is True
+        calls = [line for line in nb.cells[i + 1].source.splitlines() if line.startswith("check_")]
+        assert check["points"] == len(calls) >= 1                                 # one point per check call
+        assert sol["schema_version"] == check["schema_version"] == 3
+        ids += [sol["grade_id"], check["grade_id"]]
+    assert len(ids) == len(set(ids))
+    graded = [c for c in nb.cells if "nbgrader" in c.metadata]
+    assert len(graded) == 2 * len(ex.exercise_cells(nb))
+    st = ex.student_notebook(nb)
+    assert [c.metadata.get("nbgrader") for c in st.cells] == [c.metadata.get("nbgrader") for c in nb.cells]
+
+
+@pytest.mark.parametrize("name, fn", [("02_partial_convolution", "partial_conv2d"), ("03_cfs_ablation", "cfs_forward"),
+                                      ("04_stage1_sketch", "gan_step"), ("05_stage2_completion", "style")])
+def test_after_the_checks_the_students_function_trains_a_network(name, fn):
+    nb = answered(name)
+    last_check = max(i + 1 for i in ex.exercise_cells(nb))
+    calls = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and "practice.train_" in c.source
+             and f"({fn}," in c.source]
+    assert len(calls) == 1 and calls[0] > last_check, f"{name}: no cell trains with the student's {fn}"
+
+
+@pytest.mark.parametrize("path", sorted(NB_DIR.glob("[0-9][0-9]_*.ipynb")), ids=lambda p: p.stem)
+def test_every_notebook_ends_with_a_recap_and_marked_exercises_with_solutions(path):
+    import re
+
+    nb = nbformat.read(path, as_version=4)
+    tail = "\n".join(c.source for c in nb.cells[-3:] if c.cell_type == "markdown")
+    assert "## Recap" in tail and "You can now" in tail
+    assert len(re.findall(r"★+ \(\d+ min", tail)) >= 3                  # difficulty and time per exercise
+    files = re.findall(r"notebooks/solutions/([\w.]+)", tail)
+    assert files and all((NB_DIR / "solutions" / f).is_file() for f in files), files
+
+
+def test_the_overview_solutions_run(capsys):
+    import runpy
+
+    runpy.run_path(str(NB_DIR / "solutions" / "00_overview_solutions.py"), run_name="__main__")
+    assert "exercise 4" in capsys.readouterr().out

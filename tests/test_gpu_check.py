@@ -78,3 +78,70 @@ def test_script_without_papermill_or_wheels_names_the_fix(tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert "no wheel folder" in run.stderr and "pip download papermill ipykernel" in run.stderr
+
+
+def _fake_wheel(folder, name, requires=()):
+    """A minimal pure-Python wheel ``name``-0.0.1 holding one package (pip installs it offline)."""
+    import zipfile
+
+    dist = f"{name}-0.0.1.dist-info"
+    needs = "".join(f"Requires-Dist: {r}\n" for r in requires)
+    files = {f"{name}/__init__.py": "__version__ = '0.0.1'\n",
+             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0.1\n{needs}",
+             f"{dist}/WHEEL": "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files[f"{dist}/RECORD"] = "".join(f"{p},,\n" for p in [*files, f"{dist}/RECORD"])
+    with zipfile.ZipFile(folder / f"{name}-0.0.1-py3-none-any.whl", "w") as z:
+        for path, text in files.items():
+            z.writestr(path, text)
+
+
+def _externally_managed_python():
+    """The machine's system python3 when it is externally managed (PEP 668) and can make venvs, else None."""
+    import shutil
+
+    py = shutil.which("python3", path="/usr/bin:/usr/local/bin")
+    if py is None:
+        return None
+    probe = subprocess.run([py, "-c", "import ensurepip, sysconfig, os; print(os.path.isfile(os.path.join("
+                            "sysconfig.get_path('stdlib'), 'EXTERNALLY-MANAGED')))"], capture_output=True, text=True)
+    return py if probe.stdout.strip() == "True" else None
+
+
+@pytest.mark.slow
+def test_script_installs_into_a_venv_over_an_externally_managed_python(tmp_path):
+    """PEP 668: pip refuses to install into the system Python. The script makes a venv with
+    --system-site-packages over it (which sees the system's packages, torch among them) and installs the wheels
+    there; the system Python is left as it was."""
+    system = _externally_managed_python()
+    if system is None:
+        pytest.skip("no externally managed system python3 with venv support on this machine")
+    wheels = tmp_path / "whl"
+    wheels.mkdir()
+    for name in ("nbclient", "nbformat", "ipykernel", "ipywidgets", "ipycanvas"):
+        _fake_wheel(wheels, name)
+    _fake_wheel(wheels, "papermill", requires=("nbclient", "nbformat"))      # as the real one pulls them in
+    site = tmp_path / "site"                                  # a stand-in torch the system python sees
+    (site / "torch").mkdir(parents=True)
+    (site / "torch" / "__init__.py").write_text("__version__ = '0.0-stand-in'\n")
+    refused = subprocess.run([system, "-m", "pip", "install", "--no-index", "--find-links", str(wheels), "papermill"],
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode != 0 and "externally-managed-environment" in refused.stderr   # what the old script hit
+    venv = tmp_path / "venv"
+    env = dict(os.environ, PYTHONPATH=str(site))
+    run = subprocess.run(["bash", str(SCRIPT), "--python", system, "--wheels", str(wheels), "--venv", str(venv),
+                          "--setup-only"], capture_output=True, text=True, env=env, timeout=300)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.stdout.strip().endswith(f"python: {venv}/bin/python")
+    assert "include-system-site-packages = true" in (venv / "pyvenv.cfg").read_text()
+    check = "import papermill, ipycanvas, torch, sys; print(papermill.__version__, torch.__version__, sys.prefix)"
+    got = subprocess.run([str(venv / "bin" / "python"), "-c", check], capture_output=True, text=True, env=env)
+    assert got.stdout.split() == ["0.0.1", "0.0-stand-in", str(venv)], got.stderr
+    system_pkgs = subprocess.run([system, "-c", "import apt_pkg"], capture_output=True)
+    if system_pkgs.returncode == 0:                     # Debian's python3-apt: only in the system's site-packages
+        assert subprocess.run([str(venv / "bin" / "python"), "-c", "import apt_pkg"]).returncode == 0
+    again = subprocess.run(["bash", str(SCRIPT), "--python", system, "--wheels", str(tmp_path / "gone"), "--venv",
+                            str(venv), "--setup-only"], capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 0 and "using" in again.stdout                   # made once, reused without wheels
+    no_torch = subprocess.run(["bash", str(SCRIPT), "--python", system, "--wheels", str(wheels), "--venv",
+                               str(tmp_path / "v2"), "--setup-only"], capture_output=True, text=True, timeout=120)
+    assert no_torch.returncode == 2 and "cannot import torch" in no_torch.stderr

@@ -68,3 +68,52 @@ def test_stops_at_the_first_failing_notebook_and_names_the_cell(notebooks, tmp_p
     assert main(["--profile", "smoke", "--run-dir", str(run_dir), "--notebooks", str(notebooks)]) == 1
     out = capsys.readouterr()
     assert "01_first.ipynb" in out.out and "FAILED" in out.out and "cell 2" in out.out
+
+
+def test_a_clean_run_prints_no_kernel_log_lines(notebooks, tmp_path, capfd):
+    """jupyter_client's SIGINT before shutdown ('[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel') and
+    ipykernel's TCP-encryption warning made every notebook of `make reproduce` print an ERROR where nothing failed."""
+    reproduce("smoke", tmp_path / "run", "cpu", notebook_dir=notebooks, echo=print)
+    out = capfd.readouterr()                      # the kernel is a child process: its stderr is fd 2
+    assert "[IPKernelApp]" not in out.err and "KeyboardInterrupt" not in out.err + out.out
+    assert "02_second.ipynb" in out.out
+
+
+def test_kernel_manager_skips_the_interrupt_only_at_shutdown():
+    import asyncio
+    import os
+
+    from inpaintkit.reproduce import kernel_manager_class
+
+    km = kernel_manager_class()(kernel_name="python3")
+    assert km.transport == ("ipc" if os.name == "posix" else "tcp")
+    sent = []
+
+    async def record(self):
+        sent.append(self.shutting_down)
+
+    base = type(km).__mro__[1]
+    orig = base._async_interrupt_kernel
+    base._async_interrupt_kernel = record
+    try:
+        km.shutting_down = True
+        asyncio.run(km._async_interrupt_kernel())        # shutdown: no SIGINT to an idle kernel
+        km.shutting_down = False
+        asyncio.run(km._async_interrupt_kernel())        # a timeout's interrupt still goes through
+    finally:
+        base._async_interrupt_kernel = orig
+    assert sent == [False]
+
+
+def test_a_kernel_that_dies_is_reported_as_a_failed_notebook(notebooks, tmp_path):
+    from inpaintkit.reproduce import DEAD_KERNEL
+
+    _nb(notebooks / "01_first.ipynb",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)   # as the OOM killer does")
+    run_dir = tmp_path / "run"
+    lines = []
+    with pytest.raises(DEAD_KERNEL):
+        reproduce("smoke", run_dir, "cpu", notebook_dir=notebooks, echo=lines.append)
+    report = json.loads((run_dir / "report.json").read_text())
+    assert [(nb["name"], nb["status"]) for nb in report["notebooks"]] == [("01_first.ipynb", "failed")]
+    assert "kernel died" in report["notebooks"][0]["error"] and "FAILED" in lines[-1]

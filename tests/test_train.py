@@ -512,7 +512,7 @@ def test_cli_input_errors_are_one_line_and_exit_2(tmp_path):
              (["--photos", str(tmp_path / "no_photos")], "--photos"),
              (["--data", str(tmp_path / "blob.bin")], "is not a text .flist"),
              (["--data", str(photo)], "too few for one batch"),             # one image: read, then refused clearly
-             (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "checkpoint.pt exists"),
+             (["--data", str(photo), "--run-dir", str(tmp_path / "run")], "holds checkpoint.pt (a previous run)"),
              (["--data", str(photo), "--run-dir", str(tmp_path / "run"), "--resume"],
               "checkpoint.pt cannot be read as an inpaintkit checkpoint: it is truncated, empty or not one")]
     for extra, message in cases:
@@ -560,3 +560,8 @@ def test_torchrun_two_processes_gloo(tmp_path):
     assert any(not torch.equal(v, init[k]) for k, v in r0["g"].items() if "original" in k)  # it trained
     assert _rows(tmp_path / "run")[0]["step"] == "2"
     assert "resumed" not in out.stdout
+    # the 10 sketches were computed once, 5 by each process (train.shard_sketches), then only read: each rank
+    # its fixed sample batch (6) and 3 steps x 2 images
+    counts = json.loads((tmp_path / "run" / "stage1" / "sketch_cache.json").read_text())
+    assert (counts["computed"], counts["read"]) == (10, 2 * (6 + 3 * 2)) and counts["images"] <= 10
+    assert "each of 2 processes computes ~5" in out.stdout

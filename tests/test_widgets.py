@@ -211,3 +211,17 @@ def test_16_bit_gray_upload_is_rounded_to_8_bits(widget):
     assert widget.load_bytes(buf.getvalue(), "gray16.png")
     gray8 = np.round(g16 / 65535 * 255).astype(np.uint8)
     np.testing.assert_array_equal(widget.image, np.repeat(gray8[..., None], 3, -1))
+
+
+def test_the_display_carries_a_still_of_the_canvas_for_pages_without_widgets(widget):
+    import base64
+
+    widget.draw_stroke([(10, 10), (30, 12)], radius=4)
+    bundle = widget._repr_mimebundle_()
+    assert "application/vnd.jupyter.widget-view+json" in bundle            # JupyterLab still gets the widget
+    still = np.asarray(Image.open(io.BytesIO(base64.b64decode(bundle["image/png"]))))
+    assert still.shape == widget.image.shape
+    hole = widget.mask == 0
+    assert hole.any() and np.array_equal(still, widgets.render_mask_view(widget.image, widget.mask))
+    assert np.array_equal(still[~hole], widget.image[~hole])                   # known pixels as they are
+    assert (still[hole].astype(int) - widget.image[hole]).mean(0)[0] > 0     # the hole tinted red
