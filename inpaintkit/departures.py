@@ -228,6 +228,15 @@ class _ConstantGs(nn.Module):
         return torch.full_like(sketch, self.value)
 
 
+class _PassThroughGi(nn.Module):
+    """A stand-in Gi that returns the image (what stage 1 hands it is under test, not its output)."""
+
+    prefill = False
+
+    def forward(self, image, sketch, mask):
+        return image
+
+
 def _batch(n: int = 16) -> dict:
     mask = torch.ones(1, 1, n, n)
     mask[..., : n // 2, :] = 0                                          # the top half is the hole
@@ -277,7 +286,7 @@ def _s_pred_in_inpainter(p: Profile, b: dict) -> torch.Tensor:
     gs, gi = _small_generators(p.skips, p.prefill)
     inp = Inpainter(gs, gi, p.sketch_spec(), device="cpu")
     inp.gs = _ConstantGs(0.75)
-    inp.gi = lambda image, sketch, mask: image                     # Gi's output is not looked at: skip its cost
+    inp.gi = _PassThroughGi()                                      # Gi's output is not looked at: skip its cost
     _, _, s_pred = inp._run_at(b["image"], b["sketch"], b["mask"], stage1=True)
     return s_pred
 
