@@ -73,7 +73,7 @@ def test_stops_at_the_first_failing_notebook_and_names_the_cell(notebooks, tmp_p
 def test_a_kernel_that_dies_is_reported_as_a_failed_notebook(notebooks, tmp_path):
     from inpaintkit.reproduce import DEAD_KERNEL
 
-    _nb(notebooks / "01_first.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)   # as the OOM killer does")
+    _nb(notebooks / "01_first.ipynb", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")   # as the OOM killer
     run_dir = tmp_path / "run"
     lines = []
     with pytest.raises(DEAD_KERNEL):
