@@ -275,7 +275,7 @@ def load_generator(run_dir, stage: int | None = None, device="cpu") -> networks.
         named = "joint" if path.name == "joint" else int(path.name[-1])   # the stage folder itself was given
         stage = stage or named
         if stage != named:
-            raise ValueError(f"{path} is the folder of stage {named}; stage {stage} was asked for.")
+            raise ValueError(f"{path} is a stage-{named} folder; stage {stage} was asked for.")
         candidates = [path / GENERATOR, path / CHECKPOINT]
         run_dir = path.parent
     else:

@@ -181,8 +181,7 @@ class InpaintWidget:
     mask = _state_attr("mask", "The hole M, (H, W) uint8: 1 = known, 0 = hole.")
     sketch = _state_attr("sketch", "The repaired sketch being edited, (H, W) float in [0, 1]; None before a run.")
     result = _state_attr("result", "The last InpaintResult; None before a run.")
-    full_result = _state_attr("full_result", "The last result at the original's size, uint8; None before a run; "
-                                             "strokes painted since show as hole (see stale).")
+    full_result = _state_attr("full_result", "The last result at full size, uint8 (newer strokes: hole; see stale).")
     stale = _state_attr("stale", "True when the hole changed since the last result was made: run again.")
     inpainter = _state_attr("inpainter", "What runs the stages (an Inpainter or a stand-in).")
     max_side = _state_attr("max_side", "The working size: long side of the image the networks see, px.")
@@ -221,7 +220,6 @@ class InpaintWidget:
             return render_sketch_view(s.sketch, s.sketch_mask)
         return render_mask_view(s.image, s.mask)
 
-    # ------------------------------------------------------------------ state, mirrored by the controls
     @property
     def mode(self) -> str:
         """"mask": strokes paint the hole; "sketch": strokes edit the repaired sketch inside the hole."""
