@@ -17,8 +17,8 @@ read from the on-disk :class:`~inpaintkit.sketches.SketchCache`. Masks are gener
 Bad input: an unreadable, truncated or too-small image raises :class:`BadImageError` from ``load_image``; a
 data set drops such images up front, lists them in ``dataset.skipped`` as (path, reason), and prints them.
 
-The **demo set** (:func:`demo_dataset`) is cut from natural colour photographs that ship inside
-scikit-image (no download), split by photograph so that no photograph is in two splits: see DEMO_SPLITS.
+The **demo set** (:func:`demo_dataset`) is cut from the photographs that ship inside scikit-image and matplotlib
+(no download), split by photograph so that no photograph is in two splits: see DEMO_SPLITS.
 """
 
 from __future__ import annotations
@@ -41,6 +41,7 @@ from . import masks as _masks
 from .config import cache_dir
 from .files import (
     NotRegularFileError,
+    atomic_path,
     atomic_write_text,  # re-exported: the data scripts import it from here
     check_regular_file,
     check_utf8_name,
@@ -55,7 +56,7 @@ __all__ = [
     "IMAGE_EXTENSIONS", "PLACES_IMAGE_DIRS", "PLACES_FILE_LISTS", "DEMO_SPLITS", "DEMO_SCALES", "DEMO_PATCH_SIZE",
     "BadImageError", "open_image", "load_image", "is_places_root", "places_split", "read_flist", "write_flist",
     "split_source", "list_images", "prepared_sketch_root", "InpaintingDataset", "demo_photos", "demo_split_of",
-    "demo_patch_size",
+    "DEMO_MANIFEST", "demo_split_names", "demo_patch_size",
     "ensure_demo_dataset", "demo_photo_of", "demo_split_sizes", "demo_dataset", "atomic_write_text",
 ]
 
@@ -85,13 +86,16 @@ PLACES_FILE_LISTS = {
 }
 
 # --------------------------------------------------------------------------------------------- demo set
-# Natural colour photographs bundled with scikit-image and matplotlib (no download), split by photograph. The
-# two views of the stereo motorcycle pair are one photograph for this purpose and both stay in train. Extra
-# photographs (``photos=DIR``, e.g. the wallpaper collection) are split by demo_split_of.
+# Photographs bundled with scikit-image and matplotlib (no download), split by photograph. The two views of the
+# stereo motorcycle pair are one photograph for this purpose and both stay in train. The grayscale photographs
+# (camera ... grass, stacked to RGB) only enlarge val and test: Table 1 scores in grayscale anyway, and train stays
+# the four colour photographs the shipped weights were trained on. Extra photographs (``photos=DIR``, e.g. the
+# wallpaper collection) are split by demo_split_of. A folder built with another list is brought up to date in
+# place by ensure_demo_dataset (its splits.json).
 DEMO_SPLITS: dict[str, tuple[str, ...]] = {
     "train": ("astronaut", "coffee", "motorcycle_left", "motorcycle_right"),
-    "val": ("rocket",),
-    "test": ("chelsea", "grace_hopper"),
+    "val": ("rocket", "moon", "grass"),
+    "test": ("chelsea", "grace_hopper", "camera", "coins", "brick", "gravel"),
 }
 DEMO_SCALES = (2, 3, 4)  # each photograph's short side is resized to these multiples of the patch size
 DEMO_PATCH_SIZE = 128   # crops are 128 px (or the working size when that is larger), then resized
@@ -495,17 +499,29 @@ def _photo_uint8(path: Path) -> np.ndarray:
     return (as_float_rgb(img) * 255).round().astype(np.uint8)
 
 
+def _gray_as_rgb(load) -> callable:
+    """A loader of a grayscale (H, W) uint8 photograph that returns it as (H, W, 3), the gray stacked."""
+    return lambda: np.repeat(load()[..., None], 3, axis=2)
+
+
 def demo_photos(photos=None) -> Mapping[str, np.ndarray]:
-    """The demo photographs as uint8 (H, W, 3): every natural colour photograph bundled with the kit's own
-    dependencies (scikit-image's six, matplotlib's ``grace_hopper``; no download), plus every image in the
-    folder ``photos`` (named by file stem; e.g. ``data_scripts/fetch_wallpaper_photos.py``'s collection).
+    """The demo photographs as uint8 (H, W, 3): the photographs bundled with the kit's own dependencies (no
+    download), plus every image in the folder ``photos`` (named by file stem; e.g.
+    ``data_scripts/fetch_wallpaper_photos.py``'s collection).
+
+    From the dependencies: scikit-image's colour photographs (``astronaut``, ``coffee``, ``chelsea``, ``rocket``,
+    the two views of ``stereo_motorcycle``), matplotlib's ``grace_hopper``, and scikit-image's grayscale
+    photographs ``camera``, ``coins``, ``brick``, ``gravel``, ``moon`` and ``grass`` as RGB with the gray in all
+    three channels (only in val and test: see :data:`DEMO_SPLITS`). Left out: ``hubble_deep_field`` (a star
+    field), ``retina``, ``ihc``, ``cell`` and ``microaneurysms`` (scientific and medical imaging, not scenes),
+    ``page`` and ``text`` (printed text, and under 256 px on the short side), ``clock`` (blurred on purpose, a
+    deblurring test), ``horse``, ``checkerboard``, ``logo``, ``colorwheel`` and ``shepp_logan_phantom``
+    (synthetic or binary drawings), and those that scikit-image downloads on first use (``eagle``, ``lily``, ...:
+    a fresh clone must work offline); matplotlib's rendered icon.
 
     A read-only mapping that decodes a photograph when it is looked up and keeps none: memory is one
     photograph at a time, not the whole folder (building the demo set from four 49-Mpx JPEGs peaks at +0.73 GB
     over the import, whatever their number; keeping them all took +1.5 GB for four, +2.5 GB for five).
-    Left out of the dependencies' images: scikit-image's ``hubble_deep_field``
-    and ``retina`` (scientific imaging), ``ihc`` (microscopy), textures, colour wheels and grayscale images;
-    matplotlib's rendered icon.
     """
     import matplotlib
     from skimage import data
@@ -515,6 +531,7 @@ def demo_photos(photos=None) -> Mapping[str, np.ndarray]:
         "astronaut": data.astronaut, "coffee": data.coffee, "chelsea": data.chelsea, "rocket": data.rocket,
         "motorcycle_left": lambda: data.stereo_motorcycle()[0], "motorcycle_right": lambda: data.stereo_motorcycle()[1],
         "grace_hopper": lambda: np.asarray(Image.open(hopper).convert("RGB")),
+        **{name: _gray_as_rgb(getattr(data, name)) for name in ("camera", "coins", "brick", "gravel", "moon", "grass")},
     }
     for path in _extra_photo_paths(photos):
         if path.stem in loaders:
@@ -550,18 +567,23 @@ def _extra_photo_paths(photos) -> list[Path]:
     return paths
 
 
+def demo_split_names(photos=None) -> dict[str, list[str]]:
+    """The demo photographs of each split, ``{"train": [...], "val": [...], "test": [...]}``: those of
+    :data:`DEMO_SPLITS` in its order, then the extra photographs (``photos``) sorted by name, the 2nd, 6th, 10th,
+    ... to test, the 4th, 12th, 20th, ... to val, the rest to train. A split's flist follows this order."""
+    names = {s: list(v) for s, v in DEMO_SPLITS.items()}
+    for i, p in enumerate(_extra_photo_paths(photos)):
+        names["test" if i % 4 == 1 else "val" if i % 8 == 3 else "train"].append(p.stem)
+    return names
+
+
 def demo_split_of(name: str, photos=None) -> str:
-    """The split ("train", "val" or "test") of demo photograph ``name``: the dependencies' photographs as in
-    :data:`DEMO_SPLITS`; extra photographs (``photos``) sorted by name, the 2nd, 6th, 10th, ... to test, the
-    4th, 12th, 20th, ... to val, the rest to train. A photograph is in exactly one split."""
-    for split, names in DEMO_SPLITS.items():
+    """The split ("train", "val" or "test") of demo photograph ``name`` (:func:`demo_split_names`). A photograph
+    is in exactly one split."""
+    for split, names in demo_split_names(photos).items():
         if name in names:
             return split
-    stems = [p.stem for p in _extra_photo_paths(photos)]
-    if name not in stems:
-        raise ValueError(f"{name!r} is not a demo photograph.")
-    i = stems.index(name)
-    return "test" if i % 4 == 1 else "val" if i % 8 == 3 else "train"
+    raise ValueError(f"{name!r} is not a demo photograph.")
 
 
 def demo_patch_size(size: int) -> int:
@@ -585,6 +607,83 @@ def _scaled_versions(photo: np.ndarray, patch_size: int) -> list[tuple[int, np.n
     return out
 
 
+DEMO_MANIFEST = "splits.json"
+
+
+def _demo_manifest(patch_size: int, stride: int, photos) -> dict:
+    """What a demo folder holds: the photographs of each split (flist order) and the grid they were cut on."""
+    return {"splits": demo_split_names(photos), "scales": list(DEMO_SCALES), "patch_size": int(patch_size),
+            "stride": int(stride)}
+
+
+def _read_demo_manifest(folder: Path) -> dict | None:
+    try:
+        return json.loads((folder / DEMO_MANIFEST).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _cut_photo(photo: np.ndarray, folder: Path, split: str, name: str, patch_size: int, stride: int,
+               atomic: bool) -> list[str]:
+    """Cut one photograph into ``folder/split/<name>_s<short>_<y>_<x>.png`` at each scale of
+    :func:`_scaled_versions`; return the paths relative to ``folder``. ``atomic``: each PNG written to a
+    temporary file and renamed (a folder in use), else written directly (a temporary folder)."""
+    rels = []
+    for short, img in _scaled_versions(photo, patch_size):
+        h, w = img.shape[:2]
+        for y in range(0, h - patch_size + 1, stride):
+            for x in range(0, w - patch_size + 1, stride):
+                rel = f"{split}/{name}_s{short:04d}_{y:04d}_{x:04d}.png"
+                crop = Image.fromarray(img[y:y + patch_size, x:x + patch_size])
+                if atomic:
+                    with atomic_path(folder / rel, suffix=".png") as tmp:
+                        crop.save(tmp)
+                else:
+                    crop.save(folder / rel)
+                rels.append(rel)
+    return rels
+
+
+def _write_flists(folder: Path, lines: dict[str, list[str]]) -> None:
+    """The three flists, paths relative to ``folder``, each written atomically."""
+    for s, rels in lines.items():
+        atomic_write_text(folder / f"{s}.flist", "".join(f"{r}\n" for r in rels))
+
+
+def _write_demo_manifest(folder: Path, manifest: dict) -> None:
+    atomic_write_text(folder / DEMO_MANIFEST, json.dumps(manifest, indent=1) + "\n")
+
+
+def _update_demo_folder(folder: Path, manifest: dict, photos) -> None:
+    """Bring a demo folder built with another split list (or before manifests) up to ``manifest`` in place.
+
+    A photograph already listed in its split's flist, with every patch present, keeps its files untouched (same
+    path, same mtime: the sketch cache, keyed by both, stays valid). The others are cut (each PNG atomically),
+    the flists rewritten, then patches of photographs no longer in a split removed, and the manifest written last:
+    an interrupted update is redone by the next call, and a reader never finds a listed patch missing."""
+    old = _read_demo_manifest(folder)
+    same_grid = old is None or all(old.get(k) == manifest[k] for k in ("scales", "patch_size", "stride"))
+    pictures = demo_photos(photos)
+    lines = {}
+    for s, names in manifest["splits"].items():
+        have: dict[str, list[str]] = {}
+        for rel in filter(None, (folder / f"{s}.flist").read_text().splitlines()):
+            have.setdefault(demo_photo_of(rel), []).append(rel)
+        (folder / s).mkdir(exist_ok=True)
+        lines[s] = []
+        for name in names:
+            kept = have.get(name) if same_grid else None
+            if not kept or not all((folder / r).is_file() for r in kept):
+                kept = _cut_photo(pictures[name], folder, s, name, manifest["patch_size"], manifest["stride"], True)
+            lines[s] += kept
+    _write_flists(folder, lines)
+    for s, names in manifest["splits"].items():       # stale patches: listed nowhere now
+        for f in (folder / s).iterdir():
+            if f.suffix == ".png" and not f.name.startswith(".") and demo_photo_of(f) not in names:
+                f.unlink(missing_ok=True)
+    _write_demo_manifest(folder, manifest)
+
+
 def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: int | None = None,
                         photos=None) -> Path:
     """Cut the demo photographs into ``patch_size`` crops on a grid of ``stride`` (default patch_size // 4),
@@ -593,14 +692,19 @@ def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: in
 
     ``photos``: a folder of extra photographs (:func:`demo_photos`), split by :func:`demo_split_of`.
     Written once under ``root`` (default ``cache_dir()/"demo"``) as
-    ``patch<P>_stride<S>[_<photos hash>]/{train,val,test}/<photo>_s<short>_<y>_<x>.png`` plus ``train.flist``,
-    ``val.flist``, ``test.flist`` (paths relative to the folder). The folder is built in a temporary directory
-    and renamed into place, so a half-written set is never used; later calls return the existing folder.
+    ``patch<P>_stride<S>_x234[_<photos hash>]/{train,val,test}/<photo>_s<short>_<y>_<x>.png`` plus ``train.flist``,
+    ``val.flist``, ``test.flist`` (paths relative to the folder, in :func:`demo_split_names`' order) and
+    ``splits.json`` (the photographs of each split and the grid), written last. A new folder is built in a
+    temporary directory and renamed into place, so a half-written set is never used. Later calls return the
+    existing folder; when its ``splits.json`` is missing or names other photographs (:data:`DEMO_SPLITS` changed),
+    it is first brought up to date in place (:func:`_update_demo_folder`): only the photographs that changed split
+    are cut or removed, the other patches keep their files.
     """
     for name, v in (("patch_size", patch_size), ("stride", stride if stride is not None else 1)):
         if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"ensure_demo_dataset: {name} must be a positive int, got {v!r}.")
-    stride = int(stride) if stride is not None else max(int(patch_size) // 4, 1)
+    patch_size = int(patch_size)
+    stride = int(stride) if stride is not None else max(patch_size // 4, 1)
     root = Path(root) if root is not None else cache_dir() / "demo"
     extra = _extra_photo_paths(photos)
     tag = ""
@@ -608,25 +712,22 @@ def ensure_demo_dataset(root=None, patch_size: int = DEMO_PATCH_SIZE, stride: in
         key = "".join(f"{p.resolve()}:{p.stat().st_size}:{p.stat().st_mtime_ns};" for p in extra)
         tag = "_" + hashlib.sha1(key.encode()).hexdigest()[:10]
     final = root / f"patch{patch_size}_stride{stride}_x{''.join(map(str, DEMO_SCALES))}{tag}"
+    manifest = _demo_manifest(patch_size, stride, photos)
     if all((final / f"{s}.flist").is_file() for s in DEMO_SPLITS):
+        if _read_demo_manifest(final) != manifest:
+            _update_demo_folder(final, manifest, photos)
         return final
     root.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=final.name + ".", suffix=".tmp", dir=root))
     try:
+        pictures = demo_photos(photos)
         lines = {s: [] for s in DEMO_SPLITS}
-        for s in DEMO_SPLITS:
+        for s, names in manifest["splits"].items():
             (tmp / s).mkdir()
-        for name, photo in demo_photos(photos).items():
-            split = demo_split_of(name, photos)
-            for short, img in _scaled_versions(photo, patch_size):
-                h, w = img.shape[:2]
-                for y in range(0, h - patch_size + 1, stride):
-                    for x in range(0, w - patch_size + 1, stride):
-                        rel = f"{split}/{name}_s{short:04d}_{y:04d}_{x:04d}.png"
-                        Image.fromarray(img[y:y + patch_size, x:x + patch_size]).save(tmp / rel)
-                        lines[split].append(rel + "\n")
-        for s, ls in lines.items():
-            (tmp / f"{s}.flist").write_text("".join(ls))
+            for name in names:
+                lines[s] += _cut_photo(pictures[name], tmp, s, name, patch_size, stride, atomic=False)
+        _write_flists(tmp, lines)
+        _write_demo_manifest(tmp, manifest)                # last: the folder's record of what it holds
         try:
             os.replace(tmp, final)
         except OSError:   # another process finished first (or a stale partial folder): keep/replace it

@@ -1,5 +1,8 @@
 """Data: image decoding edge cases, image lists (folder, flist, Places365 layout), the data set, the demo set."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 import torch
@@ -318,7 +321,9 @@ def test_dataset_bad_arguments(folder):
 
 # ------------------------------------------------------------------------------------- demo set
 
-def test_demo_photos_are_bundled_colour_photographs():
+def test_demo_photos_are_bundled_photographs():
+    from skimage import data as skdata
+
     photos = data.demo_photos()
     assert set(photos) == {n for names in DEMO_SPLITS.values() for n in names}
     assert "grace_hopper" in photos                                  # matplotlib's sample photograph too
@@ -326,6 +331,12 @@ def test_demo_photos_are_bundled_colour_photographs():
         assert p.ndim == 3 and p.shape[2] == 3 and p.dtype == np.uint8 and min(p.shape[:2]) >= 256, name
     split_of = [n for names in DEMO_SPLITS.values() for n in names]
     assert len(split_of) == len(set(split_of))                       # no photograph in two splits
+    gray = {"camera", "coins", "brick", "gravel", "moon", "grass"}   # scikit-image's grayscale photographs:
+    assert gray <= set(DEMO_SPLITS["val"]) | set(DEMO_SPLITS["test"])       # scored, never trained on
+    assert DEMO_SPLITS["train"] == ("astronaut", "coffee", "motorcycle_left", "motorcycle_right")  # the weights'
+    for name in gray:                                                # the gray in all three channels
+        g = getattr(skdata, name)()
+        assert np.array_equal(photos[name], np.stack([g, g, g], axis=2)), name
 
 
 def _grid(h, w, short, patch=128, stride=96):
@@ -342,11 +353,16 @@ def test_demo_dataset_build_split_and_reuse(tmp_path):
     scales = lambda h, w: sorted({min(k * 128, min(h, w)) for k in (2, 3, 4)})   # noqa: E731
     count = lambda h, w: sum(_grid(h, w, s) for s in scales(h, w))               # noqa: E731
     assert scales(300, 451) == [256, 300]                            # chelsea: 256 and its own 300
+    assert scales(303, 384) == [256, 303]                            # coins
     assert counts == {"train": count(512, 512) + count(400, 600) + 2 * count(500, 741),
-                      "val": count(427, 640), "test": count(300, 451) + count(600, 512)}
-    for s in DEMO_SPLITS:                                            # patches know their photograph
-        photos = {data.demo_photo_of(p) for p in read_flist(folder / f"{s}.flist")}
-        assert photos == set(DEMO_SPLITS[s])
+                      "val": count(427, 640) + 2 * count(512, 512),                          # rocket, moon, grass
+                      "test": count(300, 451) + count(600, 512) + 3 * count(512, 512) + count(303, 384)}
+    for s in DEMO_SPLITS:                                            # patches know their photograph, in order
+        photos = [data.demo_photo_of(p) for p in read_flist(folder / f"{s}.flist")]
+        assert list(dict.fromkeys(photos)) == list(DEMO_SPLITS[s])
+    manifest = json.loads((folder / "splits.json").read_text())
+    assert manifest == {"splits": {s: list(v) for s, v in DEMO_SPLITS.items()}, "scales": [2, 3, 4],
+                        "patch_size": 128, "stride": 96}
     native = folder / "test" / "chelsea_s0300_0000_0000.png"       # the native scale is cut, not resampled
     assert np.array_equal(np.asarray(Image.open(native)), data.demo_photos()["chelsea"][:128, :128])
     mtime = (folder / "train.flist").stat().st_mtime_ns
@@ -359,6 +375,56 @@ def test_demo_dataset_build_split_and_reuse(tmp_path):
     assert ds[0]["image"].shape == (3, 32, 32)
     with pytest.raises(ValueError, match="Demo split"):
         demo_dataset("holdout", 32, root=tmp_path)
+
+
+def _listed(folder):
+    """{split: flist text} and {patch path: mtime_ns} of every patch file of a demo folder."""
+    flists = {s: (folder / f"{s}.flist").read_text() for s in DEMO_SPLITS}
+    files = {str(f.relative_to(folder)): f.stat().st_mtime_ns for s in DEMO_SPLITS for f in (folder / s).iterdir()}
+    return flists, files
+
+
+def test_demo_folder_brought_up_to_date_in_place(tmp_path, monkeypatch):
+    old = {"train": ("astronaut",), "val": ("rocket",), "test": ("chelsea",)}
+    new = {"train": ("astronaut",), "val": ("moon",), "test": ("chelsea", "coins")}   # rocket out, two in
+    monkeypatch.setattr(data, "DEMO_SPLITS", old)
+    folder = ensure_demo_dataset(tmp_path / "a", patch_size=128, stride=128)
+    before_flists, before = _listed(folder)
+    past = 1_000_000_000_000_000_000                                  # 2001: any rewrite would show
+    for f in before:
+        os.utime(folder / f, ns=(past, past))
+    monkeypatch.setattr(data, "DEMO_SPLITS", new)
+    assert ensure_demo_dataset(tmp_path / "a", patch_size=128, stride=128) == folder   # same folder, updated
+    flists, after = _listed(folder)
+    kept = [f for f in before if not f.startswith("val/rocket")]
+    assert kept and all(after[f] == past for f in kept)              # unchanged photographs: not touched
+    assert not [f for f in after if "rocket" in f]                   # the photograph no longer in a split: gone
+    assert any(f.startswith("test/coins_") for f in after) and any(f.startswith("val/moon_") for f in after)
+    assert flists["train"] == before_flists["train"]
+    fresh = ensure_demo_dataset(tmp_path / "b", patch_size=128, stride=128)   # what a new build gives
+    assert _listed(fresh)[0] == flists and set(_listed(fresh)[1]) == set(after)
+    for f in after:                                                   # the same pixels, cut the same way
+        assert np.array_equal(np.asarray(Image.open(folder / f)), np.asarray(Image.open(fresh / f))), f
+    assert (folder / "splits.json").read_text() == (fresh / "splits.json").read_text()
+    assert json.loads((folder / "splits.json").read_text())["splits"] == {s: list(v) for s, v in new.items()}
+    assert not [f for s in DEMO_SPLITS for f in (folder / s).iterdir() if f.name.startswith(".")]  # no tmp left
+
+    # a folder from before manifests: upgraded without touching what it already holds; an interrupted update
+    # (a patch of a listed photograph missing) recuts that photograph only
+    (folder / "splits.json").unlink()
+    gone = next(f for f in after if f.startswith("test/coins_"))
+    (folder / gone).unlink()
+    for f in after:
+        if f != gone:
+            os.utime(folder / f, ns=(past, past))
+    ensure_demo_dataset(tmp_path / "a", patch_size=128, stride=128)
+    flists2, after2 = _listed(folder)
+    assert flists2 == flists and set(after2) == set(after)
+    assert {f for f, t in after2.items() if t != past} == {f for f in after if f.startswith("test/coins_")}
+    assert json.loads((folder / "splits.json").read_text())["splits"] == {s: list(v) for s, v in new.items()}
+    mtime = (folder / "splits.json").stat().st_mtime_ns
+    ensure_demo_dataset(tmp_path / "a", patch_size=128, stride=128)              # up to date: nothing written
+    assert (folder / "splits.json").stat().st_mtime_ns == mtime
 
 
 def test_extra_photos_split_by_photograph(tmp_path, monkeypatch):
@@ -375,7 +441,8 @@ def test_extra_photos_split_by_photograph(tmp_path, monkeypatch):
     folder = ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128, photos=photos)
     assert folder != ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128)   # keyed by photo set
     test = {data.demo_photo_of(p) for p in read_flist(folder / "test.flist")}
-    assert test == {"chelsea", "grace_hopper", "p1", "p5"}
+    assert test == {*DEMO_SPLITS["test"], "p1", "p5"}
+    assert data.demo_split_names(photos)["test"] == [*DEMO_SPLITS["test"], "p1", "p5"]
     monkeypatch.setenv("INPAINTKIT_PHOTOS", str(photos))             # what --photos sets
     assert ensure_demo_dataset(tmp_path / "demo", patch_size=128, stride=128) == folder
     with pytest.raises(ValueError, match="not a folder"):
