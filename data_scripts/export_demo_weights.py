@@ -41,7 +41,7 @@ from inpaintkit.baselines import Method  # noqa: E402
 from inpaintkit.checkpoints import CHECKPOINT_FORMAT, atomic_torch_save, load_generator, stage_dir  # noqa: E402
 from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import Profile  # noqa: E402
-from inpaintkit.data import DEMO_SPLITS, _extra_photo_paths, demo_dataset, demo_split_of  # noqa: E402
+from inpaintkit.data import _extra_photo_paths, demo_dataset, demo_split_names  # noqa: E402
 from inpaintkit.metrics import psnr, sketch_scores  # noqa: E402
 from inpaintkit.pipeline import Inpainter, WeightsInfo, export_weights, read_serving  # noqa: E402
 from inpaintkit.sketches import binarize  # noqa: E402
@@ -231,9 +231,10 @@ def main(argv=None) -> int:
 
     metrics["targets"] = issue_targets(metrics)
     extra = [p.stem for p in _extra_photo_paths(args.photos)]
-    split = {s: [*DEMO_SPLITS[s], *[n for n in extra if demo_split_of(n, args.photos) == s]] for s in DEMO_SPLITS}
-    data = (f"inpaintkit demo set, split by photograph: the natural colour photographs bundled with scikit-image "
-            f"and matplotlib{' plus ' + str(len(extra)) + ' photographs of ' + str(args.photos) if extra else ''}; "
+    split = demo_split_names(args.photos)
+    plus = f" plus {len(extra)} photographs of {args.photos}" if extra else ""
+    data = (f"inpaintkit demo set, split by photograph: the photographs bundled with scikit-image and matplotlib "
+            f"(the grayscale ones, as RGB, in val and test only){plus}; "
             f"train: {', '.join(split['train'])}; val: {', '.join(split['val'])}; test: {', '.join(split['test'])}. "
             f"Crops of 128 px from each photograph resized to short sides of 256, 384 and 512 px (never upscaled), "
             f"on a {profile.demo_patch_stride}-px grid, resized to {profile.image_size} px; free-form training "

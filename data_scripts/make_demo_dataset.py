@@ -1,12 +1,14 @@
 #!/usr/bin/env python
-"""Build the embedded demo data set: patches of scikit-image's bundled colour photographs, split by photograph.
+"""Build the embedded demo data set: patches of the photographs bundled with scikit-image and matplotlib, split by
+photograph (scikit-image's grayscale photographs, as RGB, in val and test only; see ``inpaintkit.data.DEMO_SPLITS``).
 
     python data_scripts/make_demo_dataset.py                       # 128 px patches, stride 32 (quick profile)
     python data_scripts/make_demo_dataset.py --patch-size 256 --stride 128
 
-Writes ``<root>/patch<P>_stride<S>/{train,val,test}/*.png`` and ``{train,val,test}.flist`` (default root:
-``~/.cache/inpaintkit/demo``, or ``$INPAINTKIT_CACHE/demo``) and prints the number of patches per split.
-A second run reuses what is there. Notebooks call ``inpaintkit.data.demo_dataset``, which does the same.
+Writes ``<root>/patch<P>_stride<S>_x234/{train,val,test}/*.png``, ``{train,val,test}.flist`` and ``splits.json``
+(default root: ``~/.cache/inpaintkit/demo``, or ``$INPAINTKIT_CACHE/demo``) and prints the number of patches per
+split. A second run reuses what is there, and brings a folder made with another split list up to date in place.
+Notebooks call ``inpaintkit.data.demo_dataset``, which does the same.
 """
 
 from __future__ import annotations
