@@ -1,8 +1,10 @@
 """The fill Gi starts from (not in the paper; the CPU-sized profiles): colour spread into the hole up to the
 sketch's lines, solved exactly, and differentiable so that Gs can be trained through it.
 
-The fill is the steady state of heat diffusion inside the hole, where a pixel's conductance is ``1 - sketch``
-(a pixel on a line passes nothing on): for every hole pixel i with in-image 4-neighbours j,
+The fill is the steady state of heat diffusion inside the hole, where a hole pixel's conductance is ``1 - sketch``
+(a pixel on a line passes nothing on) and a known pixel's is 1 (``known_conducts``, the default: a line along the
+hole's border would otherwise wall off the known colour beside it; measured in docs/training_recipe.md, "What the
+border lines should do"): for every hole pixel i with in-image 4-neighbours j,
 
     sum_j c_j (y_j - x_i) + eps (p_i - x_i) = 0,        y_j = x_j in the hole, the known colour outside it,
 
@@ -38,16 +40,16 @@ EPS = 1e-6  # the tie to the pull-push estimate (see the module docstring)
 _STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
 
 
-def fill_conductance(mask: torch.Tensor, sketch: torch.Tensor | None, known_conducts: bool = False) -> torch.Tensor:
-    """The conductance ``1 - sketch`` (N, 1, H, W) of every pixel; all ones without a sketch. ``known_conducts``:
-    known pixels always pass their colour on, so only the lines inside the hole shape the fill (lines on the hole's
-    border then no longer wall off the known colour next to them)."""
+def fill_conductance(mask: torch.Tensor, sketch: torch.Tensor | None, known_conducts: bool = True) -> torch.Tensor:
+    """The conductance ``1 - sketch`` (N, 1, H, W) of every pixel; all ones without a sketch. ``known_conducts``
+    (the default): known pixels always pass their colour on, so only the lines inside the hole shape the fill;
+    False: a line on the hole's border walls off the known colour next to it (see :func:`smooth_fill`)."""
     c = torch.ones_like(mask) if sketch is None else 1.0 - sketch.clamp(0, 1)
     return torch.where(mask > 0.5, torch.ones_like(c), c) if known_conducts else c
 
 
 def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | None = None,
-                known_conducts: bool = False) -> torch.Tensor:
+                known_conducts: bool = True) -> torch.Tensor:
     """The hole of ``image`` filled by diffusion that stops at the sketch's lines (the module docstring's system).
 
     ``image`` (N, C, H, W), ``mask`` (N, 1, H, W), 1 = known, ``sketch`` (N, 1, H, W) in [0, 1] (a soft sketch

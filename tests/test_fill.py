@@ -45,11 +45,13 @@ def test_the_fill_is_the_exact_solution_of_the_naive_system():
     rng = np.random.default_rng(0)
     soft = np.clip(rng.random((64, 64)) * 1.6 - 0.8, 0, 0.9)                  # soft lines, never a full wall
     x, m = torch.from_numpy(img)[None, None], torch.from_numpy(known).double()[None, None]
-    for sketch in (None, soft):
+    for sketch, known_conducts in ((None, True), (soft, True), (soft, False)):
         c = np.ones((64, 64)) if sketch is None else 1 - sketch
+        if known_conducts:                                                     # the default: known pixels pass on
+            c = np.where(known, 1.0, c)
         ref = _naive_fill(img, known, c)
         s = None if sketch is None else torch.from_numpy(sketch)[None, None]
-        out = smooth_fill(x, m, s)[0, 0].numpy()
+        out = smooth_fill(x, m, s, known_conducts=known_conducts)[0, 0].numpy()
         assert np.abs(out - ref).max() < 1e-4                                  # the tie (EPS) moves it < 1e-4
         assert np.array_equal(out[known], img[known])
 
@@ -104,15 +106,16 @@ def test_a_region_closed_off_by_lines_takes_the_estimates_mean():
 
 
 def test_known_conducts_lets_border_lines_pass_colour():
-    """A line along the hole's left border (known pixels): by default it walls that side off, so the hole takes
-    the right side's colour; with ``known_conducts`` the border line no longer blocks and both sides blend."""
+    """A line along the hole's left border (known pixels): with ``known_conducts=False`` it walls that side off, so
+    the hole takes the right side's colour; by default (known pixels conduct) the border line no longer blocks and
+    both sides blend."""
     x = torch.full((1, 1, 16, 16), 0.0)
     x[..., 8:] = 1.0
     m = torch.ones(1, 1, 16, 16)
     m[..., :, 5:11] = 0                                                        # a vertical band, edge to edge
     sketch = torch.zeros(1, 1, 16, 16)
     sketch[..., :, 4] = 1                                                      # the known column left of it
-    walled, open_ = smooth_fill(x, m, sketch), smooth_fill(x, m, sketch, known_conducts=True)
+    walled, open_ = smooth_fill(x, m, sketch, known_conducts=False), smooth_fill(x, m, sketch)
     assert walled[..., 5:11].min() > 0.999                                     # only the right side reaches in
     torch.testing.assert_close(open_, smooth_fill(x, m))                       # the same as no sketch at all
 
