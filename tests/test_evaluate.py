@@ -207,6 +207,48 @@ def test_an_unreadable_pick_is_replaced_within_its_photograph_first(cache, tmp_p
     assert picked == [paths[4], paths[6]] and len(bad) == 4          # none of a is left: the next in the list
 
 
+def _ladder_metrics(n_photos: int) -> dict:
+    """evaluate()'s records and summary for biharmonic, no sketch and ours on ``n_photos`` photographs of two crops
+    each: biharmonic 25 dB; ours + 1 dB over it at 10-30 % and - 0.5 dB at 30-50 % for every image, plus
+    0.1 dB x the photograph's number (the same for ours and no sketch); no sketch 0.2 dB under ours everywhere but
+    at >= 40 %, where it is 0.5 dB over."""
+    from inpaintkit.metrics import aggregate_by_bucket
+
+    records = []
+    for b in TABLE1_BUCKETS:
+        for j in range(n_photos):
+            for i in range(2):
+                ours = 25 + (1.0 if b in ("10-20", "20-30") else -0.5) + 0.1 * j
+                base = {"bucket": b, "image": f"test/p{j}_s0256_0000_{i:04d}.png", "mask_id": f"{b}/{i}",
+                        "group": f"p{j}"}
+                records += [base | {"method": Method.BIHARMONIC.value, "psnr": 25.0 + 0.1 * j},
+                            base | {"method": Method.OURS.value, "psnr": ours},
+                            base | {"method": Method.NO_SKETCH.value, "psnr": ours + (0.5 if b == "40-50" else -0.2)}]
+    return {"records": records, "summary": aggregate_by_bucket(records, ["psnr"])}
+
+
+def test_ladder_verdicts_say_how_many_photographs_stand_behind_a_target():
+    two = _ladder_metrics(2)
+    v = table1.paired_verdicts(two, Method.OURS, Method.BIHARMONIC)
+    assert list(v) == list(TABLE1_BUCKETS) and v["10-20"].mean == pytest.approx(1.0) and v["10-20"].n_groups == 2
+    lines = table1.ladder_verdicts(two)
+    # the means meet the target, and two photographs cannot confirm it
+    assert lines[-1] == ("ours minus biharmonic: 10-20% +1.00 dB, 20-30% +1.00 dB; at or above at 10-30 %: met "
+                         "(on the means; too few photographs (n=2) to decide by the paired intervals)")
+    assert lines[0].endswith("NOT met (on the means; too few photographs (n=2) to decide by the paired intervals)")
+    eight = _ladder_metrics(8)
+    lines = table1.ladder_verdicts(eight)
+    # every image's difference is the same: each interval is that value, and eight photographs decide it
+    assert lines[-1] == ("ours minus biharmonic: 10-20% +1.00 dB, 20-30% +1.00 dB; at or above at 10-30 %: met "
+                         "(on the means; paired 95 % intervals over 8 photographs: 10-20% ours better, "
+                         "20-30% ours better)")
+    assert lines[0] == ("ours minus no sketch: 10-20% +0.20 dB, 20-30% +0.20 dB, 30-40% +0.20 dB, >=40% -0.50 dB; "
+                        "at or above in every bucket: NOT met (on the means; paired 95 % intervals over 8 "
+                        "photographs: 10-20% ours better, 20-30% ours better, 30-40% ours better, "
+                        ">=40% no sketch better)")
+    assert table1.paired_verdicts(eight, "ours", "no sketch")["40-50"].mean == pytest.approx(-0.5)
+
+
 # ---------------------------------------------------------------------------------------------- end to end
 
 def fake_places(root, n=5):
