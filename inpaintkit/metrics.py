@@ -356,11 +356,12 @@ class PairedVerdict:
         return f"{self.mean:+.2f} [{self.lo:+.2f}, {self.hi:+.2f}] over {self.n} images{groups}: {self.verdict}"
 
     def target(self) -> str:
-        """How a target "A above B" reads: "met" / "missed" by the interval, else "met on the mean" / "missed on
-        the mean" and why the interval does not decide it."""
+        """How a target "A above B" reads: "met" / "missed" by the interval; "met on the mean, not decided by the
+        interval" (or "missed ...") where it straddles zero; "met on the mean only" (or "missed ...") where there
+        are too few photographs for the interval to decide (the verdict says so)."""
         on_mean = "met on the mean" if self.mean > 0 else "missed on the mean"
         if not self.decided:
-            return f"{on_mean}; {self.verdict}"
+            return f"{on_mean} only"
         return "met" if self.lo > 0 else "missed" if self.hi < 0 else f"{on_mean}, not decided by the interval"
 
 

@@ -252,7 +252,7 @@ def test_a_paired_verdict_over_two_photographs_says_too_few():
     v = paired_verdict([1.0, 1.0, 3.0, 3.0], ["a", "a", "b", "b"], "ours", "biharmonic")
     assert (v.mean, v.lo, v.hi, v.n, v.n_groups) == (2.0, 1.0, 3.0, 4, 2)
     assert v.verdict == "too few photographs (n=2) to decide" and not v.decided
-    assert v.target() == "met on the mean; too few photographs (n=2) to decide"
+    assert v.target() == "met on the mean only"
     assert str(v) == "+2.00 [+1.00, +3.00] over 4 images from 2 photographs: too few photographs (n=2) to decide"
 
 
