@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,9 +203,10 @@ def photo_groups(paths) -> list[list[int]]:
 
     groups: dict[str, list[int]] = {}
     for i, path in enumerate(paths):
-        p = Path(path)
-        photo = demo_photo_of(p)
-        groups.setdefault(str(p) if photo == p.stem else str(p.parent / photo), []).append(i)
+        folder, name = os.path.split(os.fspath(path))          # strings: a Places2 test split is 328,500 paths
+        photo = demo_photo_of(name)
+        key = os.fspath(path) if photo == os.path.splitext(name)[0] else os.path.join(folder, photo)
+        groups.setdefault(key, []).append(i)
     return list(groups.values())
 
 
@@ -229,7 +231,7 @@ def _spread(n: int, c: int) -> list[int]:
     return [(2 * i + 1) * n // (2 * c) for i in range(c)]
 
 
-def balanced_picks(paths, k: int) -> list[int]:
+def balanced_picks(paths, k: int, groups: list[list[int]] | None = None) -> list[int]:
     """``k`` indices of ``paths`` (sorted; all of them when k >= len(paths)), balanced over photographs.
 
     Overlapping demo crops of one photograph are not independent test images, and the photographs give very
@@ -238,9 +240,10 @@ def balanced_picks(paths, k: int) -> list[int]:
     one image each from k photographs evenly spaced over the G (for a list of distinct files, Places2 or a
     folder, that is ``evenly_spaced(len(paths), k)`` exactly); else each photograph gets k // G picks or one
     more (:func:`_quotas`: capped at its crop count, the rest shared out among the others), evenly spaced
-    within the photograph. Deterministic: a function of the list's order and ``k`` alone.
+    within the photograph. Deterministic: a function of the list's order and ``k`` alone. ``groups``:
+    :func:`photo_groups` of ``paths``, when already at hand.
     """
-    groups = photo_groups(paths)
+    groups = photo_groups(paths) if groups is None else groups
     if not groups:
         raise ValueError("No test images.")
     if len(groups) >= k:
@@ -261,8 +264,9 @@ def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dic
 
     chosen: set[int] = set()
     bad: dict[str, str] = {}
-    group_of = {i: members for members in photo_groups(paths) for i in members}
-    for start in balanced_picks(paths, k):
+    groups = photo_groups(paths)
+    group_of = {i: members for members in groups for i in members}
+    for start in balanced_picks(paths, k, groups):
         members = group_of[start]
         pos = members.index(start)
         # lazily: a Places2 test split is 328,500 files, and the list is only walked until a readable one
