@@ -237,7 +237,7 @@ def balanced_picks(paths, k: int, groups: list[list[int]] | None = None) -> list
     Overlapping demo crops of one photograph are not independent test images, and the photographs give very
     different numbers of crops (a 49-Mpx wallpaper hundreds, a 512 px photograph a dozen), so picks evenly spaced
     over the list would follow the crop counts. Here, with G photographs (:func:`photo_groups`): when G >= k,
-    one image each from k photographs evenly spaced over the G (for a list of distinct files, Places2 or a
+    one image (its middle crop) each from k photographs evenly spaced over the G (for distinct files, Places2 or a
     folder, that is ``evenly_spaced(len(paths), k)`` exactly); else each photograph gets k // G picks or one
     more (:func:`_quotas`: capped at its crop count, the rest shared out among the others), evenly spaced
     within the photograph. Deterministic: a function of the list's order and ``k`` alone. ``groups``:
