@@ -9,7 +9,9 @@ For each profile: ``ensure_demo_dataset`` at the profile's patch size and stride
 temporary folder unless ``--root`` names one: then the time is that of reusing or updating it in place); the
 number of patches and photographs per split; and the photographs behind Table 1's ``eval_images`` test images per
 bucket, picked and paired as ``inpaintkit.protocol.test_set`` does (``record["group"]``, what the bootstrap
-resamples). Notebook 03's ablation scores the same evenly spaced picks. Patch cutting only: no sketch is computed.
+resamples): for each photograph, its picks and its test patches, and beside them the picks of the old rule
+(``evenly_spaced`` over the whole list, which followed the patch counts). Notebook 03's ablation scores the same
+picks (``protocol.balanced_picks``). Patch cutting only: no sketch is computed.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from inpaintkit.cli import add_debug_flag, command  # noqa: E402
 from inpaintkit.config import get_profile  # noqa: E402
 from inpaintkit.data import DEMO_SPLITS, demo_patch_size, demo_photo_of, ensure_demo_dataset, read_flist  # noqa: E402
-from inpaintkit.protocol import make_pairs, pick_readable  # noqa: E402
+from inpaintkit.protocol import evenly_spaced, make_pairs, pick_readable  # noqa: E402
 from inpaintkit.scoring import record_base  # noqa: E402
 
 
@@ -51,9 +53,15 @@ def measure(profile_name: str, root: Path, photos, image_size: int | None) -> No
     flists = {s: read_flist(folder / f"{s}.flist") for s in DEMO_SPLITS}
     for s, paths in flists.items():
         print(f"  {s:5s} {len(paths):5d} patches from {len({demo_photo_of(q) for q in paths}):2d} photographs")
-    groups = table1_groups(flists["test"], p.eval_images, size)
-    print(f"  Table 1's {p.eval_images} test images per bucket come from {len(groups)} photographs: "
-          + ", ".join(f"{g} {n}" for g, n in groups.items()))
+    test = flists["test"]
+    groups = table1_groups(test, p.eval_images, size)
+    patches = Counter(demo_photo_of(q) for q in test)
+    old = Counter(demo_photo_of(test[i]) for i in evenly_spaced(len(test), p.eval_images))
+    print(f"  Table 1's {p.eval_images} test images per bucket come from {len(groups)} of {len(patches)} photographs "
+          f"({min(groups.values())}-{max(groups.values())} each; evenly spaced over the list: {len(old)} photographs, "
+          f"{min(old[g] for g in patches)}-{max(old.values())} each). Picks / patches (evenly spaced picks):")
+    for g, n in patches.items():
+        print(f"    {g:28s} {groups.get(g, 0):3d} / {n:4d}  ({old.get(g, 0)})")
 
 
 @command

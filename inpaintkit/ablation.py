@@ -14,8 +14,9 @@ Stage 2 needs a sketch: every variant trains and is evaluated on the **ground-tr
 (S_comp = S_gt, the Trainer's default, as EdgeConnect trains its inpainting model), so a better or
 worse stage 1 cannot favour one block.
 
-Variants are scored as notebook 06's Table 1 is: the same test images (evenly spaced over the split), the
-same seeded masks per bucket (:func:`inpaintkit.protocol.table1_masks`), the output rounded to 8 bits and
+Variants are scored as notebook 06's Table 1 is: the same test images (balanced over the split's photographs,
+:func:`inpaintkit.protocol.balanced_picks`), the same seeded masks per bucket
+(:func:`inpaintkit.protocol.table1_masks`), the output rounded to 8 bits and
 PSNR / SSIM under the same protocol (:func:`inpaintkit.metrics.table1_scores`), so the two can be compared
 (``docs/evaluation.md``).
 
@@ -51,7 +52,7 @@ from .config import Profile, get_profile, resolve_device
 from .files import atomic_write_text
 from .layers import BLOCK_KINDS, CFSBlock, DilatedResBlock, MaskFreeBlock
 from .networks import ImageGenerator, composite, count_parameters, image_generator
-from .protocol import evenly_spaced, table1_masks
+from .protocol import balanced_picks, evenly_spaced, table1_masks
 
 ABLATION_DIR = "ablation"
 RESULTS_JSON = "results.json"
@@ -177,7 +178,8 @@ def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: b
     """``n`` test images (default ``profile.eval_images``) with their ground-truth sketches, as a batch.
 
     ``dataset``: default the demo set's test split at the profile's size and sketch spec. Images are
-    taken evenly spaced over the split (:func:`inpaintkit.protocol.evenly_spaced`, Table 1's pick).
+    Table 1's pick, balanced over the photographs of the dataset's ``paths`` (:func:`inpaintkit.protocol.
+    balanced_picks`; evenly spaced over the items of a dataset without ``paths``).
     Returns {"image": (n, 3, S, S), "sketch": (n, 1, S, S), "paths": [...]}.
     """
     if dataset is None:
@@ -188,7 +190,8 @@ def eval_batch(profile: Profile, n: int | None = None, dataset=None, progress: b
     n = min(int(n if n is not None else profile.eval_images), len(dataset))
     if n < 1:
         raise ValueError("eval_batch: the test set is empty or n < 1.")
-    idx = evenly_spaced(len(dataset), n)
+    paths = getattr(dataset, "paths", None)
+    idx = balanced_picks(paths, n) if paths is not None else evenly_spaced(len(dataset), n)
     items = [dataset[i] for i in idx]
     return {"image": torch.stack([it["image"] for it in items]),        # (n, 3, S, S)
             "sketch": torch.stack([it["sketch"] for it in items]),      # (n, 1, S, S)
@@ -235,11 +238,11 @@ def ablation_data(profile: Profile, data=None, test_data=None, device="auto", pr
     ``data`` None: the demo set's train and test splits (``train`` and ``test`` None: :func:`run_ablation`
     builds them), refused by a profile with ``needs_real_data`` (full), which never trains on the demo
     photographs. Else the run's data: ``data``'s training split, all of it (:func:`inpaintkit.train.build_dataset`,
-    its sketches read from the prepared cache), and ``profile.eval_images`` readable test images evenly spaced
-    over ``test_data`` (default ``data``'s test split; :func:`inpaintkit.protocol.pick_readable`, Table 1's
-    pick), with sketches for those images only, never for the whole test split. ``with_train`` False: ``train``
-    is None (a finished ablation is only read back; its figures need the test images alone). ``sketch``: "hed"
-    or "canny", through ``profile.sketch_spec``.
+    its sketches read from the prepared cache), and ``profile.eval_images`` readable test images balanced over
+    the photographs of ``test_data`` (default ``data``'s test split; :func:`inpaintkit.protocol.pick_readable`,
+    Table 1's pick), with sketches for those images only, never for the whole test split. ``with_train`` False:
+    ``train`` is None (a finished ablation is only read back; its figures need the test images alone).
+    ``sketch``: "hed" or "canny", through ``profile.sketch_spec``.
     """
     if data is None:
         if profile.needs_real_data:

@@ -1,18 +1,22 @@
 """Table 1's test protocol: which images, which masks, and how they are paired.
 
 Every test image is paired with one mask of each Table-1 bucket (10-20 %, 20-30 %, 30-40 % and 40-50 %, the
-paper's ">= 40 %"). Pairing is deterministic: ``per_bucket`` images are taken evenly spaced from the test list
-(the same images for every bucket, so the buckets differ only by their masks), image j of bucket b gets mask j
-of bucket b (both cycled when fewer exist, with a note). Masks come from a fixed, seeded set written once by
-:func:`inpaintkit.masks.write_mask_folder` into ``cache_dir()/test_masks/`` (or from a folder: ours, or Liu
-et al.'s set bucketed by each mask's measured hole ratio at the working size). The CFS ablation (notebook 03)
-takes its masks and images from here too. Running the methods on the pairs: :mod:`inpaintkit.scoring`.
+paper's ">= 40 %"). Pairing is deterministic: ``per_bucket`` images are taken from the test list balanced over
+its photographs (:func:`balanced_picks`: as many from each, evenly spaced within it; a list of distinct files,
+Places2's, is simply taken evenly spaced), the same images for every bucket, so the buckets differ only by their
+masks; image j of bucket b gets mask j of bucket b (both cycled when fewer exist, with a note). Masks come from
+a fixed, seeded set written once by :func:`inpaintkit.masks.write_mask_folder` into ``cache_dir()/test_masks/``
+(or from a folder: ours, or Liu et al.'s set bucketed by each mask's measured hole ratio at the working size).
+The CFS ablation (notebook 03) takes its masks and images from here too. Running the methods on the pairs:
+:mod:`inpaintkit.scoring`.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,8 +32,8 @@ from .masks import BUCKETS, MANIFEST, TABLE1_BUCKETS, LiuMaskSet, bucket_of, hol
 
 __all__ = ["default_mask_dir", "ensure_test_masks", "scan_test_masks", "load_test_masks", "read_mask", "table1_masks",
            "table1_mask_root", "resolve_data",
-           "evenly_spaced", "pick_readable", "make_pairs", "hole_at_border", "PairImages", "collate_pairs",
-           "TestSet", "test_set", "load_record"]
+           "evenly_spaced", "photo_groups", "balanced_picks", "pick_readable", "make_pairs", "hole_at_border",
+           "PairImages", "collate_pairs", "TestSet", "test_set", "load_record"]
 
 
 def hole_at_border(mask: np.ndarray) -> bool:
@@ -190,19 +194,83 @@ def evenly_spaced(n: int, k: int) -> list[int]:
     return [int(i) for i in np.linspace(0, n - 1, k).round()]
 
 
+def photo_groups(paths) -> list[list[int]]:
+    """Indices of ``paths`` grouped by the photograph they were cut from, groups in order of first appearance.
+
+    A demo patch's photograph is :func:`inpaintkit.data.demo_photo_of` (in its folder); any other file is its
+    own photograph, whatever its name (two ``001.jpg`` of two folders are two groups)."""
+    from .data import demo_photo_of
+
+    groups: dict[str, list[int]] = {}
+    for i, path in enumerate(paths):
+        folder, name = os.path.split(os.fspath(path))          # strings: a Places2 test split is 328,500 paths
+        photo = demo_photo_of(name)
+        key = os.fspath(path) if photo == os.path.splitext(name)[0] else os.path.join(folder, photo)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+def _quotas(sizes: list[int], k: int) -> list[int]:
+    """How many of ``k`` picks each group of ``sizes`` gets: the same number L for every group (all of a group's
+    crops when it has fewer), L as large as ``k`` allows, then one more for each of the r picks left, given to r
+    groups evenly spaced (:func:`evenly_spaced`) over those with crops to spare. Without caps that is k // G
+    each, and one more for k % G of them; a small group's unused share goes to the others."""
+    total = min(k, sum(sizes))
+    level = 0
+    while level < max(sizes) and sum(min(n, level + 1) for n in sizes) <= total:
+        level += 1
+    counts = [min(n, level) for n in sizes]
+    spare = [g for g, n in enumerate(sizes) if n > level]
+    for i in evenly_spaced(len(spare), total - sum(counts)) if total > sum(counts) else ():
+        counts[spare[i]] += 1
+    return counts
+
+
+def _spread(n: int, c: int) -> list[int]:
+    """``c`` of ``range(n)`` evenly spaced, each the middle of its share (c = 1: the middle one)."""
+    return [(2 * i + 1) * n // (2 * c) for i in range(c)]
+
+
+def balanced_picks(paths, k: int, groups: list[list[int]] | None = None) -> list[int]:
+    """``k`` indices of ``paths`` (sorted; all of them when k >= len(paths)), balanced over photographs.
+
+    Overlapping demo crops of one photograph are not independent test images, and the photographs give very
+    different numbers of crops (a 49-Mpx wallpaper hundreds, a 512 px photograph a dozen), so picks evenly spaced
+    over the list would follow the crop counts. Here, with G photographs (:func:`photo_groups`): when G >= k,
+    one image (its middle crop) each from k photographs evenly spaced over the G (for distinct files, Places2 or a
+    folder, that is ``evenly_spaced(len(paths), k)`` exactly); else each photograph gets k // G picks or one
+    more (:func:`_quotas`: capped at its crop count, the rest shared out among the others), evenly spaced
+    within the photograph. Deterministic: a function of the list's order and ``k`` alone. ``groups``:
+    :func:`photo_groups` of ``paths``, when already at hand.
+    """
+    groups = photo_groups(paths) if groups is None else groups
+    if not groups:
+        raise ValueError("No test images.")
+    if len(groups) >= k:
+        return sorted(groups[g][_spread(len(groups[g]), 1)[0]] for g in evenly_spaced(len(groups), k))
+    counts = _quotas([len(g) for g in groups], k)
+    return sorted(members[j] for members, c in zip(groups, counts) for j in _spread(len(members), c))
+
+
 def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dict[str, str]]:
     """Up to ``k`` images of ``paths`` that decode at ``size``, and {path: why} of those that did not.
 
-    Starts at :func:`evenly_spaced`'s picks; an unreadable pick is replaced by the next readable image after it
-    (wrapping round), so unreadable files never shrink the test set while readable ones are left. ValueError
-    when no image can be read.
+    Starts at :func:`balanced_picks`; an unreadable pick is replaced by the next readable image after it in its
+    own photograph (wrapping round the photograph), else, when none is left there, by the next readable image
+    after it in the list (wrapping round), so unreadable files never shrink the test set while readable ones
+    are left. ValueError when no image can be read.
     """
     from .data import BadImageError, load_image
 
-    chosen: list[int] = []
+    chosen: set[int] = set()
     bad: dict[str, str] = {}
-    for start in evenly_spaced(len(paths), k):
-        for j in [*range(start, len(paths)), *range(start)]:
+    groups = photo_groups(paths)
+    group_of = {i: members for members in groups for i in members}
+    for start in balanced_picks(paths, k, groups):
+        members = group_of[start]
+        pos = members.index(start)
+        # lazily: a Places2 test split is 328,500 files, and the list is only walked until a readable one
+        for j in itertools.chain(members[pos:], members[:pos], range(start, len(paths)), range(start)):
             if j in chosen or str(paths[j]) in bad:
                 continue
             try:
@@ -210,7 +278,7 @@ def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dic
             except BadImageError as e:
                 bad[str(paths[j])] = str(e)
                 continue
-            chosen.append(j)
+            chosen.add(j)
             break
     if not chosen:
         shown = "\n".join(f"  {p}: {why}" for p, why in list(bad.items())[:5])
@@ -221,12 +289,13 @@ def pick_readable(paths: list[Path], k: int, size: int) -> tuple[list[Path], dic
 def make_pairs(paths: list[Path], masks: dict[str, list[tuple]], per_bucket: int) -> list[dict]:
     """The deterministic (bucket, image, mask) pairs, bucket by bucket: image j of a bucket gets its mask j.
 
-    The images are ``per_bucket`` evenly spaced ones of ``paths`` (the same for every bucket); images and masks
+    The images are ``per_bucket`` of ``paths`` picked by :func:`balanced_picks` (the same for every bucket;
+    all of them when ``paths`` holds no more, as :func:`pick_readable`'s result does); images and masks
     are taken in turn when there are fewer than ``per_bucket``. ``masks``: :func:`scan_test_masks`' entries
     (id, ratio, at border) or :func:`load_test_masks`' (id, array); a pair holds the mask's id, and its ratio
     and border flag, never the array.
     """
-    images = [paths[i] for i in evenly_spaced(len(paths), per_bucket)]
+    images = [paths[i] for i in balanced_picks(paths, per_bucket)]
     pairs = []
     for b, ms in masks.items():
         for j in range(per_bucket):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from .baselines import Method
 from .masks import TABLE1_BUCKETS
+from .metrics import MIN_GROUPS, PairedVerdict, paired_verdict
 
 __all__ = ["TABLE1_LABELS", "PUBLISHED_METHODS", "PUBLISHED", "format_table1", "GAP_TARGET", "CORRECTION_TARGET_DB",
-           "ladder_verdicts"]
+           "paired_verdicts", "ladder_verdicts"]
 
 TABLE1_LABELS = {"10-20": "10-20%", "20-30": "20-30%", "30-40": "30-40%", "40-50": ">=40%"}
 
@@ -112,18 +113,56 @@ def _psnr(summary: dict, method, bucket: str) -> float | None:
     return None if not entry or not entry.get("n") else entry["mean"]
 
 
+def paired_verdicts(metrics: dict, a, b, metric: str = "psnr", buckets=TABLE1_BUCKETS) -> dict[str, PairedVerdict]:
+    """{bucket: :func:`inpaintkit.metrics.paired_verdict` of ``metric(a) - metric(b)``} from ``metrics``'
+    per-image records (``evaluate``'s result or its metrics.json): the two methods on the same image and mask,
+    resampled by photograph (``record["group"]``; a record without one, from an older run, by the photograph its
+    image was cut from, :func:`inpaintkit.data.demo_photo_of`). Buckets where either method has no record are
+    left out."""
+    from .data import demo_photo_of
+
+    a, b = Method.parse(a), Method.parse(b)
+    out = {}
+    for bucket in buckets:
+        ref = {(r["image"], r["mask_id"]): r[metric] for r in metrics.get("records", ())
+               if r["method"] == b and r["bucket"] == bucket}
+        recs = [r for r in metrics.get("records", ()) if r["method"] == a and r["bucket"] == bucket
+                and (r["image"], r["mask_id"]) in ref]
+        if recs:
+            out[bucket] = paired_verdict([r[metric] - ref[(r["image"], r["mask_id"])] for r in recs],
+                                         [r.get("group") or demo_photo_of(r["image"]) for r in recs], a.label, b.label)
+    return out
+
+
+def _interval_note(metrics: dict, a, b, buckets) -> str:
+    """What the paired intervals of ``a - b`` add to a target read on the means: the verdict per bucket and the
+    number of photographs, or that there are too few to decide; "" when ``metrics`` holds no per-image records."""
+    v = paired_verdicts(metrics, a, b, buckets=buckets)
+    if not v:
+        return ""
+    n = min(x.n_groups for x in v.values())
+    if n < MIN_GROUPS:
+        return f" (on the means; too few photographs (n={n}) to decide by the paired intervals)"
+    return (f" (on the means; paired 95 % intervals over {n} photographs: "
+            + ", ".join(f"{TABLE1_LABELS[k]} {x.verdict}" for k, x in v.items()) + ")")
+
+
 def ladder_verdicts(metrics: dict) -> list[str]:
     """Sentences that say, from ``metrics`` (``evaluate``'s result), whether the sketch machinery helps: ours against
     "no sketch" in every bucket, the share of the emptied-to-true gap closed at 20-30 % (Gs of stage 1 too, where
     scored), Gi's correction against its own fill, ours against biharmonic at 10-30 %. Each names its numbers and
-    says "met" or "not met"; a comparison whose columns were not scored is left out."""
+    says "met" or "NOT met" on the means; where ``metrics`` holds the per-image records, a comparison of two
+    methods adds the verdicts of their paired intervals and the number of photographs behind them, or that there
+    are too few photographs to decide (:func:`paired_verdicts`). A comparison whose columns were not scored is
+    left out."""
     s, out = metrics["summary"], []
     buckets = [b for b in TABLE1_BUCKETS if _psnr(s, Method.OURS, b) is not None]
     met = lambda ok: "met" if ok else "NOT met"                                      # noqa: E731
     if Method.NO_SKETCH in s:
         d = {b: _psnr(s, Method.OURS, b) - _psnr(s, Method.NO_SKETCH, b) for b in buckets}
         out.append("ours minus no sketch: " + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f} dB" for b, v in d.items())
-                   + f"; at or above in every bucket: {met(min(d.values()) >= 0)}")
+                   + f"; at or above in every bucket: {met(min(d.values()) >= 0)}"
+                   + _interval_note(metrics, Method.OURS, Method.NO_SKETCH, buckets))
     if {Method.EMPTIED_SKETCH, Method.ORACLE_SKETCH} <= set(s) and "20-30" in buckets:
         lo, hi = _psnr(s, Method.EMPTIED_SKETCH, "20-30"), _psnr(s, Method.ORACLE_SKETCH, "20-30")
         shares = {m.label: (_psnr(s, m, "20-30") - lo) / (hi - lo) for m in (Method.STAGE1_SKETCH, Method.OURS)
@@ -133,15 +172,17 @@ def ladder_verdicts(metrics: dict) -> list[str]:
                    + f"; ours >= {GAP_TARGET:.0%}: {met(shares.get('ours', -1) >= GAP_TARGET)}")
     for other, sign, served in ((Method.FILL_ONLY, 1, "with"), (Method.GI_CORRECTED, -1, "without")):
         if other in s:
+            better, worse = (Method.OURS, other) if sign > 0 else (other, Method.OURS)
             d = {b: sign * (_psnr(s, Method.OURS, b) - _psnr(s, other, b)) for b in buckets}
             mean = sum(d.values()) / len(d)
             out.append(f"Gi's correction minus its own fill (ours is served {served} it): "
                        + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f}" for b, v in d.items())
                        + f" dB; a gain of >= {CORRECTION_TARGET_DB} dB: {met(mean >= CORRECTION_TARGET_DB)}"
                        + ("" if mean >= CORRECTION_TARGET_DB or served == "without" else
-                          " (and yet it is applied)"))
+                          " (and yet it is applied)") + _interval_note(metrics, better, worse, buckets))
     if Method.BIHARMONIC in s:
         d = {b: _psnr(s, Method.OURS, b) - _psnr(s, Method.BIHARMONIC, b) for b in ("10-20", "20-30") if b in buckets}
         out.append("ours minus biharmonic: " + ", ".join(f"{TABLE1_LABELS[b]} {v:+.2f} dB" for b, v in d.items())
-                   + f"; at or above at 10-30 %: {met(min(d.values()) >= 0)}")
+                   + f"; at or above at 10-30 %: {met(min(d.values()) >= 0)}"
+                   + _interval_note(metrics, Method.OURS, Method.BIHARMONIC, list(d)))
     return out

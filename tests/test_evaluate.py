@@ -2,6 +2,7 @@
 evaluate() end to end (fake Places2 folder, demo set, CLI) with a tiny untrained model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,6 +147,106 @@ def test_pairing_is_deterministic_and_spread():
     got = [(p["bucket"], p["image"], p["mask_id"]) for p in pairs]
     assert got == [("10-20", "img0", "10-20/0"), ("10-20", "img4", "10-20/1"), ("10-20", "img9", "10-20/0"),
                    ("20-30", "img0", "20-30/0"), ("20-30", "img4", "20-30/1"), ("20-30", "img9", "20-30/0")]
+
+
+def _crops(photo: str, n: int) -> list[str]:
+    """``n`` demo-style crop names of ``photo`` (``<photo>_s<short>_<y>_<x>.png``, as ensure_demo_dataset cuts)."""
+    return [f"test/{photo}_s0256_{i // 8 * 32:04d}_{i % 8 * 32:04d}.png" for i in range(n)]
+
+
+def test_a_list_of_distinct_files_keeps_the_evenly_spaced_picks():
+    """Places2 or a plain folder: every file is its own photograph, so the balanced picks are evenly_spaced's,
+    for every k; two files of one name in two folders are two photographs."""
+    places = [f"test_256/Places365_test_{i:08d}.jpg" for i in range(1, 38)]
+    folder = [f"{d}/{i:03d}.jpg" for i in range(6) for d in ("a", "b")]
+    for paths in (places, folder):
+        assert protocol.photo_groups(paths) == [[i] for i in range(len(paths))]
+        for k in range(1, len(paths) + 3):
+            assert protocol.balanced_picks(paths, k) == protocol.evenly_spaced(len(paths), k), k
+    masks = {"10-20": [("m0", 0.15, False), ("m1", 0.16, True)]}
+    got = [(p["image"], p["mask_id"]) for p in protocol.make_pairs(places, masks, 4)]
+    assert got == [(places[0], "m0"), (places[12], "m1"), (places[24], "m0"), (places[36], "m1")]
+
+
+def test_picks_are_balanced_over_photographs():
+    """small: 2 crops (indices 0-1), big: 40 (2-41), mid: 10 (42-51), as a demo split lists them."""
+    paths = _crops("small", 2) + _crops("big", 40) + _crops("mid", 10)
+    assert [len(g) for g in protocol.photo_groups(paths)] == [2, 40, 10]
+    # evenly spaced over the list, 12 picks would follow the crop counts: big 8, mid 3, small 1
+    old = [paths[i].split("/")[1].split("_")[0] for i in protocol.evenly_spaced(52, 12)]
+    assert (old.count("small"), old.count("big"), old.count("mid")) == (1, 8, 3)
+    # 12 // 3 = 4 each; small has 2, its 2 spare picks go to the others: big 5, mid 5, each evenly spaced within
+    # its photograph at the middle of its share: big (2i + 1) * 40 // 10 = 4, 12, 20, 28, 36; mid 1, 3, 5, 7, 9
+    assert protocol.balanced_picks(paths, 12) == [0, 1, *(2 + j for j in (4, 12, 20, 28, 36)),
+                                                  *(42 + j for j in (1, 3, 5, 7, 9))]
+    # 13: one more, for the first of the two photographs with crops to spare (big: 6 picks, (2i + 1) * 40 // 12)
+    assert protocol.balanced_picks(paths, 13) == [0, 1, *(2 + j for j in (3, 10, 16, 23, 30, 36)),
+                                                  *(42 + j for j in (1, 3, 5, 7, 9))]
+    # 2 picks, 3 photographs: one each from photographs 0 and 2 (evenly_spaced(3, 2)), its middle crop
+    assert protocol.balanced_picks(paths, 2) == [1, 42 + 5]
+    assert protocol.balanced_picks(paths, 60) == list(range(52))
+    pairs = protocol.make_pairs(paths, {"10-20": [("m", 0.15, False)]}, 12)
+    assert [p["image"] for p in pairs] == [paths[i] for i in protocol.balanced_picks(paths, 12)]
+
+
+def test_an_unreadable_pick_is_replaced_within_its_photograph_first(cache, tmp_path):
+    """Photographs a (crops 0-3) and b (4-7); 2 picks: the middle crop of each, 2 and 6."""
+    folder = tmp_path / "split"
+    names = [Path(p).name for p in _crops("a", 4) + _crops("b", 4)]
+    for name in names:
+        write_photos(folder, 1, name=name)
+    paths = [folder / n for n in names]
+    assert protocol.balanced_picks(paths, 2) == [2, 6]
+    for i in (2, 3):
+        paths[i].write_bytes(b"not a png")
+    picked, bad = protocol.pick_readable(paths, 2, 32)
+    assert picked == [paths[0], paths[6]] and set(bad) == {str(paths[2]), str(paths[3])}   # a's 0, not b's 4
+    for i in (0, 1):
+        paths[i].write_bytes(b"not a png")
+    picked, bad = protocol.pick_readable(paths, 2, 32)
+    assert picked == [paths[4], paths[6]] and len(bad) == 4          # none of a is left: the next in the list
+
+
+def _ladder_metrics(n_photos: int) -> dict:
+    """evaluate()'s records and summary for biharmonic, no sketch and ours on ``n_photos`` photographs of two crops
+    each: biharmonic 25 dB; ours + 1 dB over it at 10-30 % and - 0.5 dB at 30-50 % for every image, plus
+    0.1 dB x the photograph's number (the same for ours and no sketch); no sketch 0.2 dB under ours everywhere but
+    at >= 40 %, where it is 0.5 dB over."""
+    from inpaintkit.metrics import aggregate_by_bucket
+
+    records = []
+    for b in TABLE1_BUCKETS:
+        for j in range(n_photos):
+            for i in range(2):
+                ours = 25 + (1.0 if b in ("10-20", "20-30") else -0.5) + 0.1 * j
+                base = {"bucket": b, "image": f"test/p{j}_s0256_0000_{i:04d}.png", "mask_id": f"{b}/{i}",
+                        "group": f"p{j}"}
+                records += [base | {"method": Method.BIHARMONIC.value, "psnr": 25.0 + 0.1 * j},
+                            base | {"method": Method.OURS.value, "psnr": ours},
+                            base | {"method": Method.NO_SKETCH.value, "psnr": ours + (0.5 if b == "40-50" else -0.2)}]
+    return {"records": records, "summary": aggregate_by_bucket(records, ["psnr"])}
+
+
+def test_ladder_verdicts_say_how_many_photographs_stand_behind_a_target():
+    two = _ladder_metrics(2)
+    v = table1.paired_verdicts(two, Method.OURS, Method.BIHARMONIC)
+    assert list(v) == list(TABLE1_BUCKETS) and v["10-20"].mean == pytest.approx(1.0) and v["10-20"].n_groups == 2
+    lines = table1.ladder_verdicts(two)
+    # the means meet the target, and two photographs cannot confirm it
+    assert lines[-1] == ("ours minus biharmonic: 10-20% +1.00 dB, 20-30% +1.00 dB; at or above at 10-30 %: met "
+                         "(on the means; too few photographs (n=2) to decide by the paired intervals)")
+    assert lines[0].endswith("NOT met (on the means; too few photographs (n=2) to decide by the paired intervals)")
+    eight = _ladder_metrics(8)
+    lines = table1.ladder_verdicts(eight)
+    # every image's difference is the same: each interval is that value, and eight photographs decide it
+    assert lines[-1] == ("ours minus biharmonic: 10-20% +1.00 dB, 20-30% +1.00 dB; at or above at 10-30 %: met "
+                         "(on the means; paired 95 % intervals over 8 photographs: 10-20% ours better, "
+                         "20-30% ours better)")
+    assert lines[0] == ("ours minus no sketch: 10-20% +0.20 dB, 20-30% +0.20 dB, 30-40% +0.20 dB, >=40% -0.50 dB; "
+                        "at or above in every bucket: NOT met (on the means; paired 95 % intervals over 8 "
+                        "photographs: 10-20% ours better, 20-30% ours better, 30-40% ours better, "
+                        ">=40% no sketch better)")
+    assert table1.paired_verdicts(eight, "ours", "no sketch")["40-50"].mean == pytest.approx(-0.5)
 
 
 # ---------------------------------------------------------------------------------------------- end to end

@@ -10,10 +10,12 @@ from skimage.color import rgb2gray
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
 from inpaintkit.metrics import (
+    MIN_GROUPS,
     aggregate_by_bucket,
     bootstrap_ci,
     lpips_distance,
     optional_metrics,
+    paired_verdict,
     psnr,
     relative_mae,
     rgb_to_gray,
@@ -241,3 +243,47 @@ def test_cluster_bootstrap_resamples_photographs_not_crops():
     recs = [{"method": "m", "bucket": "10-20", "psnr": v, "group": g} for v, g in zip(values, labels)]
     entry = aggregate_by_bucket(recs, n_boot=2000)["m"]["10-20"]["psnr"]
     assert entry["n_groups"] == 4 and entry["n"] == 40 and (entry["lo"], entry["hi"]) == pytest.approx((lo, hi))
+
+
+def test_a_paired_verdict_over_two_photographs_says_too_few():
+    """Two photographs, differences 1, 1 (a) and 3, 3 (b): a resample of the two is {a, a} (mean 1, p = 1/4),
+    {b, b} (3, 1/4) or one of each (2, 1/2), so the 95 % interval is the range of the two means, [1, 3]: above
+    zero, and still no finding."""
+    v = paired_verdict([1.0, 1.0, 3.0, 3.0], ["a", "a", "b", "b"], "ours", "biharmonic")
+    assert (v.mean, v.lo, v.hi, v.n, v.n_groups) == (2.0, 1.0, 3.0, 4, 2)
+    assert v.verdict == "too few photographs (n=2) to decide" and not v.decided
+    assert v.target() == "met on the mean only"
+    assert str(v) == "+2.00 [+1.00, +3.00] over 4 images from 2 photographs: too few photographs (n=2) to decide"
+
+
+def test_a_paired_verdict_over_eight_photographs_decides():
+    """Eight photographs of five crops each, photograph j's differences 0.5 + 0.1 j + 0.01 i (i = 0..4): every
+    resample's mean lies between the lowest and highest photograph means (0.52, 1.22), so the interval is above
+    zero; the mean is 0.5 + 0.1 * 3.5 + 0.01 * 2 = 0.87."""
+    d = [0.5 + 0.1 * j + 0.01 * i for j in range(8) for i in range(5)]
+    g = [f"photo{j}" for j in range(8) for _ in range(5)]
+    v = paired_verdict(d, g, "ours", "biharmonic")
+    assert v.mean == pytest.approx(0.87) and 0.52 <= v.lo < v.hi <= 1.22 and (v.n, v.n_groups) == (40, 8)
+    assert v.verdict == "ours better" and v.decided and v.target() == "met"
+    w = paired_verdict([-x for x in d], g, "ours", "biharmonic")
+    assert w.verdict == "biharmonic better" and w.target() == "missed"
+    # photographs alternately +1 and -1: mean 0, the interval straddles it
+    s = paired_verdict([(-1.0) ** j for j in range(8) for _ in range(5)], g, "ours", "biharmonic")
+    assert s.mean == 0 and s.lo < 0 < s.hi and s.verdict == "not separated"
+    assert s.target() == "missed on the mean, not decided by the interval"
+    # the minimum: the same clear differences over MIN_GROUPS - 1 photographs are too few, over MIN_GROUPS enough
+    few = [x for x, label in zip(d, g) if int(label[-1]) < MIN_GROUPS - 1]
+    assert paired_verdict(few, [label for label in g if int(label[-1]) < MIN_GROUPS - 1]).verdict == (
+        f"too few photographs (n={MIN_GROUPS - 1}) to decide")
+    enough = [x for x, label in zip(d, g) if int(label[-1]) < MIN_GROUPS]
+    assert paired_verdict(enough, [label for label in g if int(label[-1]) < MIN_GROUPS]).verdict == "A better"
+
+
+def test_a_paired_verdict_with_one_image_per_photograph_is_the_ordinary_bootstrap():
+    d = np.random.default_rng(3).normal(0.3, 1.0, 30)
+    want = bootstrap_ci(d)
+    for groups in (None, [f"scene{i:02d}" for i in range(30)]):
+        v = paired_verdict(d, groups)
+        assert (v.mean, v.lo, v.hi) == pytest.approx(want, rel=1e-12) and (v.n, v.n_groups) == (30, 30)
+        assert v.verdict == ("A better" if want[1] > 0 else "B better" if want[2] < 0 else "not separated")
+    assert str(paired_verdict(d)).endswith(f"over 30 images: {v.verdict}")        # no photographs to name
