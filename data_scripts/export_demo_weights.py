@@ -13,7 +13,8 @@ them back with checksum verification and reports how far float16 storage moves t
 
 Where the run has a joint stage (``<run-dir>/joint``: Gs trained through the fill), its Gs is shipped as ``gs``
 (served soft, ``gs_output: "soft"``) and stage 1's as ``gs_stage1`` (notebook 06's ladder); the run's
-``serving.json`` (Gi's correction measured against its own fill on the val split) sets ``gi_correction``.
+``serving.json`` (Gi's correction measured against its own fill on the val split; the sketch strength chosen there)
+sets ``gi_correction`` and ``sketch_strength``.
 
     python data_scripts/export_demo_weights.py --unpack-to runs/demo5      # the shipped weights as a run's
                                                                           # stage1/ and stage2/ generator files
@@ -145,6 +146,7 @@ def fp16_effect(info: WeightsInfo, gs, gi, profile: Profile) -> dict:
     a.gs_threshold = c.gs_threshold = info.gs_threshold
     a.correction = c.correction = info.gi_correction                   # served as shipped
     a.finish_sketch = c.finish_sketch = info.gs_output != "soft"
+    a.sketch_strength = c.sketch_strength = info.sketch_strength
     out_a, out_c = a(b["image"], b["mask"]).image, c(b["image"], b["mask"]).image
     return {"images": int(b["image"].shape[0]), "max_abs_diff_8bit": float((out_a - out_c).abs().max() * 255),
             "psnr_fp32_vs_fp16_min_db": float(psnr(out_c.clamp(0, 1), out_a.clamp(0, 1)).min())}
@@ -249,13 +251,14 @@ def main(argv=None) -> int:
                **({"joint": int(metas[2]["step"])} if gs_stage1 is not None else {})}, metrics=metrics,
         vgg_source=str(metas[1].get("vgg_source")), notes=notes, work_size=args.work_size or profile.image_size,
         gs_threshold=gs_threshold, sources=sources, gs_stage1=gs_stage1,
-        gs_output="soft" if gs_stage1 is not None else "binary", gi_correction=serving.get("gi_correction", True))
+        gs_output="soft" if gs_stage1 is not None else "binary", gi_correction=serving.get("gi_correction", True),
+        sketch_strength=float(serving.get("sketch_strength", 1.0)))
     # verify the shipped files load back, and say what float16 costs
     info = WeightsInfo.from_json(Path(args.out) / "demo.json")
     extra = fp16_effect(info, gs, gi, profile)
     info = export_weights(gs, gi, args.out, gs_stage1=gs_stage1, **{k: v for k, v in asdict(info).items() if k in (
         "name", "profile", "block", "sketch", "commands", "data", "steps", "metrics", "vgg_source", "work_size",
-        "sources", "gs_threshold", "gs_output", "gi_correction")},
+        "sources", "gs_threshold", "gs_output", "gi_correction", "sketch_strength")},
         notes={**info.notes, "fp16_storage_effect": extra, **({"serving": serving} if serving else {})})
     print(json.dumps({k: v for k, v in asdict(info).items() if k != "root"}, indent=1))
     sizes = {k: (Path(args.out) / f).stat().st_size for k, f in info.files.items()}

@@ -202,9 +202,10 @@ METHOD_ORDER = (Method.BIHARMONIC, Method.TELEA) + MODEL_VARIANTS
 # the variants that start from the ground-truth sketch of the full image (Gs's input for ours)
 GT_SKETCH_VARIANTS = frozenset({Method.OURS, Method.ORACLE_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH,
                                 Method.FILL_ONLY, Method.GI_CORRECTED})
-# the same model served another way (Inpainter.variant): Gs of stage 1 (binarised, as it was trained) where the
-# weights have a joint stage; Gi's correction off, or on where it is served off
-_SERVED_OTHERWISE = {Method.STAGE1_SKETCH: lambda inp: {"gs": inp.stage1_gs, "finish_sketch": True},
+# the same model served another way (Inpainter.variant): Gs of stage 1 (binarised, as it was trained, its lines
+# at full strength) where the weights have a joint stage; Gi's correction off, or on where it is served off
+_SERVED_OTHERWISE = {Method.STAGE1_SKETCH: lambda inp: {"gs": inp.stage1_gs, "finish_sketch": True,
+                                                         "sketch_strength": 1.0},
                      Method.FILL_ONLY: lambda inp: {"correction": False},
                      Method.GI_CORRECTED: lambda inp: {"correction": True}}
 

@@ -44,7 +44,8 @@ from .protocol import test_set
 from .scoring import EVAL_BATCH_SIZE, METRIC_KEYS, PROTOCOL_NOTES, Clock, Scores, load_inpainter, model_info, score_all
 from .table1 import format_table1
 
-__all__ = ["OUTPUTS", "evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "LADDER", "gap_closed",
+__all__ = ["OUTPUTS", "evaluate", "correction_gain", "CORRECTION_MIN_GAIN_DB", "choose_strength", "SKETCH_STRENGTHS",
+           "LADDER", "gap_closed",
            "paired_differences", "main"]
 
 OUTPUTS = ("metrics.json", "table1.md")        # what evaluate writes into the run dir
@@ -53,6 +54,7 @@ OUTPUTS = ("metrics.json", "table1.md")        # what evaluate writes into the r
 LADDER = (Method.NO_SKETCH, Method.EMPTIED_SKETCH, Method.STAGE1_SKETCH, Method.OURS, Method.ORACLE_SKETCH)
 
 CORRECTION_MIN_GAIN_DB = 0.1   # Gi's correction is applied only if it beats its own fill by this much on val
+SKETCH_STRENGTHS = (1.0, 0.75, 0.5)   # the sketch strengths choose_strength tries (Inpainter.sketch_strength)
 
 
 def _check_request(prof: Profile, data, weights: str, protocol: str, per_bucket: int | None) -> tuple[str, int]:
@@ -220,6 +222,31 @@ def correction_gain(inpainter, data, *, profile: str | Profile, per_bucket: int 
             "per_bucket": per_bucket}
 
 
+def choose_strength(inpainter, data, *, profile: str | Profile, per_bucket: int | None = None,
+                    strengths=SKETCH_STRENGTHS, device: str = "auto", progress: bool = False) -> dict:
+    """The sketch strength (:attr:`~inpaintkit.pipeline.Inpainter.sketch_strength`) whose **worst** bucket gains most
+    over the same model given no sketch, scored like Table 1 on ``data`` (the val split, never the test photographs);
+    ties (within 0.005 dB) go to the larger mean gain. The rule asks the sketch to cost nowhere before it gains on
+    average: a strength that wins one bucket by a lot and loses another is not chosen over one that gains in all.
+    Returns {"strength", "gain_db": {strength: {bucket: PSNR(ours) - PSNR(no sketch)}}, "why", "data",
+    "per_bucket"}; ``inpainter`` is left as it was."""
+    gains, none = {}, None
+    for k, a in enumerate(strengths):
+        methods = ["ours"] if none is not None else ["no_sketch", "ours"]
+        res = evaluate(inpainter.variant(sketch_strength=float(a)), data=data, methods=methods, profile=profile,
+                       per_bucket=per_bucket, device=device, progress=progress, write=False)["summary"]
+        none = none or {b: res[Method.NO_SKETCH][b]["psnr"]["mean"] for b in TABLE1_BUCKETS}
+        gains[float(a)] = {b: res[Method.OURS][b]["psnr"]["mean"] - none[b] for b in TABLE1_BUCKETS}
+    worst = {a: min(g.values()) for a, g in gains.items()}
+    mean = {a: float(np.mean(list(g.values()))) for a, g in gains.items()}
+    best_worst = max(worst.values())
+    chosen = max((a for a in gains if worst[a] >= best_worst - 0.005), key=lambda a: mean[a])
+    why = (f"sketch strength {chosen:g}: its worst bucket gains {worst[chosen]:+.2f} dB over no sketch on "
+           f"{Path(str(data)).name} (mean {mean[chosen]:+.2f} dB; tried "
+           + ", ".join(f"{a:g}: worst {worst[a]:+.2f}, mean {mean[a]:+.2f}" for a in gains) + ")")
+    return {"strength": chosen, "gain_db": gains, "why": why, "data": str(data), "per_bucket": per_bucket}
+
+
 def _sketch_cache_counts() -> dict | None:
     """``inpaintkit.sketches.cache_counts()`` (sketches read from / computed into the on-disk cache by this
     process so far), or None where the kit has no such counter."""
@@ -253,20 +280,31 @@ _atomic_write = atomic_write_text
 
 # ---------------------------------------------------------------------------------------------- CLI
 
-def _choose_correction(args, profile: Profile) -> int:
-    """``--choose-correction``: Gi's correction against its own fill on the val split, into serving.json."""
+def _choose_serving(args, profile: Profile) -> int:
+    """``--choose-correction`` / ``--choose-strength``: on the val split, Gi's correction against its own fill
+    (first: Gi trained on binary sketches can lose so much to its fill that it would decide every strength), then the
+    sketch strength, served as serving.json now says; both into serving.json."""
     from .data import demo_patch_size, ensure_demo_dataset
-    from .pipeline import write_serving
+    from .pipeline import write_serving, write_strength
 
-    inpainter, _ = load_inpainter(args.weights, Path(args.run_dir), args.device)
-    inpainter.work_size = profile.image_size          # scored at the size asked for (--image-size: the serving size)
     val = args.data or ensure_demo_dataset(patch_size=demo_patch_size(profile.image_size),
                                            stride=profile.demo_patch_stride) / "val.flist"
-    r = correction_gain(inpainter, val, profile=profile, per_bucket=args.per_bucket, device=args.device,
-                        progress=True)
-    path = write_serving(args.run_dir, r["apply"], r["why"], gain_db=r["gain_db"], data=str(val),
-                         image_size=profile.image_size, per_bucket=r["per_bucket"])
-    print(r["why"], f"\nwrote {path}")
+
+    def inpainter():
+        inp, _ = load_inpainter(args.weights, Path(args.run_dir), args.device)
+        inp.work_size = profile.image_size            # scored at the size asked for (--image-size: the serving size)
+        return inp
+
+    if args.choose_correction:
+        r = correction_gain(inpainter(), val, profile=profile, per_bucket=args.per_bucket, device=args.device,
+                            progress=True)
+        path = write_serving(args.run_dir, r["apply"], r["why"], gain_db=r["gain_db"], data=str(val),
+                             image_size=profile.image_size, per_bucket=r["per_bucket"])
+        print(r["why"], f"\nwrote {path}")
+    if args.choose_strength:
+        r = choose_strength(inpainter(), val, profile=profile, per_bucket=args.per_bucket, device=args.device,
+                            progress=True)
+        print(r["why"], f"\nwrote {write_strength(args.run_dir, r['strength'], r['why'], r['gain_db'])}")
     return 0
 
 
@@ -298,6 +336,10 @@ def main(argv=None) -> int:
     ap.add_argument("--choose-correction", action="store_true",
                     help="instead of Table 1: score Gi's correction against its own fill on the val split (the demo "
                          "set's, or --data) and write the choice into RUN_DIR/serving.json (Inpainter.from_run)")
+    ap.add_argument("--choose-strength", action="store_true",
+                    help="instead of Table 1: choose the sketch strength (Inpainter.sketch_strength, one of "
+                         f"{', '.join(map(str, SKETCH_STRENGTHS))}) on the val split whose worst bucket gains most "
+                         "over no sketch, into RUN_DIR/serving.json; with --choose-correction, after it")
     add_debug_flag(ap)
     args = ap.parse_args(argv)
     if args.photos is not None:                # the demo set reads it wherever it is built (data.demo_photos)
@@ -307,8 +349,8 @@ def main(argv=None) -> int:
     profile = get_profile(args.profile)
     if args.image_size is not None:
         profile = replace(profile, image_size=args.image_size)   # Profile checks the multiple of 16
-    if args.choose_correction:
-        return _choose_correction(args, profile)
+    if args.choose_correction or args.choose_strength:
+        return _choose_serving(args, profile)
     res = evaluate(run_dir=args.run_dir, data=args.data, masks=args.test_masks, methods=args.methods,
                    protocol=args.protocol, per_bucket=args.per_bucket, profile=profile,
                    weights=args.weights, device=args.device, batch_size=args.batch_size)

@@ -58,7 +58,7 @@ from .networks import (
 from .sketches import SketchSpec, binarize, canny_sketch, hed_sketch
 
 __all__ = ["WEIGHTS_DIR", "DEMO_WEIGHTS_JSON", "SERVING_JSON", "InpaintResult", "file_sha256", "WeightsInfo",
-           "export_weights", "pad_to_multiple", "Inpainter", "read_serving", "write_serving"]
+           "export_weights", "pad_to_multiple", "Inpainter", "read_serving", "write_serving", "write_strength"]
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 DEMO_WEIGHTS_JSON = "demo.json"
@@ -110,7 +110,8 @@ class WeightsInfo:
     commands that produced the weights, ``data`` the training data, ``steps`` the training steps per stage,
     ``metrics`` their scores on the demo test split, ``vgg_source`` the VGG behind the perceptual/style
     losses, ``dtype`` the storage dtype (loaded back as float32), ``notes`` anything else worth knowing;
-    ``gi_correction`` and ``gs_output`` how they serve (:class:`Inpainter`'s ``correction`` and ``finish_sketch``),
+    ``gi_correction``, ``gs_output`` and ``sketch_strength`` how they serve (:class:`Inpainter`'s ``correction``,
+    ``finish_sketch`` and ``sketch_strength``),
     ``files["gs_stage1"]`` (optional) the Gs before the joint stage, for the ladder of notebook 06.
     """
 
@@ -133,6 +134,7 @@ class WeightsInfo:
     sources: dict = field(default_factory=dict)  # each training photograph's origin and licence
     gi_correction: bool = True  # apply Gi's learned correction (False: the fill alone serves; measured on val)
     gs_output: str = "binary"  # Gs's output before Gi: "binary" (thresholded as the spec) or "soft" (joint-trained)
+    sketch_strength: float = 1.0  # Gs's lines in the hole scaled by this before stage 2 (chosen on val)
     root: str = ""  # folder of the files (filled in by from_json, not stored)
 
     @classmethod
@@ -339,6 +341,16 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = DOWNSAMPLE) -> torch.Tensor
 
 # ---------------------------------------------------------------------------------------------- the pipeline
 
+def _check_parts(sketch_generator, image_generator, sketch_spec) -> None:
+    """ValueError unless the Inpainter's parts are a Gs, a Gi and a SketchSpec."""
+    if not isinstance(sketch_generator, SketchGenerator):
+        raise ValueError(f"sketch_generator must be a SketchGenerator (Gs), got {type(sketch_generator).__name__}.")
+    if not isinstance(image_generator, ImageGenerator):
+        raise ValueError(f"image_generator must be an ImageGenerator (Gi), got {type(image_generator).__name__}.")
+    if not isinstance(sketch_spec, SketchSpec):
+        raise ValueError(f"sketch_spec must be a SketchSpec, got {sketch_spec!r}.")
+
+
 class Inpainter:
     """Two-stage sketch-guided inpainting (Eq. 9-10) with a sketch generator Gs and an image generator Gi.
 
@@ -350,12 +362,7 @@ class Inpainter:
 
     def __init__(self, sketch_generator: SketchGenerator, image_generator: ImageGenerator,
                  sketch_spec: SketchSpec = SketchSpec(), hed=None, device: str = "auto"):
-        if not isinstance(sketch_generator, SketchGenerator):
-            raise ValueError(f"sketch_generator must be a SketchGenerator (Gs), got {type(sketch_generator).__name__}.")
-        if not isinstance(image_generator, ImageGenerator):
-            raise ValueError(f"image_generator must be an ImageGenerator (Gi), got {type(image_generator).__name__}.")
-        if not isinstance(sketch_spec, SketchSpec):
-            raise ValueError(f"sketch_spec must be a SketchSpec, got {sketch_spec!r}.")
+        _check_parts(sketch_generator, image_generator, sketch_spec)
         self.device = resolve_device(device)
         self.gs = sketch_generator.to(self.device).eval()
         self.gi = image_generator.to(self.device).eval()
@@ -367,6 +374,9 @@ class Inpainter:
         self.gs_threshold: float | None = None   # that binarisation's threshold; None: the sketch spec's
         # Gi that starts from the fill (prefill): apply its learned correction (True), or serve the fill alone
         self.correction = True
+        # Gs's lines in the hole scaled by this before stage 2 (1: as drawn; weaker = leakier barriers), chosen on
+        # the val split (inpaintkit.evaluate.choose_strength; serving.json / demo.json), never on the test photos
+        self.sketch_strength = 1.0
         # the Gs before the joint stage, when the weights have one: notebook 06's ladder compares the two
         self.stage1_gs: SketchGenerator | None = None
         # Long side the generators run at: a larger image is shrunk to it, inpainted, and the filled hole is
@@ -400,8 +410,8 @@ class Inpainter:
 
         Where the run has a joint stage (``<run_dir>/joint``), its Gs serves, soft, and stage 1's is kept as
         :attr:`stage1_gs`. Gi's correction is on unless the run's ``serving.json`` (:func:`write_serving`) says
-        it lost to its own fill on the val split. The sketch spec is the one the run trained with (the profile's
-        ``sketch_spec()``) unless given.
+        it lost to its own fill on the val split; the sketch strength is the one ``serving.json`` holds (1).
+        The sketch spec is the one the run trained with (the profile's ``sketch_spec()``) unless given.
         """
         run_dir = Path(run_dir)
         gs, spec1 = _load_run_generator(run_dir, 1)
@@ -413,7 +423,9 @@ class Inpainter:
         if joint is not None:
             inp.stage1_gs, inp.finish_sketch = gs.to(inp.device), False
         inp.work_size = _load_run_profile(run_dir).image_size
-        inp.correction = bool(read_serving(run_dir).get("gi_correction", True))
+        serving = read_serving(run_dir)
+        inp.correction = bool(serving.get("gi_correction", True))
+        inp.sketch_strength = float(serving.get("sketch_strength", 1.0))
         return inp
 
     @classmethod
@@ -426,6 +438,7 @@ class Inpainter:
         inp.work_size = int(info.work_size or info.profile["image_size"])
         inp.gs_threshold = info.gs_threshold
         inp.correction, inp.finish_sketch = bool(info.gi_correction), info.gs_output != "soft"
+        inp.sketch_strength = float(info.sketch_strength)
         stage1 = info.load_stage1_gs()
         inp.stage1_gs = None if stage1 is None else stage1.to(inp.device)
         return inp
@@ -501,7 +514,7 @@ class Inpainter:
             if self.finish_sketch and self.sketch_spec.threshold is not None:
                 # Gi trained on binary (thinned) sketches: give it Gs's prediction in the same form
                 s_pred = binarize(s_pred, self.gs_threshold or self.sketch_spec.threshold, self.sketch_spec.thin)
-            s_comp = composite(s_pred, sp, mp)                                   # S_comp
+            s_comp = composite(s_pred * self.sketch_strength, sp, mp)            # S_comp
         else:
             s_pred, s_comp = None, sp                                            # the user's sketch is S_comp
         if self.gi.prefill and not self.correction:
@@ -573,10 +586,24 @@ def read_serving(run_dir) -> dict:
 
 
 def write_serving(run_dir, gi_correction: bool, why: str, **measured) -> Path:
-    """Write the run's serving choices (atomically): whether Gi's correction is applied, why, and the
-    measurements behind it. :meth:`Inpainter.from_run` reads them."""
+    """Write the run's serving choice for Gi's correction (atomically): whether it is applied, why, and the
+    measurements behind it; other choices already in the file (the sketch strength) are kept.
+    :meth:`Inpainter.from_run` reads them."""
+    keep = {k: v for k, v in read_serving(run_dir).items() if k.startswith("sketch_strength")}
+    return _write_serving(run_dir, {**keep, "gi_correction": bool(gi_correction), "why": why, **measured})
+
+
+def write_strength(run_dir, strength: float, why: str, gain_db: dict) -> Path:
+    """Write the run's sketch strength (:attr:`Inpainter.sketch_strength`), why, and the val gains behind it into
+    ``serving.json``, keeping the choice on Gi's correction that is already there."""
+    keep = {k: v for k, v in read_serving(run_dir).items() if not k.startswith("sketch_strength")}
+    return _write_serving(run_dir, {**keep, "sketch_strength": float(strength), "sketch_strength_why": why,
+                                    "sketch_strength_gain_db": gain_db})
+
+
+def _write_serving(run_dir, d: dict) -> Path:
     path = Path(run_dir) / SERVING_JSON
-    atomic_write_text(path, json.dumps({"gi_correction": bool(gi_correction), "why": why, **measured}, indent=1))
+    atomic_write_text(path, json.dumps(d, indent=1))
     return path
 
 

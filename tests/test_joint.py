@@ -158,3 +158,61 @@ def test_ladder_verdicts_read_the_targets_from_the_table():
     # served without the correction: correction - fill = gi_corrected - ours = -0.1, -0.1, +0.1, 0.0
     assert "served without it" in lines[2] and "10-20% -0.10" in lines[2] and lines[2].endswith("NOT met")
     assert lines[3] == "ours minus biharmonic: 10-20% +0.20 dB, 20-30% +0.30 dB; at or above at 10-30 %: met"
+
+
+def test_sketch_strength_scales_gs_lines_in_the_hole_only(tiny_inpainter):
+    """Strength 0 leaves no line of Gs in the hole: with known pixels conducting, the fill is then exactly the fill
+    given no sketch; strength a scales Gs's soft output in the hole, the known sketch is kept as given."""
+    torch.manual_seed(1)
+    x, m = torch.rand(1, 3, 32, 32), torch.ones(1, 1, 32, 32)
+    m[..., 6:26, 4:22] = 0
+    s = (torch.rand(1, 1, 32, 32) > 0.7).float()                            # the full image's (true) sketch
+    gs = sketch_generator(4)
+    gs.forward = lambda gray, sketch, mask: torch.full_like(mask, 0.8)      # a Gs that draws 0.8 everywhere
+    inp = Inpainter(gs, image_generator(4, prefill=True), sketch_spec=tiny_inpainter.sketch_spec,
+                    hed=tiny_inpainter.hed, device="cpu").variant(correction=False, finish_sketch=False)
+    full, half, off = (inp.variant(sketch_strength=a)(x, m, sketch=s) for a in (1.0, 0.5, 0.0))
+    hole = (m[0, 0] == 0).numpy()
+    assert (full.sketch[0][hole] == 0.8).all() and (half.sketch[0][hole] == 0.4).all()
+    assert (off.sketch[0][hole] == 0).all() and (half.sketch[0][~hole] == s[0, 0].numpy()[~hole]).all()
+    no_sketch = composite(smooth_fill(x, m, torch.zeros_like(m)), x, m)
+    torch.testing.assert_close(off.image, no_sketch, atol=1e-6, rtol=0)
+    assert (full.image - off.image).abs().max() > 0.01
+
+
+def test_choose_strength_takes_the_best_worst_bucket_then_the_best_mean(monkeypatch):
+    """The rule on hand-made tables: gains over no sketch per strength, 1.0: +0.6/+0.5/-0.1/+0.4 (worst -0.1),
+    0.75: +0.3/+0.3/+0.2/+0.2 (worst +0.2, mean +0.25), 0.5: +0.2/+0.25/+0.2/+0.2 (worst +0.2, mean +0.2125)."""
+    from inpaintkit import evaluate as ev
+
+    none = [30.0, 27.0, 25.0, 23.0]
+    ours = {1.0: [30.6, 27.5, 24.9, 23.4], 0.75: [30.3, 27.3, 25.2, 23.2], 0.5: [30.2, 27.25, 25.2, 23.2]}
+
+    def fake_evaluate(inpainter, *, methods, **kw):
+        rows = {Method.OURS: ours[inpainter.sketch_strength]}
+        if "no_sketch" in methods:
+            rows[Method.NO_SKETCH] = none
+        return {"summary": _summary(rows)}
+
+    monkeypatch.setattr(ev, "evaluate", fake_evaluate)
+    inp = Inpainter(sketch_generator(4), image_generator(4, prefill=True), device="cpu")
+    r = ev.choose_strength(inp, "val.flist", profile="smoke")
+    assert r["strength"] == 0.75 and inp.sketch_strength == 1.0
+    assert r["gain_db"][1.0]["30-40"] == pytest.approx(-0.1)
+    assert "worst +0.20 dB" not in r["why"] and "sketch strength 0.75: its worst bucket gains +0.20 dB" in r["why"]
+    ours[0.5] = [30.3, 27.3, 25.25, 23.25]                                  # worst +0.25: now 0.5 wins on the worst
+    assert ev.choose_strength(inp, "val.flist", profile="smoke")["strength"] == 0.5
+
+
+def test_serving_choices_keep_each_other_and_from_run_reads_the_strength(tmp_path):
+    from inpaintkit.pipeline import write_strength
+
+    write_strength(tmp_path, 0.75, "worst bucket best", {"0.75": {"10-20": 0.1}})
+    write_serving(tmp_path, False, "lost to its fill")
+    write_strength(tmp_path, 0.5, "again", {})
+    d = read_serving(tmp_path)
+    assert d["sketch_strength"] == 0.5 and d["gi_correction"] is False and d["why"] == "lost to its fill"
+    _trainer(1, tmp_path, steps=2).fit()
+    _trainer(2, tmp_path, steps=2, vgg=tiny_vgg()).fit()
+    inp = Inpainter.from_run(tmp_path, device="cpu")
+    assert inp.sketch_strength == 0.5 and not inp.correction
