@@ -14,6 +14,9 @@ MASKS   ?=
 TEST_MASKS ?=
 VGG     ?=
 NB      ?= $(wildcard notebooks/[0-9][0-9]_*.ipynb)
+# waiting OpenMP threads sleep instead of spinning: with other work on the cores, spinning made a training step ~9x
+# slower (inpaintkit/__init__.py); every target below, and the notebooks' kernels, inherit it
+export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: help install reproduce rehearse html student lint test test-unit test-notebooks notebook-outputs bench clean
 

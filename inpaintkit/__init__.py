@@ -15,4 +15,14 @@ Modules, one per concept of the paper (import what you need; nothing heavy is im
 `pipeline`, `drawing` and `widgets` never import training code; `tests/test_house.py` checks the direction.
 """
 
+import os as _os
+import sys as _sys
+
 __version__ = "0.1.0"
+
+# OpenMP threads that find their core taken spin while they wait for it: with one other busy process on a 2-core
+# machine a quick stage-2 step took 7.3 s on 2 threads, 0.96 s with OMP_WAIT_POLICY=PASSIVE and 0.79 s on 1 thread
+# (README, "Run times"). libgomp reads the setting when torch loads, so it only helps where inpaintkit is imported
+# first (the CLIs: python -m inpaintkit.train ...); `make` and `reproduce` set it for the notebooks' kernels.
+if "torch" not in _sys.modules:
+    _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
