@@ -238,7 +238,7 @@ _PROFILES = {
         batch_size=8, stage1_steps=1200, stage2_steps=300, lr=2e-4,
         log_every=10, sample_every=100, checkpoint_every=100,
         # the live ablation of notebook 03: 5 blocks x 2 seeds x 60 steps keeps it under 10 minutes with another job
-        # on the 2 cores (5 x 3 x 80 took 780 s so); the longer, conclusive run ships: docs/ablation_without_prefill.json
+        # on the 2 cores (5 x 3 x 80 took 780 s); the longer, conclusive run ships: docs/ablation_without_prefill.json
         eval_images=50, ablation_steps=60, ablation_seeds=(0, 1),
         # not the paper's weights: see Stage1LossWeights.reconstruction and Stage2LossWeights
         stage1_loss=KIT_STAGE1, stage2_loss=KIT_STAGE2,
