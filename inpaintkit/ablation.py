@@ -596,10 +596,15 @@ def verdicts(rows: list[dict], metric: str = "psnr", bucket: str = "all", refere
         if c["within_noise"] is None:
             out.append(head + f" over {c['n']} seed(s): seed noise unknown (needs >= 2 seeds), no verdict.")
         elif c["within_noise"]:
-            spread = (f"every seed gives the same score, and {floor:g}{unit} is the smallest difference reported"
-                      if c["noise"] < 1e-9 else f"the seed spread is up to {c['noise']:.3g}{unit}")
+            if c["noise"] < 1e-9:
+                why = f"every seed gives the same score, and {floor:g}{unit} is the smallest difference reported"
+            elif abs(c["diff"]) > c["noise"]:          # under the floor, not under the spread: say which
+                why = (f"under {floor:g}{unit}, the smallest difference reported; the seed spread is up to "
+                       f"{c['noise']:.3g}{unit}")
+            else:
+                why = f"within the seed noise: the seed spread is up to {c['noise']:.3g}{unit}"
             out.append(f"{r['kind']}: no difference from {reference} on {metric.upper()} ({bucket}): "
-                       f"{abs(c['diff']):.3g}{unit} {side}, within the seed noise ({spread}).")
+                       f"{abs(c['diff']):.3g}{unit} {side} ({why}).")
         else:
             out.append(head + f": larger than the seed noise ({c['noise']:.3g}{unit}), "
                               f"{'better' if c['diff'] > 0 else 'worse'} than {reference} here.")

@@ -368,3 +368,16 @@ def test_a_difference_beyond_the_seed_spread_is_called():
     assert "no difference" in ablation.verdicts(close)[0] and ablation.best_block(close).startswith("No block")
     one = ablation.summarise(fake_results({"cfs": [25.0], "gated": [24.0]}))
     assert "no verdict" in ablation.best_block(one)
+
+
+def test_a_difference_under_the_reported_precision_says_so_not_within_the_spread():
+    """Notebook 03's live run printed '0.00285 dB below, within the seed noise (the seed spread is up to 0.00158 dB)':
+    the difference was over the spread and under the 0.01 dB floor; the sentence must name the floor."""
+    rows = ablation.summarise(fake_results({"cfs": [26.5020, 26.5030, 26.5025], "partial": [26.4995, 26.5000,
+                                                                                              26.4990]}))
+    p = {row["kind"]: row for row in rows}["partial"]["psnr_all"]
+    assert p["noise"] < abs(p["diff"]) < 0.01 and p["within_noise"] is True
+    text = ablation.verdicts(rows)[0]
+    assert "under 0.01 dB, the smallest difference reported" in text and "within the seed noise" not in text, text
+    wide = ablation.summarise(fake_results({"cfs": [25.0, 25.4, 25.2], "gated": [24.9, 25.1, 25.3]}))
+    assert "within the seed noise: the seed spread is up to" in ablation.verdicts(wide)[0]
