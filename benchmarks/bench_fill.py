@@ -3,6 +3,7 @@
     python benchmarks/bench_fill.py                          # demo val split, 256 px, 16 crops per bucket
     python benchmarks/bench_fill.py --split test --per-bucket 48 --json runs/bench/fill.json
     python benchmarks/bench_fill.py --split test --known-conducts --thin  # border lines block nothing, thinned lines
+    python benchmarks/bench_fill.py --time-only                 # only the time of one fill (no weights, no photos)
 
 Scores, with notebook 06's evaluation (Table 1's protocol), an Inpainter whose Gi is untrained: a prefill Gi
 with its zero-initialised correction layer returns the fill itself, so the columns are the fill given Gs's
@@ -73,12 +74,17 @@ def main(argv=None) -> int:
                     "(default the shipped weights')")
     ap.add_argument("--thin", action=argparse.BooleanOptionalAction, default=None,
                     help="thin the true sketch to 1 px (default as the shipped weights)")
+    ap.add_argument("--time-only", action="store_true", help="only time smooth_fill (median of 5 calls)")
     ap.add_argument("--json", default=None)
     add_debug_flag(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.known_conducts is not None:      # every smooth_fill call in this process, Gi's included
         smooth_fill.__defaults__ = (None, args.known_conducts)
+    if args.time_only:
+        print(f"smooth_fill of one {args.size} px image, 20-30 % hole, random lines: "
+              f"{time_fill(args.size) * 1000:.0f} ms ({args.threads} threads)")
+        return 0
     folder = ensure_demo_dataset(patch_size=demo_patch_size(args.size), stride=64, photos=args.photos)
     profile = replace(get_profile("demo"), image_size=args.size)
     inp = fill_only_inpainter()

@@ -8,8 +8,8 @@ border lines should do"): for every hole pixel i with in-image 4-neighbours j,
 
     sum_j c_j (y_j - x_i) + eps (p_i - x_i) = 0,        y_j = x_j in the hole, the known colour outside it,
 
-a sparse linear system A x = b over the hole's pixels, solved with one sparse LU factorisation per image
-(scipy's SuperLU; the RGB channels are three right-hand sides). ``p`` is a cheap pull-push estimate of the hole
+a sparse linear system A x = b over the hole's pixels, solved with one sparse LDL^T factorisation per image of
+its symmetric form (:class:`_System`; the RGB channels are three right-hand sides). ``p`` is a cheap pull-push estimate of the hole
 (:func:`pull_push`) and ``eps`` (1e-6) a tie to it that makes every system solvable: a region of the hole that
 lines close off from every known pixel has no harmonic answer of its own and takes ``p``'s mean there; anywhere
 else the tie moves the fill by well under an 8-bit grey level.
@@ -22,14 +22,15 @@ sketch that shaped it: the joint stage (``train --stage joint``) trains Gs to dr
 Hand-written because no library here solves a batched, differentiable, line-aware Laplace fill: scikit-image's
 biharmonic inpainting is per image, knows no barriers and has no gradient. An earlier version of this module
 iterated Jacobi sweeps coarse to fine (a cascadic multigrid): 0.25-0.4 s at 256 px and, on a 128 x 96 hole,
-still 0.05 off the exact answer; the direct solve takes ~30 ms and is exact (docs/training_recipe.md, "The fill").
+still 0.05 off the exact answer; the direct solve is exact and takes 45-55 ms on a 20-30 % hole at 256 px
+(``benchmarks/bench_fill.py``; docs/training_recipe.md, "The fill").
 """
 
 from __future__ import annotations
 
 import numpy as np
+import qdldl
 import scipy.sparse
-import scipy.sparse.linalg
 import torch
 import torch.nn.functional as F
 
@@ -98,7 +99,19 @@ def neighbour_sum(t: torch.Tensor) -> torch.Tensor:
 
 
 class _System:
-    """The sparse system of one image: A (n x n, CSC) over the hole's n pixels, and how b gathers known colour."""
+    """The sparse system of one image, in symmetric form, factorised: the hole's n pixels, and how b gathers the
+    known colour.
+
+    A = D - N C (D: each hole pixel's total conductance to its neighbours plus eps, N: the hole's adjacency, C: the
+    hole pixels' conductances) is not symmetric, but C^1/2 A C^-1/2 = D - C^1/2 N C^1/2 = M is, and positive
+    definite (A is a diagonally dominant M-matrix: its eigenvalues, which M shares, are real and positive). So
+    A x = b is solved as M (C^1/2 x) = C^1/2 b, and the adjoint A^T lam = g as M (C^-1/2 lam) = C^-1/2 g, with one
+    sparse LDL^T factorisation of M (QDLDL, approximate-minimum-degree ordering): 2.5-3x faster than scipy's LU of
+    A (SuperLU), which was most of the fill's time (docs/training_recipe.md, "The fill"). A pixel on a hard line
+    (c = 0) takes conductance 1e-12 in M, so that C^-1/2 exists; it moves the answer by ~1e-12.
+    """
+
+    C_MIN = 1e-12
 
     def __init__(self, hole: np.ndarray, c: np.ndarray):
         h, w = hole.shape
@@ -107,6 +120,7 @@ class _System:
         index = np.full(h * w, -1, np.int64)
         index[self.flat] = np.arange(n)
         ys, xs = np.divmod(self.flat, w)
+        self.root_c = np.sqrt(np.maximum(c[self.flat], self.C_MIN))             # C^1/2 over the hole
         diag, rows, cols, vals = np.full(n, EPS), [], [], []
         b_rows, b_pix, b_c = [], [], []
         for dy, dx in _STEPS:
@@ -114,16 +128,15 @@ class _System:
             inside = (yy >= 0) & (yy < h) & (xx >= 0) & (xx < w)
             r, q = np.flatnonzero(inside), yy[inside] * w + xx[inside]          # row, neighbour's flat index
             cq = c[q]
-            np.add.at(diag, r, cq)
+            diag += np.bincount(r, cq, minlength=n)
             nb = index[q]
-            in_hole = nb >= 0
-            rows.append(r[in_hole]), cols.append(nb[in_hole]), vals.append(-cq[in_hole])
-            b_rows.append(r[~in_hole]), b_pix.append(q[~in_hole]), b_c.append(cq[~in_hole])
+            up = nb > r                                                          # M's upper triangle, hole pairs
+            rows.append(r[up]), cols.append(nb[up]), vals.append(-self.root_c[r[up]] * self.root_c[nb[up]])
+            known = nb < 0
+            b_rows.append(r[known]), b_pix.append(q[known]), b_c.append(cq[known])
         rows, cols = np.concatenate([np.arange(n), *rows]), np.concatenate([np.arange(n), *cols])
-        a = scipy.sparse.csc_matrix((np.concatenate([diag, *vals]), (rows, cols)), shape=(n, n))
-        # The pattern is symmetric: a minimum-degree ordering of A + A^T keeps the factors ~2x sparser than COLAMD,
-        # and A is diagonally dominant, so no pivoting is needed.
-        self.lu = scipy.sparse.linalg.splu(a, permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.0)
+        m = scipy.sparse.csc_matrix((np.concatenate([diag, *vals]), (rows, cols)), shape=(n, n))
+        self.ldl = qdldl.Solver(m, upper=True)
         self.b_rows, self.b_pix, self.b_c = np.concatenate(b_rows), np.concatenate(b_pix), np.concatenate(b_c)
 
     def rhs(self, known: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -133,6 +146,11 @@ class _System:
         for ch in range(channels):
             b[:, ch] += np.bincount(self.b_rows, self.b_c * known[ch, self.b_pix], minlength=n)
         return b
+
+    def solve(self, b: np.ndarray, transpose: bool = False) -> np.ndarray:
+        """x (n, C) with A x = b, or A^T x = b (``transpose``), for b (n, C)."""
+        scale = 1.0 / self.root_c if transpose else self.root_c                 # into M's unknowns and back
+        return np.stack([self.ldl.solve(scale * b[:, k]) for k in range(b.shape[1])], axis=1) / scale[:, None]
 
 
 class HarmonicFill(torch.autograd.Function):
@@ -153,7 +171,7 @@ class HarmonicFill(torch.autograd.Function):
                 continue
             system = _System(hole[i], c[i].ravel())
             flat_img = img[i].reshape(channels, -1)
-            x = system.lu.solve(system.rhs(flat_img, p[i].reshape(channels, -1)))   # (n, C)
+            x = system.solve(system.rhs(flat_img, p[i].reshape(channels, -1)))      # (n, C)
             out[i].reshape(channels, -1)[:, system.flat] = x.T
             systems.append(system)
         result = torch.from_numpy(out).to(image.dtype).to(image.device)
@@ -170,7 +188,7 @@ class HarmonicFill(torch.autograd.Function):
         for i, system in enumerate(ctx.systems):
             if system is not None:
                 g_hole = g[i].reshape(channels, -1)[:, system.flat].T           # (n, C)
-                lam_hole = system.lu.solve(np.ascontiguousarray(g_hole), trans="T")   # (n, C), A^T lam = g
+                lam_hole = system.solve(g_hole, transpose=True)                 # (n, C), A^T lam = g
                 lam[i].reshape(channels, -1)[:, system.flat] = lam_hole.T
         lam_t = torch.from_numpy(lam).to(grad.dtype).to(grad.device)            # (N, C, H, W)
         y = result.detach()

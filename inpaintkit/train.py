@@ -50,7 +50,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -96,7 +96,7 @@ from .stages import build_discriminator, make_stage
 
 __all__ = ["Trainer", "Networks", "Processes", "LossMeter", "SketchCounter", "NonFiniteLossError", "build_dataset",
            "check_finite",
-           "check_resumable", "rng_state", "set_rng_state",
+           "check_resumable", "check_same_networks", "rng_state", "set_rng_state",
            "distributed_env", "init_distributed", "dist_timeout", "shard_sketches", "joint_start", "parse_args",
            "main",
            # where notebooks and scripts have always imported them from (defined in checkpoints / runs / stages)
@@ -462,6 +462,16 @@ def check_finite(terms: dict[str, torch.Tensor], where: str, last_checkpoint: Pa
             f"checkpoint is {last}. Lower the learning rate in the profile, check the data for NaNs, then resume=True.")
 
 
+def check_same_networks(ckpt: dict, path, profile: Profile, also: tuple[str, ...] = ()) -> None:
+    """ValueError unless checkpoint ``ckpt`` (read from ``path``) holds networks of ``profile``'s widths (and the
+    same values of the profile fields ``also``)."""
+    saved = Profile.from_dict(ckpt["profile"])
+    for field in ("gs_channels", "gi_channels", "d_channels", *also):
+        if getattr(saved, field) != getattr(profile, field):
+            raise ValueError(f"resume: {path} was trained with {field}={getattr(saved, field)}, this profile has "
+                             f"{getattr(profile, field)}. Use the same profile, or another run_dir.")
+
+
 def check_resumable(ckpt: dict, path, stage: int, profile: Profile, block: str,
                     world_size: int | None = None) -> None:
     """ValueError unless checkpoint ``ckpt`` (read from ``path``) is of ``stage``, with ``profile``'s sizes
@@ -469,11 +479,7 @@ def check_resumable(ckpt: dict, path, stage: int, profile: Profile, block: str,
     written by another number of processes than ``world_size`` (None: say nothing)."""
     if ckpt.get("stage") != stage:
         raise ValueError(f"{path} is a stage-{ckpt.get('stage')} checkpoint, this trainer is stage {stage}.")
-    saved = Profile.from_dict(ckpt["profile"])
-    for field in ("image_size", "gs_channels", "gi_channels", "d_channels", "batch_size"):
-        if getattr(saved, field) != getattr(profile, field):
-            raise ValueError(f"resume: {path} was trained with {field}={getattr(saved, field)}, this profile has "
-                             f"{getattr(profile, field)}. Use the same profile, or another run_dir.")
+    check_same_networks(ckpt, path, profile, ("image_size", "batch_size"))
     if ckpt["block"] != block:
         raise ValueError(f"resume: {path} has block={ckpt['block']!r}, not {block!r}.")
     if world_size is not None and ckpt.get("world_size", 1) != world_size:
@@ -539,13 +545,17 @@ def _total_steps(stage, p: Profile, steps: int | None) -> int:
 def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dict | None, str]:
     """Where the joint stage starts (its optimisers and step counter start afresh): (Gs's state dict, Ds's or None,
     a description). ``init_from`` None = ``run_dir``'s stage 1 (Gs and Ds from checkpoint.pt, else Gs alone from
-    generator.pt), a run dir = that run's stage 1, "demo" = the shipped Gs."""
+    generator.pt), a run dir = that run's stage 1, a stage folder (one holding checkpoint.pt or generator.pt, e.g.
+    another run's ``joint/``: a joint stage continued at another ``image_size``), "demo" = the shipped Gs. The
+    networks' widths must match the profile's; the image size and batch may differ (the networks are convolutional)."""
     if init_from == "demo":
         from .pipeline import WeightsInfo
 
         info = WeightsInfo.from_json()
         return info.load_generators()[0].state_dict(), None, f"the shipped Gs ({info.name}, {info.sha256['gs'][:12]})"
     folder = stage_dir(run_dir if init_from is None else init_from, 1)
+    if init_from is not None and any((Path(init_from) / name).is_file() for name in (CHECKPOINT, GENERATOR)):
+        folder = Path(init_from)
     try:
         ckpt, path = read_with_fallback(folder / CHECKPOINT, map_location=device)
     except FileNotFoundError:       # a stage 1 kept as its generator only: Ds starts afresh
@@ -554,7 +564,9 @@ def joint_start(init_from, run_dir, profile: Profile, device) -> tuple[dict, dic
                                     "checkpoint.pt nor generator.pt: train stage 1 first (--stage 1), or pass "
                                     "--init-from demo to start from the shipped Gs.") from None
         ckpt, path = read_with_fallback(folder / GENERATOR, map_location=device)
-    check_resumable(ckpt, path, 1, profile, "partial", None)
+    if ckpt.get("stage") not in (1, "joint"):
+        raise ValueError(f"the joint stage fine-tunes a Gs, and {path} is a stage-{ckpt.get('stage')} checkpoint.")
+    check_same_networks(ckpt, path, profile)
     return ckpt["generator"], ckpt.get("discriminator"), f"{path} (step {int(ckpt['step'])})"
 
 
@@ -920,6 +932,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "the fill it guides (not in the paper; profiles whose Gi starts from the fill)")
     ap.add_argument("--profile", default="quick", choices=PROFILES)
     ap.add_argument("--run-dir", required=True, help="files go to RUN_DIR/stage1/, stage2/ or joint/")
+    ap.add_argument("--image-size", type=int, default=None,
+                    help="train at this size instead of the profile's (e.g. the joint stage at the size the weights "
+                         "serve at); the demo set then cuts its crops at that size")
     ap.add_argument("--data", default=None, help="image folder, .flist or Places365 root (default: the demo set)")
     ap.add_argument("--sketch", default="hed", choices=("hed", "canny"), help="sketches of --data (default hed)")
     ap.add_argument("--device", default="auto", help="auto, cpu, cuda (under torchrun: cuda:LOCAL_RANK)")
@@ -930,7 +945,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "stage2_steps); with --resume, a run continues to STEPS")
     ap.add_argument("--block", default="cfs", help="Gi's conv block (stage 2): partial, cfs, gated_input, gated, conv")
     ap.add_argument("--init-from", default=None, help="joint stage: the Gs it starts from: a run dir whose stage1/ "
-                                                      "has a checkpoint (default RUN_DIR), or 'demo' (the shipped Gs)")
+                    "has a checkpoint (default RUN_DIR), a stage folder such as another run's joint/ (to continue it "
+                    "at another --image-size), or 'demo' (the shipped Gs)")
     ap.add_argument("--sketch-from", default=None, help="stage 2: S_comp from this stage-1 run dir's Gs (default S_gt)")
     ap.add_argument("--vgg", default="auto", choices=losses.VGG_SOURCES,
                     help="VGG of the stage-2 losses (auto: the profile's; full: imagenet, i.e. torchvision's VGG19; "
@@ -963,8 +979,11 @@ def main(argv=None) -> int:
         os.environ["INPAINTKIT_PHOTOS"] = str(Path(args.photos).resolve())
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps {args.steps}: give a positive number of steps")
+    profile = get_profile(args.profile)
+    if args.image_size is not None:          # the Profile refuses a size its networks cannot halve four times
+        profile = replace(profile, image_size=args.image_size)
     try:
-        trainer = Trainer(args.stage, args.profile, args.run_dir, device=args.device, data=args.data,
+        trainer = Trainer(args.stage, profile, args.run_dir, device=args.device, data=args.data,
                           block=args.block, seed=args.seed, sketch_from_generator=args.sketch_from,
                           compile=args.compile, progress=not args.no_progress, steps=args.steps,
                           resume=args.resume, overwrite=args.overwrite,

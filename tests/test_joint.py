@@ -81,6 +81,48 @@ def test_joint_stage_starts_from_stage1_trains_through_the_fill_and_resumes(tmp_
     assert read_losses(tmp_path, "joint")["step"] == [2, 4]
 
 
+def test_joint_stage_continues_another_runs_joint_stage_at_another_size(tmp_path):
+    _trainer(1, tmp_path / "a").fit()
+    first = _trainer("joint", tmp_path / "a")
+    first.fit(2)
+    bigger = _trainer("joint", tmp_path / "b", profile=replace(SMOKE, image_size=64), data=TinyData(size=64),
+                      init_from=str(tmp_path / "a" / "joint"))
+    for k, v in bigger.generator.state_dict().items():                          # from the joint Gs, not stage 1's
+        torch.testing.assert_close(v, first.generator.state_dict()[k])
+    for k, v in bigger.discriminator.state_dict().items():                      # and its Ds
+        torch.testing.assert_close(v, first.discriminator.state_dict()[k])
+    assert "a/joint/checkpoint.pt (step 2)" in bigger.config()["init_from"]
+    bigger.fit(1)
+    assert bigger._sample_batch["image"].shape[-1] == 64 and read_losses(tmp_path / "b", "joint")["step"] == [1]
+    with pytest.raises(ValueError, match="gs_channels=8, this profile has 16"):     # another network is refused
+        _trainer("joint", tmp_path / "c", profile=replace(SMOKE, gs_channels=16), init_from=str(tmp_path / "a" / "joint"))
+    _trainer(2, tmp_path / "d", vgg=tiny_vgg()).fit(1)
+    with pytest.raises(ValueError, match="stage-2 checkpoint"):
+        _trainer("joint", tmp_path / "e", init_from=str(tmp_path / "d" / "stage2"))
+
+
+def test_cli_trains_at_another_image_size(tmp_path, capsys, monkeypatch):
+    import inpaintkit.train as train_module
+
+    made = []
+
+    class Recorder:                    # the CLI's Trainer, recorded instead of trained (no demo set at 64 px here)
+        def __init__(self, stage, profile, run_dir, **kw):
+            made.append(profile)
+            self.is_main, self.step, self.stage_dir = True, 0, tmp_path
+
+        def fit(self):
+            pass
+
+    monkeypatch.setattr(train_module, "Trainer", Recorder)
+    assert main(["--stage", "joint", "--profile", "smoke", "--run-dir", str(tmp_path), "--image-size", "64"]) == 0
+    assert made[-1] == replace(SMOKE, image_size=64)
+    assert main(["--stage", "1", "--profile", "smoke", "--run-dir", str(tmp_path)]) == 0
+    assert made[-1] == SMOKE
+    assert main(["--stage", "1", "--profile", "smoke", "--run-dir", str(tmp_path / "x"), "--image-size", "40"]) == 2
+    assert "image_size=40 is not a multiple of 16" in capsys.readouterr().err
+
+
 def test_joint_stage_refuses_without_a_stage1_or_a_fill(tmp_path):
     with pytest.raises(FileNotFoundError, match="train stage 1 first"):
         _trainer("joint", tmp_path / "empty")
