@@ -9,10 +9,10 @@ border lines should do"): for every hole pixel i with in-image 4-neighbours j,
     sum_j c_j (y_j - x_i) + eps (p_i - x_i) = 0,        y_j = x_j in the hole, the known colour outside it,
 
 a sparse linear system A x = b over the hole's pixels, solved with one sparse LDL^T factorisation per image of
-its symmetric form (:class:`_System`; the RGB channels are three right-hand sides). ``p`` is a cheap pull-push estimate of the hole
-(:func:`pull_push`) and ``eps`` (1e-6) a tie to it that makes every system solvable: a region of the hole that
-lines close off from every known pixel has no harmonic answer of its own and takes ``p``'s mean there; anywhere
-else the tie moves the fill by well under an 8-bit grey level.
+its symmetric form (:class:`_System`; the RGB channels are three right-hand sides). ``p`` is a cheap pull-push
+estimate of the hole (:func:`pull_push`) and ``eps`` (1e-6) a tie to it that makes every system solvable: a
+region of the hole that lines close off from every known pixel has no harmonic answer of its own and takes ``p``'s
+mean there; anywhere else the tie moves the fill by well under an 8-bit grey level.
 
 Gradients (:class:`HarmonicFill`) follow from the implicit function theorem: with lambda = A^-T dL/dx (one more
 solve with the same factors), dL/dc_j = sum_i lambda_i (y_j - x_i) over the hole pixels i next to j, dL/dy_k =

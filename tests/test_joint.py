@@ -95,7 +95,8 @@ def test_joint_stage_continues_another_runs_joint_stage_at_another_size(tmp_path
     bigger.fit(1)
     assert bigger._sample_batch["image"].shape[-1] == 64 and read_losses(tmp_path / "b", "joint")["step"] == [1]
     with pytest.raises(ValueError, match="gs_channels=8, this profile has 16"):     # another network is refused
-        _trainer("joint", tmp_path / "c", profile=replace(SMOKE, gs_channels=16), init_from=str(tmp_path / "a" / "joint"))
+        _trainer("joint", tmp_path / "c", profile=replace(SMOKE, gs_channels=16),
+                 init_from=str(tmp_path / "a" / "joint"))
     _trainer(2, tmp_path / "d", vgg=tiny_vgg()).fit(1)
     with pytest.raises(ValueError, match="stage-2 checkpoint"):
         _trainer("joint", tmp_path / "e", init_from=str(tmp_path / "d" / "stage2"))
