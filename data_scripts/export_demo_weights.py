@@ -181,6 +181,9 @@ def main(argv=None) -> int:
     ap.add_argument("--commands-file", default=None, help="the exact commands that trained and evaluated the run")
     ap.add_argument("--wall-seconds-file", default=None, help="lines 'stageN to STEPS: SECONDS s'")
     ap.add_argument("--note", action="append", default=[], help="KEY=TEXT, stored under notes")
+    ap.add_argument("--joint-steps-before", type=int, default=0,
+                    help="joint steps the run's joint stage started from (it continued another run's joint/, whose "
+                         "step counter it did not carry): added to the joint step count")
     ap.add_argument("--photos", default=None, help="the extra photographs the run trained on (their SOURCES.json "
                                                    "is copied into the metadata)")
     ap.add_argument("--work-size", type=int, default=None, help="long side the Inpainter runs the weights at "
@@ -248,7 +251,8 @@ def main(argv=None) -> int:
         gs, gi, args.out, name=f"inpaintkit-demo-{profile.name}", profile=profile.to_dict(), block=metas[1]["block"],
         sketch=asdict(profile.sketch_spec()), commands=commands, data=data,
         steps={"stage1": int(metas[0]["step"]), "stage2": int(metas[1]["step"]),
-               **({"joint": int(metas[2]["step"])} if gs_stage1 is not None else {})}, metrics=metrics,
+               **({"joint": args.joint_steps_before + int(metas[2]["step"])} if gs_stage1 is not None else {})},
+        metrics=metrics,
         vgg_source=str(metas[1].get("vgg_source")), notes=notes, work_size=args.work_size or profile.image_size,
         gs_threshold=gs_threshold, sources=sources, gs_stage1=gs_stage1,
         gs_output="soft" if gs_stage1 is not None else "binary", gi_correction=serving.get("gi_correction", True),
