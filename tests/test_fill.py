@@ -1,5 +1,7 @@
 """The fill Gi starts from (inpaintkit.fill): exact against a naive solve, lines as barriers, gradients."""
 
+import multiprocessing
+
 import numpy as np
 import pytest
 import scipy.sparse
@@ -54,6 +56,33 @@ def test_the_fill_is_the_exact_solution_of_the_naive_system():
         out = smooth_fill(x, m, s, known_conducts=known_conducts)[0, 0].numpy()
         assert np.abs(out - ref).max() < 1e-4                                  # the tie (EPS) moves it < 1e-4
         assert np.array_equal(out[known], img[known])
+
+
+@pytest.mark.parametrize("holes", ["one red pixel", "one black pixel", "corners", "checkerboard", "a wiggle"])
+def test_the_red_black_reduction_matches_the_naive_system_on_odd_holes(holes):
+    """The solve eliminates the hole's "red" pixels (y + x even) and factorises what is left over the "black" ones:
+    holes with no black pixel, no red one, pixels on the image's corners and edges, pixels with no hole neighbour
+    and a hole winding along both diagonals give the naive system's numbers, with a soft sketch."""
+    h, w = 9, 11
+    known = np.ones((h, w), bool)
+    if holes == "one red pixel":
+        known[4, 6] = False
+    elif holes == "one black pixel":
+        known[4, 5] = False
+    elif holes == "corners":
+        known[0, 0] = known[0, w - 1] = known[h - 1, 0] = known[h - 1, w - 1] = known[0, 1] = False
+    elif holes == "checkerboard":                                              # no two hole pixels touch
+        known[np.add.outer(np.arange(h), np.arange(w)) % 2 == 1] = False
+    else:
+        for k in range(8):
+            known[k, k:k + 3] = False
+            known[h - 1 - k, 2 + k] = False
+    rng = np.random.default_rng(1)
+    img, sketch = rng.random((h, w)), np.clip(rng.random((h, w)) - 0.3, 0, 0.95)
+    c = np.where(known, 1.0, 1 - sketch)
+    out = smooth_fill(torch.from_numpy(img)[None, None], torch.from_numpy(known).double()[None, None],
+                      torch.from_numpy(sketch)[None, None])[0, 0].numpy()
+    np.testing.assert_allclose(out, _naive_fill(img, known, c), atol=1e-5)
 
 
 def test_the_fill_keeps_known_pixels_stays_in_range_and_fills_a_ramp():
@@ -163,3 +192,30 @@ def test_dtype_and_device_follow_the_input(dtype):
     m[..., 4:12, 4:12] = 0
     out = smooth_fill(x, m)
     assert out.dtype == dtype and out.shape == x.shape and EPS < 1e-5
+
+
+def _fill_sum(seed: int, threads: int | None = None) -> float:
+    if threads:                                                                # as a DataLoader worker does: torch's
+        torch.set_num_threads(threads)                                         # OpenMP threads do not survive a fork
+    g = torch.Generator().manual_seed(seed)
+    x, m = torch.rand(1, 3, 24, 24, generator=g), torch.ones(1, 1, 24, 24)
+    m[..., 4:20, 6:18] = 0
+    return float(smooth_fill(x, m).sum())
+
+
+def test_a_batch_is_filled_image_by_image_and_a_forked_child_can_fill():
+    """The factorisations run in worker threads: a batch (one image without a hole) gives each image's own fill,
+    and a process forked after the threads started (a DataLoader worker) starts its own instead of waiting forever
+    for its parent's."""
+    torch.manual_seed(3)
+    x, m = torch.rand(3, 3, 30, 34), torch.ones(3, 1, 30, 34)
+    m[0, :, 5:25, 5:20] = 0
+    m[2, :, 10:30, 14:34] = 0                                                  # image 1 has no hole
+    sketch = (torch.rand(3, 1, 30, 34) > 0.8).float()
+    batch = smooth_fill(x, m, sketch)
+    for i in range(3):
+        torch.testing.assert_close(batch[i:i + 1], smooth_fill(x[i:i + 1], m[i:i + 1], sketch[i:i + 1]))
+    assert torch.equal(batch[1], x[1])
+    here = _fill_sum(0)
+    with multiprocessing.get_context("fork").Pool(1) as pool:
+        assert pool.apply_async(_fill_sum, (0, 1)).get(timeout=60) == pytest.approx(here, abs=1e-6)
