@@ -94,7 +94,9 @@ def png_bytes(image: np.ndarray) -> bytes:
     if a.dtype != np.uint8:
         a = np.round(np.clip(a, 0, 1) * 255).astype(np.uint8)
     buf = io.BytesIO()
-    Image.fromarray(a).save(buf, format="PNG")
+    # zlib level 1, not PIL's default 6: a 256 px photograph encodes in 11 ms instead of 30 (3 per inpaint, most of
+    # the widget's own time), for 3 % more bytes (benchmarks/bench_inpaint_latency.py, docs/training_recipe.md)
+    Image.fromarray(a).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 

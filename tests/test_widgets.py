@@ -225,3 +225,12 @@ def test_the_display_carries_a_still_of_the_canvas_for_pages_without_widgets(wid
     assert hole.any() and np.array_equal(still, widgets.render_mask_view(widget.image, widget.mask))
     assert np.array_equal(still[~hole], widget.image[~hole])                   # known pixels as they are
     assert (still[hole].astype(int) - widget.image[hole]).mean(0)[0] > 0     # the hole tinted red
+
+
+def test_png_bytes_is_lossless_for_uint8_and_rounds_floats():
+    """The widget's images are encoded with fast zlib settings: still PNG, still exact."""
+    rgb = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    back = np.asarray(Image.open(io.BytesIO(widgets.png_bytes(rgb))))
+    assert back.dtype == np.uint8 and np.array_equal(back, rgb)
+    gray = np.array([[0.0, 0.5, 1.0], [-0.2, 0.25, 1.7]], np.float32)            # clipped, then rounded
+    assert np.asarray(Image.open(io.BytesIO(widgets.png_bytes(gray)))).tolist() == [[0, 128, 255], [0, 64, 255]]
