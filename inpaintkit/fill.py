@@ -71,17 +71,22 @@ def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | 
 _POOL: tuple[int, ThreadPoolExecutor] | None = None                          # (the process it belongs to, pool)
 
 
+def _pool() -> ThreadPoolExecutor:
+    """The fill's worker threads, as many as torch has; a forked child (a DataLoader worker) starts its own."""
+    global _POOL
+    if _POOL is None or _POOL[0] != os.getpid():
+        _POOL = os.getpid(), ThreadPoolExecutor(max(1, torch.get_num_threads()), thread_name_prefix="inpaintkit-fill")
+    return _POOL[1]
+
+
 def factorise(mask: torch.Tensor, conductance: torch.Tensor) -> list[Future]:
     """Start building and factorising each image's system (:class:`_System`) in worker threads, one future per
     image (its result None where the image has no hole). QDLDL and numpy release the GIL, so the factorisation
     (most of the fill's time) overlaps the pull-push estimate and, in a batch, the other images' factorisations;
     as many workers as torch has threads."""
-    global _POOL
-    if _POOL is None or _POOL[0] != os.getpid():                               # a forked child has no threads
-        _POOL = os.getpid(), ThreadPoolExecutor(max(1, torch.get_num_threads()), thread_name_prefix="inpaintkit-fill")
     hole = mask.detach().cpu().numpy()[:, 0] < 0.5                              # (N, H, W)
     c = conductance.detach().double().cpu().numpy()[:, 0]
-    return [_POOL[1].submit(lambda h, ci: _System(h, ci.ravel()) if h.any() else None, hole[i], c[i])
+    return [_pool().submit(lambda h, ci: _System(h, ci.ravel()) if h.any() else None, hole[i], c[i])
             for i in range(hole.shape[0])]
 
 
