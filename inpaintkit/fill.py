@@ -60,6 +60,8 @@ def smooth_fill(image: torch.Tensor, mask: torch.Tensor, sketch: torch.Tensor | 
     is a soft barrier) or None (no barriers: the harmonic fill). Known pixels are returned as given. Gradients
     reach ``image``'s known pixels and ``sketch`` (:class:`HarmonicFill`). On a GPU the solve runs on the CPU.
     """
+    if image.dtype not in (torch.float32, torch.float64):                     # half precision (autocast): the
+        return smooth_fill(image.float(), mask, sketch, known_conducts).to(image.dtype)    # pyramid's 1e-8 underflows
     mask = (mask > 0.5).to(image.dtype)
     c = fill_conductance(mask, sketch, known_conducts).to(image.dtype)
     systems = factorise(mask, c)                                                # in worker threads, meanwhile:

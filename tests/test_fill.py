@@ -186,12 +186,16 @@ def test_neighbour_sum_is_the_four_neighbour_sum():
     torch.testing.assert_close(neighbour_sum(t), expected)
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
 def test_dtype_and_device_follow_the_input(dtype):
+    """Half precision (a GPU's autocast) is filled in float32 and handed back in its own dtype: it was NaN in
+    float16 and a numpy TypeError in bfloat16."""
     x, m = torch.rand(1, 3, 16, 16, dtype=dtype), torch.ones(1, 1, 16, 16, dtype=dtype)
     m[..., 4:12, 4:12] = 0
     out = smooth_fill(x, m)
     assert out.dtype == dtype and out.shape == x.shape and EPS < 1e-5
+    exact = smooth_fill(x.double(), m.double())
+    assert (out.double() - exact).abs().max() < (1e-6 if dtype.itemsize >= 4 else 1e-2)
 
 
 def _fill_sum(seed: int, threads: int | None = None) -> float:
