@@ -4,6 +4,7 @@
     python benchmarks/bench_fill.py --split test --per-bucket 48 --json runs/bench/fill.json
     python benchmarks/bench_fill.py --split test --known-conducts --thin  # border lines block nothing, thinned lines
     python benchmarks/bench_fill.py --time-only                 # only the time of one fill (no weights, no photos)
+    python benchmarks/bench_fill.py --time-only --size 128 --batch 8 --backward    # what a joint-stage step pays
 
 Scores, with notebook 06's evaluation (Table 1's protocol), an Inpainter whose Gi is untrained: a prefill Gi
 with its zero-initialised correction layer returns the fill itself, so the columns are the fill given Gs's
@@ -49,17 +50,22 @@ def fill_only_inpainter() -> Inpainter:
     return inp
 
 
-def time_fill(size: int, holes: int = 6, repeats: int = 5) -> list[float]:
-    """Seconds of each smooth_fill of a size x size RGB image with random lines and a 20-30 % stroke hole: ``holes``
-    masks, each filled once to warm up and then ``repeats`` times (a busy machine's times spread: report quartiles)."""
+def time_fill(size: int, holes: int = 6, repeats: int = 5, batch: int = 1, backward: bool = False) -> list[float]:
+    """Seconds of each smooth_fill of ``batch`` size x size RGB images with random lines and 20-30 % stroke holes
+    (and its backward pass to the sketch, as a joint-stage step pays, with ``backward``): ``holes`` draws, each
+    filled once to warm up and then ``repeats`` times (a busy machine's times spread: report quartiles)."""
     times = []
     for seed in range(holes):
         g = torch.Generator().manual_seed(seed)
-        x, s = torch.rand(1, 3, size, size, generator=g), (torch.rand(1, 1, size, size, generator=g) > 0.9).float()
-        m = torch.from_numpy(irregular_mask(size, size, (0.2, 0.3), rng=seed)).float()[None, None]
+        x = torch.rand(batch, 3, size, size, generator=g)
+        s = (torch.rand(batch, 1, size, size, generator=g) > 0.9).float().requires_grad_(backward)
+        m = torch.stack([torch.from_numpy(irregular_mask(size, size, (0.2, 0.3), rng=seed * batch + i)).float()[None]
+                         for i in range(batch)])
         for k in range(repeats + 1):
             t = time.perf_counter()
-            smooth_fill(x, m, s)
+            out = smooth_fill(x, m, s)
+            if backward:
+                out.square().mean().backward()
             if k:
                 times.append(time.perf_counter() - t)
     return times
@@ -87,6 +93,8 @@ def main(argv=None) -> int:
     ap.add_argument("--thin", action=argparse.BooleanOptionalAction, default=None,
                     help="thin the true sketch to 1 px (default as the shipped weights)")
     ap.add_argument("--time-only", action="store_true", help="only time smooth_fill (6 holes, 5 calls each)")
+    ap.add_argument("--batch", type=int, default=1, help="with --time-only: images per call")
+    ap.add_argument("--backward", action="store_true", help="with --time-only: time the backward pass too")
     ap.add_argument("--json", default=None)
     add_debug_flag(ap)
     args = ap.parse_args(argv)
@@ -94,8 +102,10 @@ def main(argv=None) -> int:
     if args.known_conducts is not None:      # every smooth_fill call in this process, Gi's included
         smooth_fill.__defaults__ = (None, args.known_conducts)
     if args.time_only:
-        print(f"smooth_fill of one {args.size} px image, 20-30 % hole, random lines, {args.threads} threads: "
-              f"{describe_times(time_fill(args.size))}")
+        what = "one image" if args.batch == 1 else f"a batch of {args.batch} images"
+        print(f"smooth_fill{' + backward' if args.backward else ''} of {what} at {args.size} px, 20-30 % holes, "
+              f"random lines, {args.threads} threads: "
+              f"{describe_times(time_fill(args.size, batch=args.batch, backward=args.backward))}")
         return 0
     folder = ensure_demo_dataset(patch_size=demo_patch_size(args.size), stride=64, photos=args.photos)
     profile = replace(get_profile("demo"), image_size=args.size)
