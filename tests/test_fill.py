@@ -223,3 +223,19 @@ def test_a_batch_is_filled_image_by_image_and_a_forked_child_can_fill():
     here = _fill_sum(0)
     with multiprocessing.get_context("fork").Pool(1) as pool:
         assert pool.apply_async(_fill_sum, (0, 1)).get(timeout=60) == pytest.approx(here, abs=1e-6)
+
+
+def test_the_fill_benchmark_times_a_batch_with_its_backward(capsys):
+    """benchmarks/bench_fill.py --time-only: 6 holes x 5 timed calls, the line the README's figures come from."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "_bench_fill", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_fill.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    assert len(bench.time_fill(16, holes=2, repeats=3, batch=2, backward=True)) == 6
+    assert bench.main(["--time-only", "--size", "24", "--batch", "2", "--backward"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("smooth_fill + backward of a batch of 2 images at 24 px") and "(quartiles " in line
+    assert line.endswith(", 30 calls)")
