@@ -53,6 +53,8 @@ def test_bad_profile_and_size_name_the_fix():
         get_profile("huge")
     with pytest.raises(ValueError, match="multiple of 16"):
         dataclasses.replace(get_profile("smoke"), image_size=40)
+    with pytest.raises(ValueError, match="practice_size=40 is not a multiple of 16"):
+        dataclasses.replace(get_profile("smoke"), practice_size=40)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-GPU message")
@@ -65,7 +67,7 @@ def test_cuda_without_gpu_is_a_clear_error():
 def test_the_rehearsal_is_full_with_only_counts_shrunk():
     r, f = get_profile("rehearse"), get_profile("full")
     counts = {"stage1_steps", "stage2_steps", "log_every", "sample_every", "checkpoint_every", "eval_images",
-              "ablation_steps", "ablation_seeds"}
+              "ablation_steps", "ablation_seeds", "practice_steps"}
     differ = {fl.name for fl in dataclasses.fields(f) if getattr(r, fl.name) != getattr(f, fl.name)}
     assert differ == counts | {"name"}, f"the rehearsal changes {sorted(differ - counts - {'name'})} too"
     for name in counts - {"ablation_seeds"}:
@@ -75,3 +77,15 @@ def test_the_rehearsal_is_full_with_only_counts_shrunk():
     assert (r.image_size, r.gs_channels, r.gi_channels, r.d_channels, r.batch_size) == (256, 64, 64, 64, 6)
     assert r.num_workers == f.num_workers and r.sketch_spec() == f.sketch_spec()
     assert (r.needs_real_data, r.vgg, r.stage2_loss) == (True, "imagenet", f.stage2_loss)
+
+
+def test_the_practice_runs_stay_small_where_the_profile_is_the_papers():
+    # the student's float64 runs (inpaintkit.practice): at the paper's width Gi alone is 124 M parameters, ~9 GB with
+    # Adam's state in float64; the practice scale keeps every profile's run under a laptop's memory
+    for name in PROFILES:
+        p = get_profile(name)
+        assert p.practice_size <= min(p.image_size, 128) and p.practice_width <= min(p.gi_channels, 32), name
+    # the tutorial's profiles practise at their own scale, as before the fields existed
+    for name in ("smoke", "quick"):
+        p = get_profile(name)
+        assert (p.practice_size, p.practice_width) == (p.image_size, p.gi_channels), name
