@@ -45,7 +45,7 @@ from .config import REHEARSAL_COUNTS, cache_dir, get_profile, repo_root
 from .files import atomic_write_text
 
 __all__ = ["PLACES_CLASSES", "synthetic_image", "make_places_tree", "make_liu_style_masks", "random_vgg19",
-           "sketch_files", "TreeMemory", "collect", "checks", "format_report", "rehearse", "main"]
+           "sketch_files", "disk_used", "TreeMemory", "collect", "checks", "format_report", "rehearse", "main"]
 
 PLACES_CLASSES = ("a/abbey", "a/apartment_building/outdoor", "b/bakery/shop", "c/canyon", "f/forest_path",
                   "o/ocean", "s/street", "k/kitchen")
@@ -214,9 +214,35 @@ def _inputs(out: Path, env: dict, n_train: int, n_test: int, masks_per_bucket: i
             "prepare_seconds": time.perf_counter() - t0}
 
 
+def disk_used(folder: Path) -> int:
+    """Bytes in the files under ``folder`` (links not followed): what the run has written so far."""
+    total = 0
+    for root, _, files in os.walk(folder):
+        for f in files:
+            try:
+                total += os.lstat(os.path.join(root, f)).st_size
+            except OSError:                     # removed while we walked (an atomic write's temporary file)
+                pass
+    return total
+
+
+def _machine_room(folder: Path) -> str:
+    """The memory and disk a run starts with: a notebook that dies on a smaller machine names one of them."""
+    import shutil
+
+    avail = None
+    try:
+        with open("/proc/meminfo") as f:
+            avail = next(int(line.split()[1]) * 1024 for line in f if line.startswith("MemAvailable:"))
+    except (OSError, StopIteration):            # not Linux
+        pass
+    mem = f"{avail / 2**30:.1f} GiB memory available" if avail else "memory available unknown"
+    return f"{mem}, {shutil.disk_usage(folder).free / 2**30:.1f} GiB disk free at the start"
+
+
 def _run_notebooks(cmd: list[str], env: dict, cache: Path) -> tuple[int, list[dict]]:
-    """Run reproduce, echo its output, and per notebook take the peak memory of its processes and the sketches
-    the cache gained while it ran."""
+    """Run reproduce, echo its output, and per notebook take the peak memory of its processes, the sketches
+    the cache gained while it ran and the disk the rehearsal's folder (the cache's parent) holds after it."""
     print("$", " ".join(cmd), flush=True)
     proc = subprocess.Popen(cmd, env=env, cwd=repo_root(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
@@ -229,7 +255,8 @@ def _run_notebooks(cmd: list[str], env: dict, cache: Path) -> tuple[int, list[di
         if hit:
             now = sketch_files(cache)
             rows.append({"name": hit.group(1), "status": hit.group(2), "peak_rss_mib": watch.take() / 2**20,
-                         "sketches_added": {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)}})
+                         "sketches_added": {k: v - before.get(k, 0) for k, v in now.items() if v != before.get(k, 0)},
+                         "disk_mib": disk_used(cache.parent) / 2**20})
             before = now
     code = proc.wait()
     watch.stop()
@@ -283,7 +310,8 @@ def checks(rows: list[dict], art: dict, inputs: dict, prepared_sketches: dict[st
     not_ours = {k: v for k, v in data.items() if not ours(v) or demo in str(v)}
     return [
         ("every notebook ran", bool(rows) and all(r["status"] == "ok" for r in rows),
-         ", ".join(f"{r['name']} {r['status']}" for r in rows) or "none ran"),
+         ", ".join(f"{r['name']} {r['status']}" + (f" ({r['error']})" if r.get("error") else "") for r in rows)
+         or "none ran"),
         ("prepare_places2.py cached the sketches the training reads", prepared_sketches.get(spec_key, 0) > 0,
          f"{prepared_sketches.get(spec_key, 0)} sketches under the profile's spec key {spec_key} after preparation; "
          f"all keys: {prepared_sketches}"),
@@ -316,12 +344,13 @@ def format_report(res: dict) -> str:
              f"training masks `{Path(inp['train_masks']).name}`, test masks `{Path(inp['test_masks']).name}` "
              "(Liu-style, 512 px). **VGG19 randomly initialised** (seeded; no weights are downloaded here): the "
              "ImageNet code path, not its features. HED: " + res["hed"] + ".", "",
-             "| notebook | status | wall time | peak memory (PSS, all its processes) | sketches added to the cache |",
-             "|---|---|---:|---:|---|"]
+             "| notebook | status | wall time | peak memory (PSS, all its processes) | disk used by the rehearsal "
+             "after it | sketches added to the cache |",
+             "|---|---|---:|---:|---:|---|"]
     for r in res["notebooks"]:
         added = ", ".join(f"{k}: {v}" for k, v in r["sketches_added"].items()) or "0"
         lines.append(f"| {r['name']} | {r['status']} | {r.get('seconds', float('nan')):.0f} s | "
-                     f"{r['peak_rss_mib']:.0f} MiB | {added} |")
+                     f"{r['peak_rss_mib']:.0f} MiB | {r.get('disk_mib', float('nan')) / 1024:.1f} GiB | {added} |")
     lines += ["", f"Sketches in the cache after preparation: {res['prepared_sketches']} (the profile's spec key: "
                   f"`{res['spec_key']}`).", "", "## What each notebook trained and scored on", ""]
     if art["ablation"]:
@@ -393,14 +422,18 @@ def rehearse(out, n_train: int = 12, n_test: int = 6, masks_per_bucket: int = 3,
     cmd = [sys.executable, "-m", "inpaintkit.reproduce", "--profile", prof.name, "--run-dir", str(run_dir),
            "--device", device, "--data", inputs["prepared"], "--masks", inputs["train_masks"],
            "--test-masks", inputs["test_masks"]]
+    room = _machine_room(out)
     code, rows = _run_notebooks(cmd, env, out / "cache")
     report = _json(run_dir / "report.json") or {"notebooks": []}
     secs = {n["name"]: n["seconds"] for n in report["notebooks"]}
+    errors = {n["name"]: n.get("error") for n in report["notebooks"]}
     for r in rows:
         r["seconds"] = secs.get(r["name"], float("nan"))
+        if errors.get(r["name"]):
+            r["error"] = errors[r["name"]]
     art = collect(run_dir)
     res = {"profile": prof.name, "counts": REHEARSAL_COUNTS, "command": " ".join(["python", *cmd[1:]]),
-           "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s), device {device}", "hed": hed,
+           "machine": f"{platform.machine()}, {os.cpu_count()} CPU(s), device {device}, {room}", "hed": hed,
            "inputs": inputs, "notebooks": rows, "returncode": code, "prepared_sketches": prepared,
            "spec_key": spec_key, "artefacts": art, "notebook_seconds": sum(secs.values()),
            "seconds": time.perf_counter() - t0}

@@ -93,7 +93,9 @@ def test_checks_catch_the_first_runs_failures(tmp_path, case, monkeypatch):
     art = artefacts(tmp_path / "run", places, computed=8 if case == "recomputed" else 0,
                     image=demo if case == "demo photograph" else None)
     rows = [{"name": "04_stage1_sketch.ipynb", "status": "FAILED" if case == "failed notebook" else "ok",
-             "sketches_added": {}}]
+             "sketches_added": {}, "disk_mib": 3072.0}]
+    if case == "failed notebook":       # what reproduce's report.json says of it reaches the checks and the report
+        rows[0]["error"] = "DeadKernelError: the notebook's kernel died"
     got = {what: ok for what, ok, _ in rehearsal.checks(rows, art, inputs, {"hed-key": 22}, "hed-key")}
     failing = {k for k, ok in got.items() if not ok}
     expect = {"ok": set(), "recomputed": {"0 sketches recomputed after preparation"},
@@ -107,6 +109,17 @@ def test_checks_catch_the_first_runs_failures(tmp_path, case, monkeypatch):
            "spec_key": "hed-key", "artefacts": art, "checks": rehearsal.checks(rows, art, inputs, {}, "hed-key")}
     text = rehearsal.format_report(res)
     assert "VGG19 randomly initialised" in text and "| 04_stage1_sketch.ipynb |" in text
+    assert "| 3.0 GiB |" in text                        # the disk the rehearsal holds after the notebook
+    assert ("04_stage1_sketch.ipynb FAILED (DeadKernelError: the notebook's kernel died)" in text) == (
+        case == "failed notebook")
+
+
+def test_disk_used_adds_up_the_files_and_not_the_links(tmp_path):
+    (tmp_path / "a").write_bytes(b"x" * 1000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.pt").write_bytes(b"y" * 234)
+    (tmp_path / "link").symlink_to(tmp_path / "a")       # HED's weights are linked into a rehearsal, not copied
+    assert rehearsal.disk_used(tmp_path) == 1000 + 234 + len(str(tmp_path / "a"))
 
 
 def test_a_folder_that_is_not_a_rehearsal_is_refused(tmp_path, capsys):
