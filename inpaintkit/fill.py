@@ -22,13 +22,16 @@ sketch that shaped it: the joint stage (``train --stage joint``) trains Gs to dr
 Hand-written because no library here solves a batched, differentiable, line-aware Laplace fill: scikit-image's
 biharmonic inpainting is per image, knows no barriers and has no gradient. An earlier version of this module
 iterated Jacobi sweeps coarse to fine (a cascadic multigrid): 0.25-0.4 s at 256 px and, on a 128 x 96 hole,
-still 0.05 off the exact answer; the direct solve is exact and takes 34-48 ms on a 20-30 % hole at 256 px on 2
-threads (``benchmarks/bench_fill.py --time-only``; docs/training_recipe.md, "The fill").
+still 0.05 off the exact answer; the direct solve is exact and takes 34-53 ms on a 20-30 % hole at 256 px on 2
+threads, 20-34 ms for a new sketch in a hole filled before (its analysis is kept: :func:`forget_factorisations`)
+(``benchmarks/bench_fill.py --time-only [--same-hole]``; docs/training_recipe.md, "The fill").
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
@@ -37,8 +40,8 @@ import scipy.sparse
 import torch
 import torch.nn.functional as F
 
-__all__ = ["EPS", "smooth_fill", "HarmonicFill", "factorise", "pull_push", "upsample_between_lines", "fill_conductance",
-           "neighbour_sum"]
+__all__ = ["EPS", "smooth_fill", "HarmonicFill", "factorise", "forget_factorisations", "pull_push",
+           "upsample_between_lines", "fill_conductance", "neighbour_sum"]
 
 EPS = 1e-6  # the tie to the pull-push estimate (see the module docstring)
 _STEPS = ((1, 0), (-1, 0), (0, 1), (0, -1))
@@ -85,11 +88,53 @@ def factorise(mask: torch.Tensor, conductance: torch.Tensor) -> list[Future]:
     """Start building and factorising each image's system (:class:`_System`) in worker threads, one future per
     image (its result None where the image has no hole). QDLDL and numpy release the GIL, so the factorisation
     (most of the fill's time) overlaps the pull-push estimate and, in a batch, the other images' factorisations;
-    as many workers as torch has threads."""
+    as many workers as torch has threads. A hole filled before reuses that fill's analysis (:func:`_lend`)."""
     hole = mask.detach().cpu().numpy()[:, 0] < 0.5                              # (N, H, W)
     c = conductance.detach().double().cpu().numpy()[:, 0]
-    return [_pool().submit(lambda h, ci: _System(h, ci.ravel()) if h.any() else None, hole[i], c[i])
+    return [_pool().submit(lambda h, ci: _System(h, ci.ravel(), key=(h.shape, np.packbits(h).tobytes()))
+                           if h.any() else None, hole[i], c[i])
             for i in range(hole.shape[0])]
+
+
+# QDLDL's factorisations of the last holes filled without a gradient, for the next fill of the same hole: S's
+# sparsity pattern depends on the hole alone (the conductance sets its values), so a new sketch in that hole needs
+# only the numeric factorisation (qdldl's Solver.update: 7-8 ms at 256 px), not the ordering and analysis again (20
+# ms in all). The evaluation fills each test hole once per method of its ladder, and the widget's "Re-run stage 2"
+# fills the hole of the last run. A factorisation is lent to one fill at a time, and only a fill no gradient will
+# come back to returns it (update() overwrites the factors a backward pass would solve with).
+KEEP_FACTORISATIONS = 32                                                        # ~2-3 MB each at 256 px
+_IDLE: tuple[int, threading.Lock, OrderedDict] | None = None                   # (process, lock, {hole: solver})
+
+
+def _idle() -> tuple[threading.Lock, OrderedDict]:
+    global _IDLE
+    if _IDLE is None or _IDLE[0] != os.getpid():                                # a forked child: its own, unlocked
+        _IDLE = os.getpid(), threading.Lock(), OrderedDict()
+    return _IDLE[1], _IDLE[2]
+
+
+def _lend(key):
+    """The idle factorisation of the hole ``key``, taken out of the cache (None if there is none)."""
+    lock, idle = _idle()
+    with lock:
+        return idle.pop(key, None)
+
+
+def _return(key, solver) -> None:
+    lock, idle = _idle()
+    with lock:
+        idle[key] = solver
+        idle.move_to_end(key)
+        while len(idle) > KEEP_FACTORISATIONS:
+            idle.popitem(last=False)                                            # the least recently filled hole
+
+
+def forget_factorisations() -> None:
+    """Drop the kept factorisations: the next fill of any hole pays the whole factorisation (benchmarks time
+    a first fill this way; the memory, ~2-3 MB per hole at 256 px, is freed)."""
+    lock, idle = _idle()
+    with lock:
+        idle.clear()
 
 
 def pull_push(image: torch.Tensor, mask: torch.Tensor, conductance: torch.Tensor) -> torch.Tensor:
@@ -160,7 +205,7 @@ class _System:
               ((0, -2), ((0, -1),)))
     _AROUND = sorted(_STEPS)                                                    # the 4-neighbours, row-major
 
-    def __init__(self, hole: np.ndarray, c: np.ndarray):
+    def __init__(self, hole: np.ndarray, c: np.ndarray, key=None):
         h, w = hole.shape
         wide = w + 4                                                            # two pixels of nothing on each side
 
@@ -201,10 +246,14 @@ class _System:
                         * sum(u_p[at_black + near(sy, sx)] for sy, sx in between))
         rows.append(np.arange(n_black))
         vals.append(diag[self.black] - rc_black ** 2 * sum(u_p[at_black + near(dy, dx)] for dy, dx in _STEPS))
-        self.ldl = None
+        self.key, self.ldl = key, None                  # key: the hole's, under which a finished fill keeps ldl
         if n_black:
             upper = _csr(np.stack(rows, axis=1), np.stack(vals, axis=1), (n_black, n_black)).T    # CSC
-            self.ldl = qdldl.Solver(upper, upper=True)
+            self.ldl = _lend(key) if key is not None else None
+            if self.ldl is not None:
+                self.ldl.update(upper, upper=True)      # same hole, same pattern: the numeric factorisation only
+            else:
+                self.ldl = qdldl.Solver(upper, upper=True)
         # b's known colour: each hole pixel's known neighbours (row, flat pixel, conductance)
         b_rows, b_pix, b_c = [], [], []
         for dy, dx in _STEPS:
@@ -214,6 +263,12 @@ class _System:
             b_c.append(c_p[q[known]])
         self.b_rows, self.b_pix, self.b_c = np.concatenate(b_rows), np.concatenate(b_pix), np.concatenate(b_c)
         self.n = n
+
+    def done(self) -> None:
+        """No more solves with this system: its factorisation is kept for the next fill of the same hole."""
+        if self.key is not None and self.ldl is not None:
+            _return(self.key, self.ldl)
+        self.ldl = None                 # lent to the next fill: a solve after this fails instead of using its factors
 
     def rhs(self, known: np.ndarray, prior: np.ndarray) -> np.ndarray:
         """b (n, C): c-weighted known colour next to each hole pixel, plus the tie to the estimate. ``known`` and
@@ -226,7 +281,7 @@ class _System:
     def solve_m(self, r: np.ndarray) -> np.ndarray:
         """y (n, C) with M y = r, by the red-black reduction (class docstring)."""
         r_red, y = r[self.red] / self.d_red[:, None], np.empty_like(r)
-        if self.ldl is not None:
+        if self.black.size:
             s_rhs = r[self.black] + self.b @ r_red                              # (n_black, C)
             y_black = np.stack([self.ldl.solve(s_rhs[:, k]) for k in range(r.shape[1])], axis=1)
             y[self.black] = y_black
@@ -257,7 +312,12 @@ class HarmonicFill(torch.autograd.Function):
                 b = system.rhs(img[i].reshape(channels, -1), p[i].reshape(channels, -1))
                 out[i].reshape(channels, -1)[:, system.flat] = system.solve(b).T   # (C, n)
         result = result.to(image.device)
-        ctx.systems = systems
+        if any(ctx.needs_input_grad):
+            ctx.systems = systems                                               # the backward solves with them
+        else:                                                                   # no backward: lend them out
+            for system in systems:
+                if system is not None:
+                    system.done()
         ctx.save_for_backward(result, mask, conductance)
         return result
 

@@ -8,6 +8,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 import torch
 
+from inpaintkit import fill
 from inpaintkit.fill import EPS, HarmonicFill, fill_conductance, neighbour_sum, pull_push, smooth_fill
 
 
@@ -225,6 +226,89 @@ def test_a_batch_is_filled_image_by_image_and_a_forked_child_can_fill():
         assert pool.apply_async(_fill_sum, (0, 1)).get(timeout=60) == pytest.approx(here, abs=1e-6)
 
 
+class _CountingQdldl:
+    """Stands in for the qdldl module inside inpaintkit.fill: real solvers, counted as they are built."""
+
+    def __init__(self):
+        import qdldl
+
+        self.real, self.built = qdldl, 0
+
+    def Solver(self, *args, **kwargs):                                          # noqa: N802 (qdldl's name)
+        self.built += 1
+        return self.real.Solver(*args, **kwargs)
+
+
+def _hole_and_sketches(seed=5):
+    g = torch.Generator().manual_seed(seed)
+    x, m = torch.rand(1, 3, 40, 36, generator=g, dtype=torch.float64), torch.ones(1, 1, 40, 36, dtype=torch.float64)
+    m[..., 6:30, 4:22] = 0
+    m[..., 20:38, 18:33] = 0
+    return x, m, [(torch.rand(1, 1, 40, 36, generator=g, dtype=torch.float64) > q).double() for q in (0.9, 0.7)]
+
+
+def test_a_hole_filled_again_reuses_its_analysis_and_gives_the_same_fill(monkeypatch):
+    """Without a gradient, a fill keeps its factorisation for the next fill of the same hole, which then pays only
+    the numeric factorisation (a new sketch changes S's values, not its pattern): the same numbers as a fill from
+    scratch, and one factorisation built, not three."""
+    spy = _CountingQdldl()
+    monkeypatch.setattr(fill, "qdldl", spy)
+    fill.forget_factorisations()
+    x, m, (s1, s2) = _hole_and_sketches()
+    with torch.no_grad():
+        first, again, other = smooth_fill(x, m, s1), smooth_fill(x, m, s2), smooth_fill(x, m, s1)
+    assert spy.built == 1
+    fill.forget_factorisations()
+    with torch.no_grad():
+        fresh = smooth_fill(x, m, s2)
+    assert spy.built == 2
+    assert torch.equal(again, fresh) and torch.equal(other, first)
+    assert (again - first).abs().max() > 0.05                                   # the sketches do differ
+    m2 = m.clone()
+    m2[..., 0, 0] = 0                                                           # one more hole pixel: a new analysis
+    with torch.no_grad():
+        smooth_fill(x, m2, s1)
+    assert spy.built == 3
+
+
+def test_a_fill_a_gradient_will_come_back_to_keeps_its_own_factors(monkeypatch):
+    """A fill with a gradient lends nothing out: another fill of the same hole in between (say, the evaluation's
+    no-grad pass) must not overwrite the factors its backward pass solves with."""
+    spy = _CountingQdldl()
+    monkeypatch.setattr(fill, "qdldl", spy)
+    fill.forget_factorisations()
+    x, m, (s1, s2) = _hole_and_sketches(seed=6)
+
+    def grad_of_fill(between: bool):
+        s = s1.clone().requires_grad_(True)
+        out = smooth_fill(x, m, s)
+        if between:
+            with torch.no_grad():
+                smooth_fill(x, m, s2)
+                smooth_fill(x, m, s2)                                           # this one reuses the one above
+        (out * torch.linspace(0, 1, 36, dtype=torch.float64)).sum().backward()
+        return s.grad
+
+    torch.testing.assert_close(grad_of_fill(between=True), grad_of_fill(between=False), rtol=0, atol=0)
+    # built: the first grad fill's, the no-grad one's (reused by the next no-grad fill, then taken, for good, by the
+    # second grad fill): a fill with a gradient may borrow an idle factorisation, it only never lends its own
+    assert spy.built == 2 and len(fill._idle()[1]) == 0
+
+
+def test_the_kept_factorisations_are_bounded(monkeypatch):
+    monkeypatch.setattr(fill, "KEEP_FACTORISATIONS", 2)
+    fill.forget_factorisations()
+    x = torch.rand(1, 1, 12, 12)
+    for k in range(4):
+        m = torch.ones(1, 1, 12, 12)
+        m[..., 2:8, k:k + 5] = 0
+        with torch.no_grad():
+            smooth_fill(x, m)
+    assert len(fill._idle()[1]) == 2
+    fill.forget_factorisations()
+    assert len(fill._idle()[1]) == 0
+
+
 def test_the_fill_benchmark_times_a_batch_with_its_backward(capsys):
     """benchmarks/bench_fill.py --time-only: 6 holes x 5 timed calls, the line the README's figures come from."""
     import importlib.util
@@ -239,3 +323,8 @@ def test_the_fill_benchmark_times_a_batch_with_its_backward(capsys):
     line = capsys.readouterr().out.strip().splitlines()[-1]
     assert line.startswith("smooth_fill + backward of a batch of 2 images at 24 px") and "(quartiles " in line
     assert line.endswith(", 30 calls)")
+    assert bench.main(["--time-only", "--size", "24", "--same-hole"]) == 0
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line.startswith("smooth_fill of one image at 24 px, a new sketch in the hole filled before")
+    with pytest.raises(SystemExit):                                             # a grad fill lends nothing out
+        bench.main(["--time-only", "--same-hole", "--backward"])
