@@ -21,6 +21,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the kit's commands run (see the README)
 import numpy as np
 import torch
 from PIL import Image

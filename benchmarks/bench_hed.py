@@ -12,10 +12,12 @@ writes), as a Places2 sketch job would. Issue target on an H100: >= 1000 images/
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the kit's commands run (see the README)
 import numpy as np
 import torch
 from PIL import Image

@@ -16,6 +16,7 @@ import os
 import sys
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the kit's commands run (see the README)
 import torch
 import torch.utils.benchmark as tb
 from torch import nn

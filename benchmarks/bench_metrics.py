@@ -13,9 +13,11 @@ Also prints the largest difference between the two, as a check.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import time
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the kit's commands run (see the README)
 import numpy as np
 import torch
 from skimage.color import rgb2gray

@@ -35,6 +35,7 @@ import threading
 import time
 from pathlib import Path
 
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads, as the kit's commands run (see the README)
 import numpy as np
 import torch
 from PIL import Image, ImageDraw

@@ -4,6 +4,8 @@
 * Inference never imports training: ``pipeline``, ``widgets`` (and any drawing module) stay free of ``train``.
 * Small rooms: no function over 80 lines, no class over 200 (docstrings aside).
 * Every public module says what it exports: ``__all__``, every name in it defined.
+* Every script outside the package lets waiting OpenMP threads sleep: ``OMP_WAIT_POLICY`` is set (or inpaintkit,
+  which sets it, is imported) before torch loads.
 """
 
 import ast
@@ -211,3 +213,40 @@ def test_the_shipped_weights_load_into_todays_networks():
         state = torch.load(PACKAGE / "weights" / info["files"][key], map_location="cpu", weights_only=True)
         net.load_state_dict({k: v.float() for k, v in state.items()})
         assert count_parameters(net) == info["num_params"][key]
+
+
+SCRIPTS = sorted((PACKAGE.parent / d / f) for d in ("benchmarks", "data_scripts")
+                 for f in (p.name for p in (PACKAGE.parent / d).glob("*.py")))
+
+
+def _torch_loads_before_the_wait_policy(source: str) -> bool:
+    """True if a top-level statement loads torch (torch, torchvision) before one that sets OMP_WAIT_POLICY or
+    imports inpaintkit (whose __init__ sets it). libgomp reads the policy once, when torch loads it: spinning
+    threads made a 2-thread inpaint ~20x slower beside another job (README, "Run times")."""
+    for node in ast.parse(source).body:
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            roots = {n.split(".")[0] for n in names}
+            if "inpaintkit" in roots:
+                return False
+            if roots & {"torch", "torchvision"}:
+                return True
+        elif "OMP_WAIT_POLICY" in ast.unparse(node):
+            return False
+    return False
+
+
+def test_the_wait_policy_check_tells_the_two_orders_apart():
+    assert _torch_loads_before_the_wait_policy("import os\nimport torch\n")
+    assert _torch_loads_before_the_wait_policy("from torchvision import models\nimport inpaintkit\n")
+    assert not _torch_loads_before_the_wait_policy(
+        "import os\nos.environ.setdefault('OMP_WAIT_POLICY', 'PASSIVE')\nimport torch\n")
+    assert not _torch_loads_before_the_wait_policy("from inpaintkit.cli import command\nimport torch\n")
+    assert not _torch_loads_before_the_wait_policy("import json\n")
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scripts_set_the_wait_policy_before_torch_loads(script):
+    assert not _torch_loads_before_the_wait_policy(script.read_text()), (
+        f"{script.name} imports torch before OMP_WAIT_POLICY is set: add "
+        "os.environ.setdefault(\"OMP_WAIT_POLICY\", \"PASSIVE\") above `import torch`")
