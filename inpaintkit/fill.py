@@ -22,9 +22,10 @@ sketch that shaped it: the joint stage (``train --stage joint``) trains Gs to dr
 Hand-written because no library here solves a batched, differentiable, line-aware Laplace fill: scikit-image's
 biharmonic inpainting is per image, knows no barriers and has no gradient. An earlier version of this module
 iterated Jacobi sweeps coarse to fine (a cascadic multigrid): 0.25-0.4 s at 256 px and, on a 128 x 96 hole,
-still 0.05 off the exact answer; the direct solve is exact and takes 34-53 ms on a 20-30 % hole at 256 px on 2
-threads, 20-34 ms for a new sketch in a hole filled before (its analysis is kept: :func:`forget_factorisations`)
-(``benchmarks/bench_fill.py --time-only [--same-hole]``; docs/training_recipe.md, "The fill").
+still 0.05 off the exact answer; the direct solve is exact and takes 21-53 ms on a 20-30 % hole at 256 px on 2
+threads (the range over two sessions' VMs), 12-34 ms for a new sketch in a hole filled before (its analysis is
+kept: :func:`forget_factorisations`) (``benchmarks/bench_fill.py --time-only [--same-hole]``;
+docs/training_recipe.md, "The fill").
 """
 
 from __future__ import annotations
