@@ -192,4 +192,4 @@ def test_licence_file_matches_pyproject():
 
     meta = tomllib.loads((repo_root() / "pyproject.toml").read_text())["project"]
     licence = (repo_root() / "LICENSE").read_text()
-    assert meta["license"]["text"] == "MIT" and licence.startswith("MIT License")
+    assert meta["license"] == "MIT" and meta["license-files"] == ["LICENSE"] and licence.startswith("MIT License")
